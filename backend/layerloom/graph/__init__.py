@@ -1,0 +1,24 @@
+"""Graph compiler: graph JSON -> validated DAG -> shapes and parameter counts -> PyTorch module.
+
+    analysis = analyze(document)          # never raises on bad input; see analysis.issues
+    model = build_model(analysis, seed=0) # raises CompileError if analysis has errors
+    model({"x": batch})                   # {head_id: prediction}
+"""
+
+from .builder import CompileError, GraphModel, Head, build_model
+from .catalog import TensorSpec, catalog_json, get_layer, layer_types
+from .compiler import Analysis, Issue, Limits, analyze
+from .format import CURRENT_VERSION, Graph, GraphFormatError, graph_json_schema, upgrade
+from .summary import render_summary, summary_json
+
+__all__ = [
+    "Analysis", "CompileError", "CURRENT_VERSION", "Graph", "GraphFormatError", "GraphModel", "Head", "Issue",
+    "Limits", "TensorSpec", "analyze", "build_model", "catalog_json", "get_layer", "graph_json_schema",
+    "layer_types", "render_summary", "summary_json", "upgrade",
+]
+
+
+def compile_graph(document, seed: int | None = None) -> GraphModel:
+    """Analyze and build in one call; raises CompileError listing every problem."""
+    analysis = analyze(document)
+    return build_model(analysis, seed=seed)

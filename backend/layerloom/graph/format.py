@@ -1,0 +1,117 @@
+"""The graph document (format ``layerloom.graph``) as pydantic models, and its version upgrades.
+
+The editor, the REST API, the Python client and storage all exchange this one document. Only its
+envelope is checked here (ids, edges, ports as integers); each node's ``params`` are checked against
+the layer catalog by the validator, so that every problem can be pointed at a node and field.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+FORMAT_NAME = "layerloom.graph"
+CURRENT_VERSION = 1
+
+# Node ids become Python attribute names, forward() locals and state_dict keys, so they are
+# restricted to identifiers. A dot would split a state_dict key, a dash is not an attribute name.
+NODE_ID_PATTERN = r"^[A-Za-z][A-Za-z0-9_]{0,63}$"
+NODE_ID_RE = re.compile(NODE_ID_PATTERN)
+
+
+class Edge(BaseModel):
+    """A wire from one node's output port to another node's input port."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    source: str
+    target: str
+    source_port: int = Field(0, ge=0)
+    target_port: int = Field(0, ge=0)
+
+
+class Node(BaseModel):
+    """One call of a layer. ``share`` names another node whose weights this call reuses."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    type: str
+    params: dict[str, Any] = Field(default_factory=dict)
+    share: str | None = None
+
+
+class Graph(BaseModel):
+    """A whole graph document. ``layout`` and other UI data never change the compiled model."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    format: Literal["layerloom.graph"] = FORMAT_NAME
+    version: Literal[1] = CURRENT_VERSION
+    name: str = Field("untitled", max_length=200)
+    description: str = Field("", max_length=10_000)
+    nodes: list[Node]
+    edges: list[Edge] = Field(default_factory=list)
+    layout: dict[str, Any] = Field(default_factory=dict)
+    # Reusable subgraphs; the format reserves them, the compiler does not expand them yet.
+    blocks: dict[str, Any] = Field(default_factory=dict)
+
+
+class GraphFormatError(ValueError):
+    """The document is not a graph this Layerloom can read (wrong format or version)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+# Named upgrade steps, keyed by the version they upgrade *from*. Version 1 is the first published
+# format, so there are none yet; each future change adds one step here and a frozen example of the
+# old format under tests/fixtures/formats/.
+Migration = Callable[[dict[str, Any]], dict[str, Any]]
+MIGRATIONS: dict[int, tuple[str, Migration]] = {}
+
+
+def _check_migrations() -> None:
+    expected = list(range(1, CURRENT_VERSION))
+    if sorted(MIGRATIONS) != expected:
+        raise RuntimeError(f"graph-format migrations must cover versions {expected}, got {sorted(MIGRATIONS)}")
+
+
+_check_migrations()
+
+
+def upgrade(document: Any) -> dict[str, Any]:
+    """Return ``document`` upgraded to the current version, or raise GraphFormatError.
+
+    A document made by a newer Layerloom is refused rather than guessed at.
+    """
+    if not isinstance(document, dict):
+        raise GraphFormatError("not_a_graph", "A graph must be a JSON object with 'nodes' and 'edges'.")
+    fmt = document.get("format", FORMAT_NAME)
+    if fmt != FORMAT_NAME:
+        raise GraphFormatError("format", f"'format' must be '{FORMAT_NAME}', got {fmt!r}.")
+    version = document.get("version", CURRENT_VERSION)
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise GraphFormatError("version", f"'version' must be a positive integer, got {version!r}.")
+    if version > CURRENT_VERSION:
+        raise GraphFormatError(
+            "version_unsupported",
+            f"This graph uses format version {version}, made by a newer Layerloom; "
+            f"this one reads versions up to {CURRENT_VERSION}. Upgrade Layerloom to open it.",
+        )
+    while version < CURRENT_VERSION:
+        _name, step = MIGRATIONS[version]
+        document = step(dict(document))
+        version += 1
+        document["version"] = version
+    return document
+
+
+def graph_json_schema() -> dict[str, Any]:
+    """JSON Schema of the document envelope (node params are published per layer by the catalog)."""
+    return Graph.model_json_schema()

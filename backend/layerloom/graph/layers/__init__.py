@@ -1,0 +1,3 @@
+"""Catalog entries, one module per palette category; importing this package registers them all."""
+
+from . import core, convolution, merge, normalization, pooling, recurrent  # noqa: F401
