@@ -1,0 +1,67 @@
+"""Helpers shared by the compiler tests: graph builders and running a built model node by node."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.fx
+
+from layerloom.graph import Analysis, GraphModel
+
+
+def chain(*layers: tuple[str, str, dict[str, Any]], name: str = "chain") -> dict[str, Any]:
+    """A graph document wiring (id, type, params) nodes one after another."""
+    nodes = [{"id": nid, "type": typ, "params": params} for nid, typ, params in layers]
+    edges = [{"source": a["id"], "target": b["id"]} for a, b in zip(nodes, nodes[1:])]
+    return {"format": "layerloom.graph", "version": 1, "name": name, "nodes": nodes, "edges": edges}
+
+
+def random_inputs(analysis: Analysis, batch: int = 3, seed: int = 0) -> dict[str, torch.Tensor]:
+    gen = torch.Generator().manual_seed(seed)
+    out = {}
+    for nid in analysis.input_ids:
+        spec = analysis.nodes[nid].output
+        if spec.dtype == "int":
+            out[nid] = torch.randint(0, 5, (batch, *spec.shape), generator=gen)
+        else:
+            out[nid] = torch.randn((batch, *spec.shape), generator=gen)
+    return out
+
+
+class _Recorder(torch.fx.Interpreter):
+    def __init__(self, module: torch.nn.Module) -> None:
+        super().__init__(module)
+        self.values: dict[str, Any] = {}
+
+    def run_node(self, n: torch.fx.Node) -> Any:
+        value = super().run_node(n)
+        self.values[n.name] = value
+        return value
+
+
+def real_output_shapes(model: GraphModel, analysis: Analysis, inputs: dict[str, torch.Tensor]) -> dict[str, tuple[int, ...]]:
+    """Each node's real per-sample output shape, read off one forward pass of the built module."""
+    recorder = _Recorder(model)
+    with torch.no_grad():
+        outputs = recorder.run(inputs)
+    shapes: dict[str, tuple[int, ...]] = {}
+    for nid in analysis.order:
+        info = analysis.nodes[nid]
+        if info.type == "Output":
+            shapes[nid] = tuple(outputs[nid].shape[1:])
+        elif nid in recorder.values:
+            shapes[nid] = tuple(recorder.values[nid].shape[1:])
+        else:  # an identity at inference (e.g. ActivityRegularization) writes no line of its own
+            shapes[nid] = shapes[info.inputs[0]]
+    return shapes
+
+
+def real_weight_counts(model: GraphModel, node_id: str) -> tuple[int, int]:
+    """(trainable, non-trainable) numbers held by a node's module, as PyTorch stores them."""
+    module = getattr(model, node_id, None)
+    if module is None:
+        return 0, 0
+    trainable = sum(p.numel() for p in module.parameters())
+    buffers = sum(b.numel() for b in module.buffers() if b.is_floating_point())
+    return trainable, buffers
