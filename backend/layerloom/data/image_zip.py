@@ -108,7 +108,7 @@ def _check_members(infos: list[zipfile.ZipInfo], max_members: int, max_total_byt
         unsafe = _unsafe_path_reason(info.filename)
         if unsafe:
             problems.add(field_, "unsafe_path", f"Entry {info.filename!r} {unsafe}; zip the folders with relative paths only.")
-        if False:
+        if stat.S_ISLNK(info.external_attr >> 16):
             problems.add(field_, "symlink_member", f"Entry {info.filename!r} is a symbolic link; zip the image files themselves.")
         if info.flag_bits & 0x1:
             problems.add(field_, "encrypted_member", f"Entry {info.filename!r} is encrypted; upload a zip without a password.")
