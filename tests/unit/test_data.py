@@ -16,7 +16,6 @@ import numpy as np
 import pytest
 from PIL import Image
 from sklearn import datasets as skdata
-from sklearn.linear_model import LogisticRegression
 
 from layerloom.data import (
     BUILTIN_DATASETS,
@@ -320,9 +319,12 @@ def test_diabetes_target_note_explains_the_scaling():
 
 
 def test_random_classification_is_learnable():
+    # A nearest-class-mean classifier fit on train must beat chance (0.1) by far on test.
     ds = load_builtin("random_classification")
-    model = LogisticRegression(max_iter=500).fit(ds.splits["train"]["x"], ds.splits["train"]["y"])
-    assert model.score(ds.splits["test"]["x"], ds.splits["test"]["y"]) > 0.6  # chance is 0.1
+    train, test = ds.splits["train"], ds.splits["test"]
+    centroids = np.stack([train["x"][train["y"] == k].mean(axis=0) for k in range(10)])
+    predicted = ((test["x"][:, None, :] - centroids[None]) ** 2).sum(axis=-1).argmin(axis=1)
+    assert (predicted == test["y"]).mean() > 0.6
 
 
 def test_spirals_and_sine_look_right():

@@ -58,7 +58,7 @@ def load_builtin(name: str, seed: int = 0) -> Dataset:
 def _split_indices(n: int, seed: int, stratify: np.ndarray | None) -> dict[str, np.ndarray]:
     """Deterministic ~70/15/15 split of range(n), stratified when labels are given."""
     indices = np.arange(n)
-    rest, test = train_test_split(indices, test_size=TEST_FRACTION, random_state=seed)
+    rest, test = train_test_split(indices, test_size=TEST_FRACTION, random_state=seed, stratify=stratify)
     rest_labels = stratify[rest] if stratify is not None else None
     valid_share = VALID_FRACTION / (1.0 - TEST_FRACTION)
     train, valid = train_test_split(rest, test_size=valid_share, random_state=seed, stratify=rest_labels)

@@ -188,8 +188,9 @@ def _envelope_issues(err: ValidationError, document: dict[str, Any]) -> list[Iss
         if len(loc) >= 2 and loc[0] == "nodes" and isinstance(loc[1], int):
             raw = document["nodes"][loc[1]]
             node_id = raw.get("id") if isinstance(raw, dict) else None
-            issue.node = node_id if isinstance(node_id, str) else None
-            issue.field = ".".join(str(p) for p in loc[2:]) or None
+            if isinstance(node_id, str):  # else keep the full path, e.g. nodes.0.id
+                issue.node = node_id
+                issue.field = ".".join(str(p) for p in loc[2:]) or None
         elif len(loc) >= 2 and loc[0] == "edges" and isinstance(loc[1], int):
             issue.edge = loc[1]
             issue.field = ".".join(str(p) for p in loc[2:]) or None
