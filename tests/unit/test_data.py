@@ -421,8 +421,9 @@ class TestCsvErrors:
     def test_empty_file(self, tmp_path, data):
         assert codes(csv_error(write(tmp_path, data))) == {"empty_file"}
 
-    def test_missing_file(self, tmp_path):
+    def test_missing_or_unreadable_file(self, tmp_path):
         assert codes(csv_error(tmp_path / "nope.csv")) == {"file_not_found"}
+        assert codes(csv_error(tmp_path)) == {"file_unreadable"}  # a directory
 
     def test_not_utf8(self, tmp_path):
         err = csv_error(write(tmp_path, "a,b\n1,caf\xe9\n".encode("latin-1")))
@@ -527,6 +528,12 @@ def npz_bytes(compressed=False, **arrays) -> bytes:
     return buffer.getvalue()
 
 
+def npz_member(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    return buffer.getvalue()
+
+
 def npz_error(source, **kwargs) -> pytest.ExceptionInfo[DatasetError]:
     with pytest.raises(DatasetError) as err:
         load_npz(source, **kwargs)
@@ -627,6 +634,18 @@ class TestNpzErrors:
         err = npz_error(data, arrays={"x": "a", "y": "a", "z": "b"})
         assert {"unknown_array", "duplicate_array"} <= codes(err)
         assert "x, y" in problem(err, "unknown_array")["message"]
+
+    def test_forged_header_cannot_allocate_huge_arrays(self):
+        header = io.BytesIO()
+        np.lib.format.write_array_header_1_0(header, {"descr": "<f8", "fortran_order": False, "shape": (10**12,)})
+        data = make_zip({"x.npy": header.getvalue() + bytes(64), "y.npy": npz_member(np.array([0]))})
+        err = npz_error(data)
+        assert codes(err) == {"bad_member"} and "claims shape" in str(err.value)
+
+    def test_member_that_is_not_npy(self):
+        data = make_zip({"x.npy": npz_member(np.ones((2, 2))), "notes.txt": b"hello"})
+        err = npz_error(data)
+        assert codes(err) == {"bad_member"} and problem(err, "bad_member")["field"] == "array:notes.txt"
 
     def test_corrupt_member(self):
         data = bytearray(npz_bytes(x=np.arange(100.0), y=np.arange(100) % 2))
@@ -778,6 +797,10 @@ class TestImageZipHostile:
 
     def test_not_a_zip(self):
         assert codes(zip_error(b"PNG? no, just bytes")) == {"not_a_zip"}
+
+    def test_output_array_too_large_for_memory(self):
+        err = zip_error(make_zip(image_tree()), image_size=(64, 64), max_output_bytes=100_000)
+        assert codes(err) == {"output_too_large"} and problem(err, "output_too_large")["field"] == "image_size"
 
     def test_bad_options(self):
         err = zip_error(make_zip(image_tree()), image_size=(0, 5000), color_mode="cmyk")

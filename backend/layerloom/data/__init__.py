@@ -8,6 +8,7 @@ from .builtins import BUILTIN_DATASETS, BuiltinInfo, load_builtin
 from .csv_loader import CSV_MAX_BYTES, CSV_MAX_COLUMNS, CSV_MAX_ROWS, TargetSpec, load_csv
 from .dataset import KINDS, MAX_CLASSES, SPLITS, Dataset, DatasetError
 from .image_zip import (
+    IMAGE_MAX_OUTPUT_BYTES,
     IMAGE_MAX_PIXELS,
     ZIP_MAX_BYTES,
     ZIP_MAX_MEMBERS,
@@ -25,6 +26,7 @@ __all__ = [
     "CSV_MAX_ROWS",
     "Dataset",
     "DatasetError",
+    "IMAGE_MAX_OUTPUT_BYTES",
     "IMAGE_MAX_PIXELS",
     "KINDS",
     "MAX_CLASSES",

@@ -99,14 +99,12 @@ def read_source(source: str | os.PathLike[str] | bytes, *, max_bytes: int, what:
         data = bytes(source)
     else:
         try:
-            size = os.stat(source).st_size
+            _check_size(os.stat(source).st_size, max_bytes, what)
+            with open(source, "rb") as fh:
+                data = fh.read(max_bytes + 1)  # +1: notice a file that grew after stat
         except OSError as exc:
-            raise DatasetError.single(
-                "file", "file_not_found", f"Cannot read the {what} file {os.fspath(source)!r}: {exc.strerror}."
-            ) from None
-        _check_size(size, max_bytes, what)
-        with open(source, "rb") as fh:
-            data = fh.read(max_bytes + 1)  # +1: notice a file that grew after stat
+            code = "file_not_found" if isinstance(exc, FileNotFoundError) else "file_unreadable"
+            raise DatasetError.single("file", code, f"Cannot read the {what} file {os.fspath(source)!r}: {exc.strerror}.") from None
     _check_size(len(data), max_bytes, what)
     if not data:
         raise DatasetError.single("file", "empty_file", f"The {what} file is empty; upload a file with data in it.")

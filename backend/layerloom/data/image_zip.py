@@ -28,6 +28,7 @@ ZIP_MAX_TOTAL_BYTES = 1024**3  # sum of uncompressed member sizes
 ZIP_MAX_RATIO = 200  # uncompressed / compressed per member; real images barely compress
 IMAGE_MAX_PIXELS = 4096 * 4096  # per source image, checked from the header before decoding
 IMAGE_MAX_SIDE = 1024  # per side of the requested output image_size
+IMAGE_MAX_OUTPUT_BYTES = 4 * 1024**3  # the float32 x array all images decode into
 
 COLOR_MODES = {"rgb": "RGB", "grayscale": "L"}
 SPLIT_FOLDERS = {"train": "train", "training": "train", "valid": "valid", "validation": "valid", "val": "valid", "test": "test"}
@@ -53,6 +54,7 @@ def load_image_zip(
     max_total_bytes: int = ZIP_MAX_TOTAL_BYTES,
     max_ratio: float = ZIP_MAX_RATIO,
     max_image_pixels: int = IMAGE_MAX_PIXELS,
+    max_output_bytes: int = IMAGE_MAX_OUTPUT_BYTES,
 ) -> Dataset:
     """Read a zip of class folders into a Dataset with arrays ``x`` and ``y``.
 
@@ -70,6 +72,7 @@ def load_image_zip(
         infos = archive.infolist()
         _check_members(infos, max_members, max_total_bytes, max_ratio)
         images, class_names = _find_images(infos)
+        _check_output_size(len(images), image_size, len(COLOR_MODES[color_mode]), max_output_bytes)
         x, y = _decode_all(archive, images, class_names, image_size, COLOR_MODES[color_mode], max_image_pixels)
 
     splits: dict[str, dict[str, np.ndarray]] = {}
@@ -204,6 +207,18 @@ def _find_images(infos: list[zipfile.ZipInfo]) -> tuple[list[_Image], list[str]]
             )
     problems.raise_if_any()
     return images, class_names
+
+
+def _check_output_size(count: int, image_size, channels: int, max_output_bytes: int) -> None:
+    """Refuse before decoding when all images at image_size would not fit in memory."""
+    height, width = image_size
+    needed = count * channels * height * width * 4  # float32
+    if needed > max_output_bytes:
+        raise DatasetError.single(
+            "image_size",
+            "output_too_large",
+            f"{count} images at {height}x{width} need {human_bytes(needed)} (limit {human_bytes(max_output_bytes)}); choose a smaller image_size or upload fewer images.",
+        )
 
 
 # ---- decoding ---------------------------------------------------------------------------

@@ -80,20 +80,53 @@ def _check_archive(data: bytes, max_bytes: int, max_members: int) -> None:
         raise DatasetError.single("file", "not_npz", message) from None
     with archive:
         infos = archive.infolist()
-    problems = Problems()
-    if len(infos) > max_members:
-        problems.add("file", "too_many_members", f"The archive has {len(infos)} arrays; the limit is {max_members}.")
-    total = sum(info.file_size for info in infos)
-    if total > max_bytes:
-        # np.savez_compressed can hide a huge array in a small file.
-        problems.add(
-            "file",
-            "too_large_uncompressed",
-            f"The arrays total {human_bytes(total)} uncompressed; the limit is {human_bytes(max_bytes)}. Upload less data.",
-        )
-    if not infos:
-        problems.add("file", "no_arrays", "The archive holds no arrays; save at least x and y.")
+        problems = Problems()
+        if len(infos) > max_members:
+            problems.add("file", "too_many_members", f"The archive has {len(infos)} arrays; the limit is {max_members}.")
+        total = sum(info.file_size for info in infos)
+        if total > max_bytes:
+            # np.savez_compressed can hide a huge array in a small file.
+            problems.add(
+                "file",
+                "too_large_uncompressed",
+                f"The arrays total {human_bytes(total)} uncompressed; the limit is {human_bytes(max_bytes)}. Upload less data.",
+            )
+        if not infos:
+            problems.add("file", "no_arrays", "The archive holds no arrays; save at least x and y.")
+        problems.raise_if_any()
+        for info in infos:
+            _check_member_header(archive, info, problems)
     problems.raise_if_any()
+
+
+def _check_member_header(archive: zipfile.ZipFile, info: zipfile.ZipInfo, problems: Problems) -> None:
+    """Check that a member is a .npy whose header does not claim more data than it holds.
+
+    numpy allocates the array from the header's shape before reading the data, so a
+    forged shape in a tiny file would otherwise allocate gigabytes.
+    """
+    field_ = f"array:{info.filename.removesuffix('.npy')}"
+    if not info.filename.endswith(".npy"):
+        problems.add(field_, "bad_member", f"Member {info.filename!r} is not a .npy array; save the file with np.savez.")
+        return
+    try:
+        with archive.open(info) as fh:
+            version = np.lib.format.read_magic(fh)
+            read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            shape, _, dtype = read_header(fh)
+            header_bytes = fh.tell()
+    except Exception as exc:  # not .npy, corrupt, encrypted...
+        problems.add(field_, "bad_member", f"Member {info.filename!r} is not a readable .npy array ({exc}); save it again with np.savez.")
+        return
+    if dtype.hasobject:
+        return  # refused later without unpickling: np.load runs with allow_pickle=False
+    claimed = int(np.prod(shape, dtype=object)) * dtype.itemsize
+    if claimed > info.file_size - header_bytes:
+        problems.add(
+            field_,
+            "bad_member",
+            f"Member {info.filename!r} claims shape {shape} ({human_bytes(claimed)}) but holds less data; save it again with np.savez.",
+        )
 
 
 def _split_key(key: str) -> tuple[str, str]:

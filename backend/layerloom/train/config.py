@@ -1,0 +1,114 @@
+"""Training configuration: one pydantic model, validated before anything is allocated.
+
+Defaults follow Keras where a Keras user would notice (optimizer learning rates and epsilons,
+RMSprop's rho, Adagrad's initial accumulator, EarlyStopping's patience 0); ``weight_decay`` has
+PyTorch's meaning (L2 added to the gradient, decoupled for AdamW). Unknown keys are errors, so a
+misspelt option never silently does nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+OptimizerName = Literal["sgd", "adam", "adamw", "rmsprop", "adagrad"]
+
+# Keras 3's default learning rate per optimizer.
+DEFAULT_LEARNING_RATES: dict[str, float] = {
+    "sgd": 0.01, "adam": 0.001, "adamw": 0.001, "rmsprop": 0.001, "adagrad": 0.001,
+}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class OptimizerConfig(_Strict):
+    name: OptimizerName = Field("adam", description="Optimizer: sgd, adam, adamw, rmsprop or adagrad.")
+    lr: float | None = Field(None, gt=0, le=1e40, description="Learning rate; default is Keras's for the optimizer (0.01 for sgd, else 0.001).")
+    weight_decay: float | None = Field(
+        None, ge=0, le=1e6,
+        description="PyTorch semantics: L2 on the gradient (decoupled for adamw). Default 0, and 0.004 for adamw as in Keras.",
+    )
+    momentum: float = Field(0.0, ge=0, lt=1, description="Momentum (sgd, rmsprop).")
+    nesterov: bool = Field(False, description="Nesterov momentum (sgd; needs momentum > 0).")
+    betas: tuple[float, float] = Field((0.9, 0.999), description="Adam/AdamW beta_1 and beta_2.")
+    eps: float = Field(1e-7, gt=0, le=1, description="Numerical-stability epsilon (Keras's 1e-7 default).")
+    amsgrad: bool = Field(False, description="AMSGrad variant (adam, adamw).")
+    rho: float = Field(0.9, gt=0, lt=1, description="RMSprop's discounting factor (PyTorch calls it alpha).")
+    centered: bool = Field(False, description="Centered RMSprop.")
+    initial_accumulator_value: float = Field(0.1, ge=0, description="Adagrad's starting accumulator (Keras: 0.1).")
+
+    @model_validator(mode="after")
+    def _check(self) -> "OptimizerConfig":
+        if self.nesterov and (self.name != "sgd" or self.momentum <= 0):
+            raise ValueError("nesterov needs optimizer 'sgd' with momentum > 0")
+        if not all(0 <= b < 1 for b in self.betas):
+            raise ValueError("betas must both be in [0, 1)")
+        return self
+
+    @property
+    def learning_rate(self) -> float:
+        return self.lr if self.lr is not None else DEFAULT_LEARNING_RATES[self.name]
+
+
+class ScheduleConfig(_Strict):
+    """Learning-rate schedule, stepped once per epoch."""
+
+    name: Literal["none", "step", "cosine", "reduce_on_plateau"] = "none"
+    step_size: int = Field(10, ge=1, description="step: multiply the rate by gamma every step_size epochs.")
+    gamma: float = Field(0.1, gt=0, le=1, description="step: the factor applied every step_size epochs.")
+    min_lr: float = Field(0.0, ge=0, description="cosine: the final rate; reduce_on_plateau: the lowest rate.")
+    monitor: str = Field("val_loss", description="reduce_on_plateau: the quantity watched, e.g. val_loss.")
+    mode: Literal["auto", "min", "max"] = "auto"
+    factor: float = Field(0.1, gt=0, lt=1, description="reduce_on_plateau: the factor applied on a plateau.")
+    patience: int = Field(10, ge=0, description="reduce_on_plateau: epochs without improvement before reducing.")
+    min_delta: float = Field(1e-4, ge=0, description="reduce_on_plateau: the smallest change that counts as improvement.")
+
+
+class EarlyStoppingConfig(_Strict):
+    monitor: str = Field("val_loss", description="The quantity watched, e.g. val_loss or val_y/accuracy.")
+    mode: Literal["auto", "min", "max"] = Field("auto", description="auto: max for accuracy, auc and r2, min otherwise.")
+    patience: int = Field(0, ge=0, description="Epochs without improvement before stopping (Keras's default 0).")
+    min_delta: float = Field(0.0, ge=0, description="The smallest change that counts as improvement.")
+    restore_best_weights: bool = Field(
+        False, description="End with the weights of the best epoch (whether or not training stopped early).",
+    )
+
+
+class TrainConfig(_Strict):
+    epochs: int = Field(10, ge=1, le=100_000)
+    batch_size: int = Field(32, ge=1, le=1_000_000)
+    eval_batch_size: int | None = Field(None, ge=1, le=1_000_000, description="Batch size for validation and test; default max(batch_size, 256).")
+    shuffle: bool = True
+    seed: int = Field(0, ge=0, lt=2**63, description="Same seed and data give the same result (on CPU).")
+    validation_split: float = Field(
+        0.0, ge=0, lt=1,
+        description="Fraction of train held out for validation (stratified, deterministic); replaces the dataset's own valid split.",
+    )
+    optimizer: OptimizerConfig = OptimizerConfig()
+    schedule: ScheduleConfig = ScheduleConfig()
+    early_stopping: EarlyStoppingConfig | None = None
+    grad_clip_norm: float | None = Field(None, gt=0, description="Clip the global gradient norm to this value.")
+    grad_clip_value: float | None = Field(None, gt=0, description="Clip every gradient element to [-value, value].")
+    loss_weights: dict[str, float] = Field(default_factory=dict, description="Per-head loss weights overriding the graph's.")
+    mapping: dict[str, str] = Field(
+        default_factory=dict, description="Input or head node id -> dataset array name, where they differ.",
+    )
+    device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$", description="auto: CUDA when available.")
+    amp: bool = Field(False, description="Automatic mixed precision (CUDA only; ignored with a log message on CPU).")
+    amp_dtype: Literal["float16", "bfloat16"] = "float16"
+    log_every_steps: int | None = Field(None, ge=1, description="Step-event period; default max(10, steps_per_epoch // 20).")
+    evaluate_test: bool = Field(True, description="Evaluate on the test split (when the dataset has one) at the end.")
+
+    @model_validator(mode="after")
+    def _check(self) -> "TrainConfig":
+        bad = sorted(k for k, w in self.loss_weights.items() if not 0 <= w <= 1e6)
+        if bad:
+            raise ValueError(f"loss_weights must be between 0 and 1e6 (check {', '.join(bad)})")
+        return self
+
+    @property
+    def effective_eval_batch_size(self) -> int:
+        return self.eval_batch_size or max(self.batch_size, 256)

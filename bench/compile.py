@@ -1,0 +1,82 @@
+"""Compile-time benchmark: validate + shape-infer, and build, for random graphs of growing size.
+
+Prints milliseconds and the cost per node, so linear growth (constant µs/node) is visible, and the
+1,000-node goal: validated and shape-inferred in under 100 ms.
+
+    .venv/bin/python bench/compile.py
+"""
+
+from __future__ import annotations
+
+import random
+import statistics
+import sys
+import time
+
+from layerloom.graph import analyze, build_model
+
+WIDTH = 16
+
+
+def random_graph(n_nodes: int, seed: int = 0) -> dict:
+    """A random DAG of vector layers: Dense, activations, normalization, dropout, Add and Concatenate merges."""
+    rng = random.Random(seed)
+    nodes = [{"id": "x", "type": "Input", "params": {"shape": [WIDTH]}}]
+    edges = []
+    tensors = ["x"]  # node ids whose output has WIDTH features
+    while len(nodes) < n_nodes - 1:
+        nid = f"n{len(nodes)}"
+        kind = rng.random()
+        src = rng.choice(tensors[-20:])  # mostly local wiring, like real models
+        if kind < 0.15 and len(tensors) > 1:
+            other = rng.choice([t for t in tensors[-20:] if t != src] or tensors)
+            nodes.append({"id": nid, "type": "Add", "params": {}})
+            edges += [{"source": src, "target": nid, "target_port": 0}, {"source": other, "target": nid, "target_port": 1}]
+        elif kind < 0.25 and len(tensors) > 1:
+            other = rng.choice([t for t in tensors[-20:] if t != src] or tensors)
+            nodes.append({"id": nid, "type": "Concatenate", "params": {}})
+            edges += [{"source": src, "target": nid, "target_port": 0}, {"source": other, "target": nid, "target_port": 1}]
+            nodes.append({"id": nid + "_d", "type": "Dense", "params": {"units": WIDTH}})
+            edges.append({"source": nid, "target": nid + "_d"})
+            nid = nid + "_d"
+        else:
+            layer = rng.choice([("Dense", {"units": WIDTH, "activation": "relu"}), ("Activation", {"activation": "tanh"}),
+                                ("Dropout", {"rate": 0.1}), ("BatchNormalization", {}), ("LayerNormalization", {})])
+            nodes.append({"id": nid, "type": layer[0], "params": layer[1]})
+            edges.append({"source": src, "target": nid})
+        tensors.append(nid)
+    nodes.append({"id": "y", "type": "Output", "params": {"loss": "mse"}})
+    edges.append({"source": tensors[-1], "target": "y"})
+    return {"format": "layerloom.graph", "version": 1, "name": f"random-{n_nodes}", "nodes": nodes, "edges": edges}
+
+
+def median_seconds(fn, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def main() -> int:
+    print(f"{'nodes':>6} {'validate+infer ms':>18} {'µs/node':>8} {'build ms':>9} {'µs/node':>8}")
+    per_node = {}
+    for size in (10, 100, 1_000, 5_000):
+        doc = random_graph(size)
+        analysis = analyze(doc)
+        assert analysis.ok, analysis.errors[:3]
+        infer = median_seconds(lambda: analyze(doc), repeats=21 if size <= 1000 else 5)
+        build = median_seconds(lambda: build_model(analyze(doc), seed=0), repeats=5 if size <= 1000 else 3) - infer
+        n = len(doc["nodes"])
+        per_node[size] = infer / n
+        print(f"{n:>6} {infer * 1e3:>18.2f} {infer / n * 1e6:>8.1f} {build * 1e3:>9.1f} {build / n * 1e6:>8.1f}")
+    ratio = per_node[5_000] / per_node[100]
+    print(f"per-node cost, 5,000 vs 100 nodes: {ratio:.2f}x (1.0 = linear)")
+    ms_1000 = per_node[1_000] * 1_000 * 1e3
+    print(f"1,000-node validate+infer: {ms_1000:.1f} ms (goal < 100 ms): {'OK' if ms_1000 < 100 else 'MISSED'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
