@@ -38,6 +38,15 @@ def problem(err: pytest.ExceptionInfo[DatasetError], code: str) -> dict[str, str
     return next(p for p in err.value.problems if p["code"] == code)
 
 
+def make_zip(entries: dict[str, bytes] | list[tuple[str | zipfile.ZipInfo, bytes]]) -> bytes:
+    """An in-memory zip; entries may be ZipInfo objects to set attributes by hand."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in entries.items() if isinstance(entries, dict) else entries:
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
 def assert_well_formed(err: pytest.ExceptionInfo[DatasetError]) -> None:
     for p in err.value.problems:
         assert set(p) == {"field", "code", "message"}
@@ -662,14 +671,6 @@ CLASS_COLORS = {"cat": (255, 0, 0), "dog": (0, 0, 255), "owl": (0, 255, 0)}
 def png(color=(255, 0, 0), size=(10, 6), mode="RGB") -> bytes:
     buffer = io.BytesIO()
     Image.new(mode, size, color).save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
-def make_zip(entries: dict[str, bytes] | list[tuple[str | zipfile.ZipInfo, bytes]], compression=zipfile.ZIP_DEFLATED) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", compression) as archive:
-        for name, data in entries.items() if isinstance(entries, dict) else entries:
-            archive.writestr(name, data)
     return buffer.getvalue()
 
 

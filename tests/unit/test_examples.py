@@ -53,11 +53,55 @@ def random_inputs(analysis, batch: int = BATCH, seed: int = 0) -> dict[str, torc
     return out
 
 
-def cli(*args: str) -> subprocess.CompletedProcess:
+def cli_command() -> list[str]:
     script = Path(sys.executable).with_name("layerloom")
-    command = [str(script)] if script.exists() else (
-        [shutil.which("layerloom")] if shutil.which("layerloom") else [sys.executable, "-m", "layerloom.cli"])
-    return subprocess.run([*command, *args], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    if script.exists():
+        return [str(script)]
+    found = shutil.which("layerloom")
+    return [found] if found else [sys.executable, "-m", "layerloom.cli"]
+
+
+def broken_seed(breakage: str) -> dict:
+    doc = load("seed_mlp")
+    if breakage == "dangling_edge":
+        doc["edges"].append({"source": "d2", "target": "nowhere"})
+    elif breakage == "unknown_type":
+        doc["nodes"][1]["type"] = "Dence"
+    elif breakage == "cycle":  # d1 becomes an Add fed by x and by a1, which d1 itself feeds
+        doc["nodes"][1] = {"id": "d1", "type": "Add", "params": {}}
+        doc["edges"].append({"source": "a1", "target": "d1", "target_port": 1})
+    else:
+        raise AssertionError(breakage)
+    return doc
+
+
+@pytest.fixture(scope="module", autouse=True)
+def cli_runs(tmp_path_factory):
+    """Starts the command-line runs at the beginning of this module so that the seconds each spends
+    importing torch overlap with the in-process tests; ``cli_runs[name]()`` waits for one."""
+    tmp = tmp_path_factory.mktemp("cli")
+    broken = tmp / "broken.json"
+    broken.write_text(json.dumps(broken_seed("dangling_edge")), encoding="utf-8")
+    argv = {
+        "text": ["check", "examples/seed_mlp.json"],
+        "json": ["check", "--json", "examples/seed_mlp.json"],
+        "broken": ["check", str(broken)],
+    }
+    procs = {name: subprocess.Popen([*cli_command(), *args], cwd=ROOT, stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, text=True) for name, args in argv.items()}
+    results: dict[str, subprocess.CompletedProcess] = {}
+
+    def wait(name: str) -> subprocess.CompletedProcess:
+        if name not in results:
+            out, err = procs[name].communicate(timeout=120)
+            results[name] = subprocess.CompletedProcess(argv[name], procs[name].returncode, out, err)
+        return results[name]
+
+    yield {name: (lambda name=name: wait(name)) for name in argv}
+    for proc in procs.values():
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate()
 
 
 # ---------------------------------------------------------------------------------------------- zoo
@@ -170,37 +214,24 @@ def test_siamese_encoders_hold_one_set_of_weights():
 # ---------------------------------------------------------------------------------------------- CLI
 
 
-def test_cli_check_prints_the_summary():
-    result = cli("check", "examples/seed_mlp.json")
+def test_cli_check_prints_the_summary(cli_runs):
+    result = cli_runs["text"]()
     assert result.returncode == 0, result.stderr
     assert "7,114" in result.stdout
     assert "d1 (Dense)" in result.stdout
+    assert result.stderr == ""
 
 
-@pytest.mark.parametrize("breakage,code", [
-    ("dangling_edge", "dangling_edge"),
-    ("unknown_type", "unknown_type"),
-    ("cycle", "cycle"),
-])
-def test_cli_check_reports_a_broken_graph(tmp_path, breakage, code):
-    doc = load("seed_mlp")
-    if breakage == "dangling_edge":
-        doc["edges"].append({"source": "d2", "target": "nowhere"})
-    elif breakage == "unknown_type":
-        doc["nodes"][1]["type"] = "Dence"
-    else:
-        doc["edges"].append({"source": "a1", "target": "d1", "target_port": 1})
-        doc["nodes"][1] = {"id": "d1", "type": "Add", "params": {}}
-    broken = tmp_path / "broken.json"
-    broken.write_text(json.dumps(doc), encoding="utf-8")
-    result = cli("check", str(broken))
+def test_cli_check_reports_a_broken_graph(cli_runs):
+    result = cli_runs["broken"]()
     assert result.returncode == 1, (result.stdout, result.stderr)
-    assert f"error [{code}]" in result.stderr
+    assert "error [dangling_edge]" in result.stderr
+    assert "nowhere" in result.stderr
     assert "Total params" not in result.stdout
 
 
-def test_cli_check_json_is_parseable():
-    result = cli("check", "--json", "examples/seed_mlp.json")
+def test_cli_check_json_is_parseable(cli_runs):
+    result = cli_runs["json"]()
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
     assert data["ok"] is True and data["errors"] == [] and data["warnings"] == []
@@ -209,13 +240,18 @@ def test_cli_check_json_is_parseable():
     assert data["nodes"]["d2"]["output_shape"] == [10]
 
 
-def test_cli_check_json_reports_errors(tmp_path):
-    doc = load("seed_mlp")
-    doc["edges"].append({"source": "d2", "target": "nowhere"})
+@pytest.mark.parametrize("breakage", ["dangling_edge", "unknown_type", "cycle"])
+def test_cli_main_reports_each_error_code(tmp_path, capsys, breakage):
+    """The same entry point in-process (no torch start-up per case): text and --json."""
+    from layerloom.cli import main
+
     broken = tmp_path / "broken.json"
-    broken.write_text(json.dumps(doc), encoding="utf-8")
-    result = cli("check", "--json", str(broken))
-    assert result.returncode == 1
-    data = json.loads(result.stdout)
+    broken.write_text(json.dumps(broken_seed(breakage)), encoding="utf-8")
+    assert main(["check", str(broken)]) == 1
+    captured = capsys.readouterr()
+    assert f"error [{breakage}]" in captured.err
+    assert "Total params" not in captured.out
+    assert main(["check", "--json", str(broken)]) == 1
+    data = json.loads(capsys.readouterr().out)
     assert data["ok"] is False
-    assert "dangling_edge" in [e["code"] for e in data["errors"]]
+    assert breakage in [e["code"] for e in data["errors"]]

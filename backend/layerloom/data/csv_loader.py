@@ -48,8 +48,10 @@ class _Table:
     rows: list[list[str]]
     lines: list[int]  # line number in the file of each row, for messages
 
-    def column(self, name: str) -> list[str]:
+    def column(self, name: str, *, strip: bool = True) -> list[str]:
         index = self.header.index(name)
+        if not strip:
+            return [row[index] for row in self.rows]
         return [row[index].strip() for row in self.rows]
 
 
@@ -250,13 +252,14 @@ def _target_spec(array_name: str, spec: object, problems: Problems) -> TargetSpe
 
 def _numeric_column(table: _Table, column: str, problems: Problems, text_code: str) -> np.ndarray:
     """Column as float64; reports missing, non-numeric and infinite cells for that column."""
-    cells = table.column(column)
     try:
-        values = np.array(cells).astype(np.float64)  # fast path: every cell is a number
+        # Fast path: every cell is a number (float() ignores surrounding spaces).
+        values = np.fromiter(map(float, table.column(column, strip=False)), dtype=np.float64, count=len(table.rows))
         if np.all(np.isfinite(values)):
             return values
     except ValueError:
-        values = np.full(len(cells), np.nan)
+        values = np.full(len(table.rows), np.nan)
+    cells = table.column(column)
     missing: list[int] = []
     text: list[tuple[int, str]] = []
     infinite: list[int] = []

@@ -47,8 +47,9 @@ class _CountingMetric(Metric):
         self.count = 0  # a Python int: the number of elements is known without asking the device
 
     def result(self) -> torch.Tensor:
-        total = self.total if isinstance(self.total, torch.Tensor) else torch.tensor(0.0, dtype=torch.float64)
-        return total.double() / max(self.count, 1)
+        if not self.count:
+            return torch.tensor(float("nan"), dtype=torch.float64)
+        return torch.as_tensor(self.total).double() / self.count
 
 
 class LabelAccuracy(_CountingMetric):
