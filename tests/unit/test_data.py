@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import pickle
 import stat
 import time
 import zipfile
@@ -102,7 +103,10 @@ class TestDatasetFromArrays:
         assert described["name"] == "toy"
         assert described["sizes"] == {"train": 8, "valid": 4}
         x, y = described["arrays"]
-        assert x == {"name": "x", "kind": "features", "shape": [3], "dtype": "float32", "num_classes": None, "class_names": None, "note": "raw"}
+        assert x == {
+            "name": "x", "kind": "features", "shape": [3], "dtype": "float32",
+            "num_classes": None, "class_names": None, "note": "raw",
+        }  # fmt: skip
         assert y["kind"] == "class_labels" and y["shape"] == [] and y["dtype"] == "int64"
         assert y["num_classes"] == 2 and y["class_names"] == ["no", "yes"]
 
@@ -117,7 +121,9 @@ class TestDatasetFromArrays:
             ({"train": {"y": np.array([0, -1, 1])}}, {}, "label_out_of_range"),
             ({"train": {"y": np.array([0, 1, 2])}}, {"class_names": {"y": ["a", "b"]}}, "label_out_of_range"),
             ({"train": {"y": np.array([0, 1])}}, {"class_names": {"y": ["a", "a"]}}, "duplicate_class_names"),
-            ({"train": {"x": np.ones((2, 2))}}, {"class_names": {"x": ["a"]}, "kinds": {"x": "features"}}, "class_names_not_labels"),
+            ({"train": {"x": np.ones(
+                (2, 2),
+            )}}, {"class_names": {"x": ["a"]}, "kinds": {"x": "features"}}, "class_names_not_labels"),
             ({"train": {"x": np.ones((2, 2))}}, {"kinds": {"x": "pixels"}}, "unknown_kind"),
             ({"train": {"x": np.ones((2, 2))}}, {"kinds": {"nope": "features"}}, "unknown_array"),
             ({"train": {"x": np.ones((2, 2))}}, {"class_names": {"nope": ["a"]}}, "unknown_array"),
@@ -158,6 +164,12 @@ class TestDatasetFromArrays:
             Dataset.from_arrays("bad", splits)
         p = problem(err, "non_finite")
         assert p["field"] == "array:x" and "valid" in p["message"]
+
+    def test_error_survives_pickling(self):
+        with pytest.raises(DatasetError) as err:
+            Dataset.from_arrays("bad", {"train": {"x": np.array([[np.nan]])}})
+        copy = pickle.loads(pickle.dumps(err.value))
+        assert copy.problems == err.value.problems and str(copy) == str(err.value)
 
     def test_queries_reject_unknown_names(self):
         ds = Dataset.from_arrays("toy", small_splits())
@@ -521,7 +533,9 @@ class TestCsvErrors:
             targets={"y": "b", "z": TargetSpec("y", "ordinal"), "w": 5},
             split_column="s",
         )
-        assert {"empty_inputs", "split_column_used", "duplicate_array_name", "unknown_target_kind", "bad_target_spec"} <= codes(err)
+        assert {"empty_inputs", "split_column_used", "duplicate_array_name", "unknown_target_kind", "bad_target_spec"} <= codes(
+            err,
+        )
 
     def test_malformed_csv(self):
         huge_field = b"a,y\n1," + b"x" * 200_000 + b"\n"  # beyond the csv module's field limit
@@ -569,7 +583,9 @@ class TestNpzHappyPath:
     def test_plain_names_go_to_train_and_prefix_form_works(self):
         ds = load_npz(npz_bytes(x=np.ones((5, 2)), y=np.array([0, 1, 0, 1, 1])))
         assert list(ds.splits) == ["train"] and ds.num_samples("train") == 5
-        ds = load_npz(npz_bytes(train_x=np.ones((3, 2)), train_y=np.array([0, 1, 1]), test_x=np.ones((2, 2)), test_y=np.array([1, 0])))
+        ds = load_npz(
+            npz_bytes(train_x=np.ones((3, 2)), train_y=np.array([0, 1, 1]), test_x=np.ones((2, 2)), test_y=np.array([1, 0])),
+        )
         assert ds.array_names == ["x", "y"] and ds.num_samples("test") == 2
 
     def test_keras_style_images_and_label_columns(self):
@@ -699,16 +715,19 @@ class TestImageZipHappyPath:
         entries["__MACOSX/myset/train/cat/._0.png"] = b"resource fork"
         entries["myset/train/.DS_Store"] = b"junk"
         entries["myset/train/dog/"] = b""  # directory entry
+        entries["myset/Val/dog/9.png"] = png(CLASS_COLORS["dog"])  # a second alias, sorting apart
         ds = load_image_zip(make_zip(entries), image_size=(12, 20), name="pets")
         assert ds.name == "pets" and ds.class_names == {"y": ["cat", "dog", "owl"]}
-        assert {s: ds.num_samples(s) for s in ("train", "valid", "test")} == {"train": 6, "valid": 4, "test": 2}
+        assert {s: ds.num_samples(s) for s in ("train", "valid", "test")} == {"train": 6, "valid": 5, "test": 2}
         x, y = ds.splits["train"]["x"], ds.splits["train"]["y"]
         assert x.shape == (6, 3, 12, 20) and x.dtype == np.float32 and y.dtype == np.int64
         assert 0.0 <= x.min() and x.max() <= 1.0
-        # Each image's colour matches its label, so labels and pixels stay aligned.
-        for label, cls in enumerate(ds.class_names["y"]):
-            expected = np.array(CLASS_COLORS[cls]) / 255.0
-            assert np.allclose(x[y == label].mean(axis=(0, 2, 3)), expected, atol=1e-6)
+        # Each image's colour matches its label in every split, so labels and pixels stay aligned.
+        for arrays in ds.splits.values():
+            for label, cls in enumerate(ds.class_names["y"]):
+                expected = np.array(CLASS_COLORS[cls]) / 255.0
+                chosen = arrays["x"][arrays["y"] == label]
+                assert np.allclose(chosen, expected[None, :, None, None], atol=1e-6)
         assert ds.splits["test"]["y"].tolist() == [2, 2]
 
     def test_grayscale_and_mixed_source_modes(self):
@@ -740,7 +759,9 @@ class TestImageZipHostile:
         assert {p["field"] for p in err.value.problems} == {"member:../evil.png", "member:train/cat/../../evil2.png"}
 
     def test_absolute_paths_and_backslashes(self):
-        err = zip_error(make_zip({**image_tree(), "/etc/evil.png": png(), "C:/evil.png": png(), "train\\..\\evil.png": png()}))
+        err = zip_error(
+            make_zip({**image_tree(), "/etc/evil.png": png(), "C:/evil.png": png(), "train\\..\\evil.png": png()}),
+        )
         assert codes(err) == {"unsafe_path"} and len(err.value.problems) == 3
 
     def test_symlink_entry(self):
@@ -826,8 +847,8 @@ class TestImageZipLayout:
         assert "'zebra'" in str(err.value)
 
     def test_misplaced_files_and_unknown_folders(self):
-        entries = {**image_tree(), "train/loose.png": png(), "train/cat/deep/1.png": png(), "extras/a/1.png": png(), "README.md": b"hi"}
-        err = zip_error(make_zip(entries))
+        strays = {"train/loose.png": png(), "train/cat/deep/1.png": png(), "extras/a/1.png": png(), "README.md": b"hi"}
+        err = zip_error(make_zip({**image_tree(), **strays}))
         assert codes(err) == {"unexpected_member", "unexpected_folder"}
         misplaced = {p["field"] for p in err.value.problems if p["code"] == "unexpected_member"}
         assert misplaced == {"member:train/loose.png", "member:train/cat/deep/1.png", "member:README.md"}

@@ -121,9 +121,17 @@ def _decode(data: bytes) -> str:
             f"The file is not UTF-8 text (invalid byte at line {line}); save it as 'CSV UTF-8'.",
         ) from None
     if "\x00" in text:
-        raise DatasetError.single("file", "not_utf8", "The file contains NUL bytes, so it is not a text CSV; upload a CSV file.")
+        raise DatasetError.single(
+            "file",
+            "not_utf8",
+            "The file contains NUL bytes, so it is not a text CSV; upload a CSV file.",
+        )
     if not text.strip():
-        raise DatasetError.single("file", "empty_file", "The file has no content; upload a CSV with a header line and data rows.")
+        raise DatasetError.single(
+            "file",
+            "empty_file",
+            "The file has no content; upload a CSV with a header line and data rows.",
+        )
     return text
 
 
@@ -140,18 +148,24 @@ def _parse(text: str, delimiter: str, max_rows: int, max_columns: int) -> _Table
                 header = [cell.strip() for cell in row]
                 if len(header) > max_columns:
                     raise DatasetError.single(
-                        "header", "too_many_columns", f"The file has {len(header)} columns; the limit is {max_columns}. Drop unused columns."
+                        "header",
+                        "too_many_columns",
+                        f"The file has {len(header)} columns; the limit is {max_columns}. Drop unused columns.",
                     )
                 continue
             if len(rows) >= max_rows:
                 raise DatasetError.single(
-                    "rows", "too_many_rows", f"The file has more than {max_rows} data rows; upload at most {max_rows}."
+                    "rows",
+                    "too_many_rows",
+                    f"The file has more than {max_rows} data rows; upload at most {max_rows}.",
                 )
             rows.append(row)
             lines.append(reader.line_num)
     except csv.Error as exc:
         raise DatasetError.single(
-            f"line:{reader.line_num}", "malformed_csv", f"Line {reader.line_num} cannot be parsed ({exc}); check its quotes."
+            f"line:{reader.line_num}",
+            "malformed_csv",
+            f"Line {reader.line_num} cannot be parsed ({exc}); check its quotes.",
         ) from None
     assert header is not None  # _decode rejected blank files
     if not rows:
@@ -162,15 +176,25 @@ def _parse(text: str, delimiter: str, max_rows: int, max_columns: int) -> _Table
 def _check_header(header: list[str], problems: Problems) -> None:
     if all(_is_number(cell) for cell in header):
         problems.add(
-            "header", "missing_header", "The first line holds only numbers, so it looks like data; add a header line with column names."
+            "header",
+            "missing_header",
+            "The first line holds only numbers, so it looks like data; add a header line with column names.",
         )
         return
     empty = [str(i + 1) for i, cell in enumerate(header) if not cell]
     if empty:
-        problems.add("header", "empty_column_name", f"Column(s) {', '.join(empty)} have no name in the header line; name every column.")
+        problems.add(
+            "header",
+            "empty_column_name",
+            f"Column(s) {', '.join(empty)} have no name in the header line; name every column.",
+        )
     duplicates = sorted(cell for cell, count in Counter(header).items() if cell and count > 1)
     if duplicates:
-        problems.add("header", "duplicate_column", f"Column name(s) {', '.join(map(repr, duplicates))} appear more than once; rename them.")
+        problems.add(
+            "header",
+            "duplicate_column",
+            f"Column name(s) {', '.join(map(repr, duplicates))} appear more than once; rename them.",
+        )
 
 
 def _check_row_lengths(table: _Table, problems: Problems) -> None:
@@ -190,22 +214,33 @@ def _check_row_lengths(table: _Table, problems: Problems) -> None:
 def _plan_columns(header, inputs, targets, split_column, problems: Problems):
     """Resolve inputs/targets (applying defaults) and report unknown or conflicting columns."""
     known = set(header)
-
     listed = ", ".join(map(repr, header[:COLUMNS_LISTED])) + (", ..." if len(header) > COLUMNS_LISTED else "")
 
     def check_column(column: str, field_: str) -> None:
         if column not in known:
             problems.add(field_, "unknown_column", f"There is no column {column!r}; available columns: {listed}.")
         elif column == split_column:
-            problems.add(field_, "split_column_used", f"Column {column!r} is the split column; it cannot also be a feature or target.")
+            problems.add(
+                field_,
+                "split_column_used",
+                f"Column {column!r} is the split column; it cannot also be a feature or target.",
+            )
 
     if split_column is not None and split_column not in known:
-        problems.add("split_column", "unknown_column", f"There is no split column {split_column!r}; available columns: {listed}.")
+        problems.add(
+            "split_column",
+            "unknown_column",
+            f"There is no split column {split_column!r}; available columns: {listed}.",
+        )
     data_columns = [c for c in header if c != split_column]
 
     if targets is None and inputs is None:
         if len(data_columns) < 2:
-            problems.add("header", "too_few_columns", "The file needs at least two columns (features and a target); add columns or choose inputs.")
+            problems.add(
+                "header",
+                "too_few_columns",
+                "The file needs at least two columns (features and a target); add columns or choose inputs.",
+            )
             return {}, {}
         targets = {"y": data_columns[-1]}
     target_specs: dict[str, TargetSpec] = {}
@@ -222,11 +257,19 @@ def _plan_columns(header, inputs, targets, split_column, problems: Problems):
     for array_name, columns in inputs.items():
         columns = [columns] if isinstance(columns, str) else list(columns)
         if not columns:
-            problems.add(f"inputs.{array_name}", "empty_inputs", f"Input {array_name!r} has no columns; list at least one column.")
+            problems.add(
+                f"inputs.{array_name}",
+                "empty_inputs",
+                f"Input {array_name!r} has no columns; list at least one column.",
+            )
         for column in columns:
             check_column(column, f"inputs.{array_name}")
         if array_name in target_specs:
-            problems.add(f"inputs.{array_name}", "duplicate_array_name", f"{array_name!r} is both an input and a target name; rename one of them.")
+            problems.add(
+                f"inputs.{array_name}",
+                "duplicate_array_name",
+                f"{array_name!r} is both an input and a target name; rename one of them.",
+            )
         input_columns[array_name] = columns
     return input_columns, target_specs
 
@@ -239,10 +282,18 @@ def _target_spec(array_name: str, spec: object, problems: Problems) -> TargetSpe
     if isinstance(spec, Mapping) and set(spec) <= {"column", "kind"} and isinstance(spec.get("column"), str):
         spec = TargetSpec(**spec)
     if not isinstance(spec, TargetSpec):
-        problems.add(field_, "bad_target_spec", f"Target {array_name!r} must be a column name or {{'column': ..., 'kind': ...}}, got {spec!r}.")
+        problems.add(
+            field_,
+            "bad_target_spec",
+            f"Target {array_name!r} must be a column name or {{'column': ..., 'kind': ...}}, got {spec!r}.",
+        )
         return None
     if spec.kind not in TARGET_KINDS:
-        problems.add(field_, "unknown_target_kind", f"Target kind {spec.kind!r} is unknown; use one of {', '.join(TARGET_KINDS)}.")
+        problems.add(
+            field_,
+            "unknown_target_kind",
+            f"Target kind {spec.kind!r} is unknown; use one of {', '.join(TARGET_KINDS)}.",
+        )
         return None
     return spec
 
@@ -276,7 +327,11 @@ def _numeric_column(table: _Table, column: str, problems: Problems, text_code: s
             infinite.append(line)
     field_ = f"column:{column}"
     if missing:
-        problems.add(field_, "missing_value", f"Column {column!r} has {len(missing)} missing value(s) at {_lines(missing)}; fill them in or drop those rows.")
+        problems.add(
+            field_,
+            "missing_value",
+            f"Column {column!r} has {len(missing)} missing value(s) at {_lines(missing)}; fill them in or drop those rows.",
+        )
     if text:
         examples = ", ".join(f"line {line}: {cell!r}" for line, cell in text[:EXAMPLES_PER_PROBLEM])
         if text_code == "non_numeric_target":
@@ -285,7 +340,11 @@ def _numeric_column(table: _Table, column: str, problems: Problems, text_code: s
             advice = "fix them, or encode categories as numbers"
         problems.add(field_, text_code, f"Column {column!r} has {len(text)} non-numeric value(s) ({examples}); {advice}.")
     if infinite:
-        problems.add(field_, "non_finite_value", f"Column {column!r} has infinite value(s) at {_lines(infinite)}; replace them with finite numbers.")
+        problems.add(
+            field_,
+            "non_finite_value",
+            f"Column {column!r} has infinite value(s) at {_lines(infinite)}; replace them with finite numbers.",
+        )
     return values
 
 
@@ -302,14 +361,27 @@ def _target_column(table: _Table, spec: TargetSpec, problems: Problems) -> tuple
     field_ = f"column:{spec.column}"
     missing = [line for cell, line in zip(cells, table.lines) if not cell]
     if missing:
-        problems.add(field_, "missing_value", f"Column {spec.column!r} has {len(missing)} empty value(s) at {_lines(missing)}; fill them in or drop those rows.")
+        problems.add(
+            field_,
+            "missing_value",
+            f"Column {spec.column!r} has {len(missing)} empty value(s) at {_lines(missing)}; fill them in or drop those rows.",
+        )
     classes = {c for c in cells if c}
     # Numeric-looking classes ("2" < "10") sort by value, others alphabetically.
     names = sorted(classes, key=float) if all(_is_number(c) for c in classes) else sorted(classes)
     if len(names) == 1:
-        problems.add(field_, "single_class", f"Target column {spec.column!r} has only one class ({names[0]!r}); a classifier needs at least two.")
+        problems.add(
+            field_,
+            "single_class",
+            f"Target column {spec.column!r} has only one class ({names[0]!r}); a classifier needs at least two.",
+        )
     if len(names) > MAX_CLASSES:
-        problems.add(field_, "too_many_classes", f"Target column {spec.column!r} has {len(names)} classes (limit {MAX_CLASSES}); use it as a numeric target or group classes.")
+        problems.add(
+            field_,
+            "too_many_classes",
+            f"Target column {spec.column!r} has {len(names)} classes (limit {MAX_CLASSES}); "
+            "use it as a numeric target or group classes.",
+        )
     index = {c: i for i, c in enumerate(names)}
     labels = np.array([index.get(c, 0) for c in cells], dtype=np.int64)
     return labels, names

@@ -42,6 +42,9 @@ class DatasetError(Exception):
             raise ValueError("DatasetError needs at least one problem")
         super().__init__("; ".join(p["message"] for p in self.problems))
 
+    def __reduce__(self):  # keep `problems` when pickled to another process
+        return (type(self), (self.problems,))
+
     @classmethod
     def single(cls, field: str, code: str, message: str) -> DatasetError:
         return cls([{"field": field, "code": code, "message": message}])
@@ -63,10 +66,6 @@ class Problems:
         self._per_code[code] = seen + 1
         if seen < MAX_PROBLEMS_PER_CODE:
             self._items.append({"field": field, "code": code, "message": message})
-
-    def extend(self, problems: Iterable[Mapping[str, str]]) -> None:
-        for p in problems:
-            self.add(p["field"], p["code"], p["message"])
 
     def __bool__(self) -> bool:
         return bool(self._items)
@@ -104,7 +103,11 @@ def read_source(source: str | os.PathLike[str] | bytes, *, max_bytes: int, what:
                 data = fh.read(max_bytes + 1)  # +1: notice a file that grew after stat
         except OSError as exc:
             code = "file_not_found" if isinstance(exc, FileNotFoundError) else "file_unreadable"
-            raise DatasetError.single("file", code, f"Cannot read the {what} file {os.fspath(source)!r}: {exc.strerror}.") from None
+            raise DatasetError.single(
+                "file",
+                code,
+                f"Cannot read the {what} file {os.fspath(source)!r}: {exc.strerror}.",
+            ) from None
     _check_size(len(data), max_bytes, what)
     if not data:
         raise DatasetError.single("file", "empty_file", f"The {what} file is empty; upload a file with data in it.")
@@ -130,7 +133,7 @@ def human_bytes(n: float) -> str:
     raise AssertionError("unreachable")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # eq=False: comparing dicts of arrays is ambiguous
 class Dataset:
     """Named arrays per split; build it with `Dataset.from_arrays`, which validates.
 
@@ -161,8 +164,9 @@ class Dataset:
         """Validate and normalise arrays into a Dataset, or raise DatasetError.
 
         Kinds not given are inferred: an array with class names, or an integer/bool
-        array of shape (n,) or (n, 1), is class labels; a 1-D float array is values (reshaped to ``(n, 1)``);
-        anything else is features. Class names default to ``"0".."K-1"``.
+        array of shape (n,) or (n, 1), is class labels; a 1-D float array is values
+        (reshaped to ``(n, 1)``); anything else is features. Class names default to
+        ``"0".."K-1"``. Raises DatasetError listing every inconsistency found.
         """
         builder = _Builder(name, splits, class_names or {}, kinds or {}, notes or {})
         return builder.build()
@@ -176,7 +180,9 @@ class Dataset:
     def sample_shape(self, name: str) -> tuple[int, ...]:
         if name not in self.splits["train"]:
             raise DatasetError.single(
-                f"array:{name}", "unknown_array", f"No array named {name!r}; available: {', '.join(self.array_names)}."
+                f"array:{name}",
+                "unknown_array",
+                f"No array named {name!r}; available: {', '.join(self.array_names)}.",
             )
         return tuple(self.splits["train"][name].shape[1:])
 
@@ -224,7 +230,11 @@ class Dataset:
         wanted = {"valid": valid_fraction, "test": test_fraction}
         for split, fraction in wanted.items():
             if not 0.0 <= fraction < 1.0:
-                problems.add(f"{split}_fraction", "bad_fraction", f"{split}_fraction is {fraction}; use a number from 0 up to (not including) 1.")
+                problems.add(
+                    f"{split}_fraction",
+                    "bad_fraction",
+                    f"{split}_fraction is {fraction}; use a number from 0 up to (not including) 1.",
+                )
             elif fraction > 0 and split in self.splits:
                 problems.add(
                     f"{split}_fraction",
@@ -232,14 +242,22 @@ class Dataset:
                     f"The dataset already has a {split} split; set {split}_fraction to 0 to keep it.",
                 )
         if valid_fraction + test_fraction >= 1.0:
-            problems.add("valid_fraction", "bad_fraction", "valid_fraction + test_fraction must be below 1 so that some training data remains.")
+            problems.add(
+                "valid_fraction",
+                "bad_fraction",
+                "valid_fraction + test_fraction must be below 1 so that some training data remains.",
+            )
         problems.raise_if_any()
 
         n = self.num_samples("train")
         counts = {split: round(n * fraction) for split, fraction in wanted.items()}
         for split, fraction in wanted.items():
             if fraction > 0 and counts[split] == 0:
-                problems.add(f"{split}_fraction", "split_too_small", f"{split}_fraction {fraction} of {n} training samples is 0 samples; use a larger fraction.")
+                problems.add(
+                    f"{split}_fraction",
+                    "split_too_small",
+                    f"{split}_fraction {fraction} of {n} training samples is 0 samples; use a larger fraction.",
+                )
         if n - counts["valid"] - counts["test"] < 1:
             problems.add("valid_fraction", "split_too_small", "No training samples would remain; use smaller fractions.")
         problems.raise_if_any()
@@ -311,18 +329,30 @@ class _Builder:
             self.problems.add("splits", "no_splits", "The dataset has no splits; provide at least a 'train' split.")
         for split, arrays in self.raw_splits.items():
             if split not in SPLITS:
-                self.problems.add(f"split:{split}", "unknown_split", f"Unknown split {split!r}; rename it to one of {', '.join(SPLITS)}.")
+                self.problems.add(
+                    f"split:{split}",
+                    "unknown_split",
+                    f"Unknown split {split!r}; rename it to one of {', '.join(SPLITS)}.",
+                )
                 continue
             out[split] = {}
             for array_name, value in arrays.items():
                 field_ = f"array:{array_name}"
                 if not isinstance(array_name, str) or not array_name:
-                    self.problems.add(f"split:{split}", "bad_array_name", f"Array names must be non-empty strings, got {array_name!r}.")
+                    self.problems.add(
+                        f"split:{split}",
+                        "bad_array_name",
+                        f"Array names must be non-empty strings, got {array_name!r}.",
+                    )
                     continue
                 try:
                     arr = np.asarray(value)
                 except (ValueError, TypeError) as exc:
-                    self.problems.add(field_, "bad_array", f"{array_name!r} in {split} is not a regular array ({exc}); give every sample the same shape.")
+                    self.problems.add(
+                        field_,
+                        "bad_array",
+                        f"{array_name!r} in {split} is not a regular array ({exc}); give every sample the same shape.",
+                    )
                     continue
                 if self._check_dtype(field_, f"{array_name!r} in {split}", arr):
                     out[split][array_name] = arr
@@ -333,9 +363,17 @@ class _Builder:
         if kind == "O":
             self.problems.add(field_, "object_array", f"{label} holds Python objects; store numbers (int or float) instead.")
         elif kind == "c":
-            self.problems.add(field_, "complex_array", f"{label} holds complex numbers; split them into real and imaginary float arrays.")
+            self.problems.add(
+                field_,
+                "complex_array",
+                f"{label} holds complex numbers; split them into real and imaginary float arrays.",
+            )
         elif kind not in "biuf":
-            self.problems.add(field_, "unsupported_dtype", f"{label} has dtype {arr.dtype}; only int, bool and float arrays are supported.")
+            self.problems.add(
+                field_,
+                "unsupported_dtype",
+                f"{label} has dtype {arr.dtype}; only int, bool and float arrays are supported.",
+            )
         elif arr.ndim == 0:
             self.problems.add(field_, "scalar_array", f"{label} is a single number; arrays need a first axis of samples.")
         else:
@@ -346,16 +384,24 @@ class _Builder:
         if "train" not in splits:
             self.problems.add("split:train", "missing_train", "There is no 'train' split; training needs one.")
             return
-        train_names = set(splits.get("train", {}))
+        train_names = set(splits["train"])
         if not train_names:
             self.problems.add("split:train", "no_arrays", "The train split has no arrays.")
         for split, arrays in splits.items():
             lengths = {n: len(a) for n, a in arrays.items()}
             if len(set(lengths.values())) > 1:
                 listing = ", ".join(f"{n}={k}" for n, k in lengths.items())
-                self.problems.add(f"split:{split}", "length_mismatch", f"Arrays in {split} have different numbers of samples ({listing}); give each the same number.")
+                self.problems.add(
+                    f"split:{split}",
+                    "length_mismatch",
+                    f"Arrays in {split} have different numbers of samples ({listing}); give each the same number.",
+                )
             elif lengths and next(iter(lengths.values())) == 0:
-                self.problems.add(f"split:{split}", "empty_split", f"The {split} split has no samples; remove it or add samples.")
+                self.problems.add(
+                    f"split:{split}",
+                    "empty_split",
+                    f"The {split} split has no samples; remove it or add samples.",
+                )
             if split != "train" and set(arrays) != train_names:
                 missing = sorted(train_names - set(arrays))
                 extra = sorted(set(arrays) - train_names)
@@ -367,13 +413,25 @@ class _Builder:
                     )
                     if part
                 )
-                self.problems.add(f"split:{split}", "array_names_mismatch", f"The {split} split must have the same arrays as train ({detail}).")
+                self.problems.add(
+                    f"split:{split}",
+                    "array_names_mismatch",
+                    f"The {split} split must have the same arrays as train ({detail}).",
+                )
         for array_name in self.kinds_in:
             if array_name not in train_names:
-                self.problems.add(f"kinds.{array_name}", "unknown_array", f"kinds names {array_name!r}, which is not an array of the dataset.")
+                self.problems.add(
+                    f"kinds.{array_name}",
+                    "unknown_array",
+                    f"kinds names {array_name!r}, which is not an array of the dataset.",
+                )
         for array_name in self.class_names_in:
             if array_name not in train_names:
-                self.problems.add(f"class_names.{array_name}", "unknown_array", f"class_names names {array_name!r}, which is not an array of the dataset.")
+                self.problems.add(
+                    f"class_names.{array_name}",
+                    "unknown_array",
+                    f"class_names names {array_name!r}, which is not an array of the dataset.",
+                )
 
     def _resolve_kinds(self, splits, names: list[str]) -> dict[str, str]:
         kinds: dict[str, str] = {}
@@ -382,10 +440,18 @@ class _Builder:
             if kind is None:
                 kind = _infer_kind(splits["train"][array_name], array_name in self.class_names_in)
             elif kind not in KINDS:
-                self.problems.add(f"kinds.{array_name}", "unknown_kind", f"Kind {kind!r} of {array_name!r} is unknown; use one of {', '.join(KINDS)}.")
+                self.problems.add(
+                    f"kinds.{array_name}",
+                    "unknown_kind",
+                    f"Kind {kind!r} of {array_name!r} is unknown; use one of {', '.join(KINDS)}.",
+                )
                 continue
             if array_name in self.class_names_in and kind != "class_labels":
-                self.problems.add(f"class_names.{array_name}", "class_names_not_labels", f"{array_name!r} has class names but kind {kind!r}; only class_labels arrays have class names.")
+                self.problems.add(
+                    f"class_names.{array_name}",
+                    "class_names_not_labels",
+                    f"{array_name!r} has class names but kind {kind!r}; only class_labels arrays have class names.",
+                )
             kinds[array_name] = kind
         return kinds
 
@@ -395,11 +461,20 @@ class _Builder:
             if arr.ndim == 2 and arr.shape[1] == 1:
                 arr = arr[:, 0]  # (n, 1) label columns are common; one label per sample either way
             if arr.ndim != 1:
-                self.problems.add(f"array:{array_name}", "label_shape", f"Class labels {array_name!r} must hold one integer per sample (shape (n,)), got shape {arr.shape}; use class indices, not one-hot vectors.")
+                self.problems.add(
+                    f"array:{array_name}",
+                    "label_shape",
+                    f"Class labels {array_name!r} must hold one integer per sample (shape (n,)), got shape {arr.shape}; "
+                    "use class indices, not one-hot vectors.",
+                )
                 return arr
             if arr.dtype.kind == "f":
                 if not np.all(np.isfinite(arr)) or not np.all(arr == np.round(arr)):
-                    self.problems.add(f"array:{array_name}", "labels_not_integer", f"Class labels {array_name!r} contain non-integer values; store class indices 0..K-1.")
+                    self.problems.add(
+                        f"array:{array_name}",
+                        "labels_not_integer",
+                        f"Class labels {array_name!r} contain non-integer values; store class indices 0..K-1.",
+                    )
                     return arr
             return arr.astype(np.int64, copy=False)
         if kind == "values" and arr.ndim == 1:
@@ -423,7 +498,11 @@ class _Builder:
             for array_name, arr in arrays.items():
                 if arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
                     bad = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))
-                    self.problems.add(f"array:{array_name}", "non_finite", f"{array_name!r} in {split} has {bad} NaN or infinite value(s); fill or drop them.")
+                    self.problems.add(
+                        f"array:{array_name}",
+                        "non_finite",
+                        f"{array_name!r} in {split} has {bad} NaN or infinite value(s); fill or drop them.",
+                    )
 
     def _check_labels(self, splits, kinds: dict[str, str]) -> dict[str, list[str]]:
         class_names: dict[str, list[str]] = {}
@@ -435,15 +514,33 @@ class _Builder:
             high = max(int(a.max()) for a in arrays)
             given = self.class_names_in.get(array_name)
             if low < 0:
-                self.problems.add(f"array:{array_name}", "label_out_of_range", f"Class labels {array_name!r} contain {low}; labels must be 0 or greater.")
+                self.problems.add(
+                    f"array:{array_name}",
+                    "label_out_of_range",
+                    f"Class labels {array_name!r} contain {low}; labels must be 0 or greater.",
+                )
             if given is not None:
                 if len(set(given)) != len(given):
-                    self.problems.add(f"class_names.{array_name}", "duplicate_class_names", f"Class names of {array_name!r} repeat; give each class a distinct name.")
+                    self.problems.add(
+                        f"class_names.{array_name}",
+                        "duplicate_class_names",
+                        f"Class names of {array_name!r} repeat; give each class a distinct name.",
+                    )
                 if high >= len(given):
-                    self.problems.add(f"array:{array_name}", "label_out_of_range", f"Class labels {array_name!r} go up to {high} but only {len(given)} class names are given; labels must be 0..{len(given) - 1}.")
+                    self.problems.add(
+                        f"array:{array_name}",
+                        "label_out_of_range",
+                        f"Class labels {array_name!r} go up to {high} but only {len(given)} class names are given; "
+                        f"labels must be 0..{len(given) - 1}.",
+                    )
                 class_names[array_name] = list(given)
             elif high + 1 > MAX_CLASSES:
-                self.problems.add(f"array:{array_name}", "too_many_classes", f"Class labels {array_name!r} go up to {high} (limit {MAX_CLASSES} classes); if these are numbers to predict, store them as floats.")
+                self.problems.add(
+                    f"array:{array_name}",
+                    "too_many_classes",
+                    f"Class labels {array_name!r} go up to {high} (limit {MAX_CLASSES} classes); "
+                    "if these are numbers to predict, store them as floats.",
+                )
             else:
                 class_names[array_name] = [str(i) for i in range(max(high, 0) + 1)]
         return class_names

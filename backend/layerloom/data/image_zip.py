@@ -31,6 +31,7 @@ IMAGE_MAX_SIDE = 1024  # per side of the requested output image_size
 IMAGE_MAX_OUTPUT_BYTES = 4 * 1024**3  # the float32 x array all images decode into
 
 COLOR_MODES = {"rgb": "RGB", "grayscale": "L"}
+SPLIT_ORDER = ("train", "valid", "test")
 SPLIT_FOLDERS = {"train": "train", "training": "train", "valid": "valid", "validation": "valid", "val": "valid", "test": "test"}
 _JUNK_FILES = {"thumbs.db", "desktop.ini"}
 _DRIVE_LETTER = re.compile(r"^[A-Za-z]:")
@@ -67,7 +68,11 @@ def load_image_zip(
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
     except zipfile.BadZipFile:
-        raise DatasetError.single("file", "not_a_zip", "The file is not a zip archive; upload a .zip of image folders.") from None
+        raise DatasetError.single(
+            "file",
+            "not_a_zip",
+            "The file is not a zip archive; upload a .zip of image folders.",
+        ) from None
     with archive:
         infos = archive.infolist()
         _check_members(infos, max_members, max_total_bytes, max_ratio)
@@ -75,10 +80,12 @@ def load_image_zip(
         _check_output_size(len(images), image_size, len(COLOR_MODES[color_mode]), max_output_bytes)
         x, y = _decode_all(archive, images, class_names, image_size, COLOR_MODES[color_mode], max_image_pixels)
 
+    # Images are ordered by split, so each split is a contiguous slice (a view, no copy).
     splits: dict[str, dict[str, np.ndarray]] = {}
-    for split in ("train", "valid", "test"):
-        chosen = [i for i, image in enumerate(images) if image.split == split]
-        if chosen:
+    for split in SPLIT_ORDER:
+        positions = [i for i, image in enumerate(images) if image.split == split]
+        if positions:
+            chosen = slice(positions[0], positions[-1] + 1)
             splits[split] = {"x": x[chosen], "y": y[chosen]}
     return Dataset.from_arrays(
         name, splits, class_names={"y": class_names}, kinds={"x": "features", "y": "class_labels"}
@@ -88,14 +95,22 @@ def load_image_zip(
 def _check_options(image_size, color_mode: str) -> None:
     problems = Problems()
     if color_mode not in COLOR_MODES:
-        problems.add("color_mode", "bad_option", f"color_mode {color_mode!r} is unknown; use one of {', '.join(COLOR_MODES)}.")
+        problems.add(
+            "color_mode",
+            "bad_option",
+            f"color_mode {color_mode!r} is unknown; use one of {', '.join(COLOR_MODES)}.",
+        )
     valid_size = (
         isinstance(image_size, (tuple, list))
         and len(image_size) == 2
         and all(isinstance(side, int) and 1 <= side <= IMAGE_MAX_SIDE for side in image_size)
     )
     if not valid_size:
-        problems.add("image_size", "bad_option", f"image_size must be (height, width) with each side from 1 to {IMAGE_MAX_SIDE}, got {image_size!r}.")
+        problems.add(
+            "image_size",
+            "bad_option",
+            f"image_size must be (height, width) with each side from 1 to {IMAGE_MAX_SIDE}, got {image_size!r}.",
+        )
     problems.raise_if_any()
 
 
@@ -104,30 +119,48 @@ def _check_options(image_size, color_mode: str) -> None:
 
 def _check_members(infos: list[zipfile.ZipInfo], max_members: int, max_total_bytes: int, max_ratio: float) -> None:
     if len(infos) > max_members:
-        raise DatasetError.single("file", "too_many_members", f"The zip has {len(infos)} entries; the limit is {max_members}.")
+        raise DatasetError.single(
+            "file",
+            "too_many_members",
+            f"The zip has {len(infos)} entries; the limit is {max_members}.",
+        )
     problems = Problems()
     for info in infos:
         field_ = f"member:{info.filename}"
         unsafe = _unsafe_path_reason(info.filename)
         if unsafe:
-            problems.add(field_, "unsafe_path", f"Entry {info.filename!r} {unsafe}; zip the folders with relative paths only.")
+            problems.add(
+                field_,
+                "unsafe_path",
+                f"Entry {info.filename!r} {unsafe}; zip the folders with relative paths only.",
+            )
         if stat.S_ISLNK(info.external_attr >> 16):
-            problems.add(field_, "symlink_member", f"Entry {info.filename!r} is a symbolic link; zip the image files themselves.")
+            problems.add(
+                field_,
+                "symlink_member",
+                f"Entry {info.filename!r} is a symbolic link; zip the image files themselves.",
+            )
         if info.flag_bits & 0x1:
-            problems.add(field_, "encrypted_member", f"Entry {info.filename!r} is encrypted; upload a zip without a password.")
+            problems.add(
+                field_,
+                "encrypted_member",
+                f"Entry {info.filename!r} is encrypted; upload a zip without a password.",
+            )
         ratio = info.file_size / info.compress_size if info.compress_size else (float("inf") if info.file_size else 0.0)
         if ratio > max_ratio:
             problems.add(
                 field_,
                 "compression_ratio",
-                f"Entry {info.filename!r} expands {ratio:.0f}x when unpacked (limit {max_ratio:.0f}x), which is how zip bombs work; it cannot be an image.",
+                f"Entry {info.filename!r} expands {ratio:.0f}x when unpacked (limit {max_ratio:.0f}x); "
+                "that is a zip bomb, not an image. Remove it.",
             )
     total = sum(info.file_size for info in infos)
     if total > max_total_bytes:
         problems.add(
             "file",
             "too_large_uncompressed",
-            f"The zip unpacks to {human_bytes(total)}; the limit is {human_bytes(max_total_bytes)}. Upload fewer or smaller images.",
+            f"The zip unpacks to {human_bytes(total)}; "
+            f"the limit is {human_bytes(max_total_bytes)}. Upload fewer or smaller images.",
         )
     problems.raise_if_any()
 
@@ -180,7 +213,8 @@ def _find_images(infos: list[zipfile.ZipInfo]) -> tuple[list[_Image], list[str]]
             problems.add(
                 f"member:{info.filename}",
                 "unexpected_member",
-                f"Entry {info.filename!r} is not at <split>/<class>/<image>; move it into a class folder such as train/<class>/ or remove it.",
+                f"Entry {info.filename!r} is not at <split>/<class>/<image>; "
+                "move it into a class folder such as train/<class>/ or remove it.",
             )
         else:
             images.append(_Image(info, split, parts[1]))
@@ -193,9 +227,17 @@ def _find_images(infos: list[zipfile.ZipInfo]) -> tuple[list[_Image], list[str]]
 
     class_names = sorted({image.class_name for image in images if image.split == "train"})
     if not any(image.split == "train" for image in images):
-        problems.add("folder:train", "missing_train", "There is no train folder with images; add train/<class>/<image> folders.")
+        problems.add(
+            "folder:train",
+            "missing_train",
+            "There is no train folder with images; add train/<class>/<image> folders.",
+        )
     elif len(class_names) < 2:
-        problems.add("folder:train", "single_class", f"train has only the class folder {class_names[0]!r}; a classifier needs at least two.")
+        problems.add(
+            "folder:train",
+            "single_class",
+            f"train has only the class folder {class_names[0]!r}; a classifier needs at least two.",
+        )
     known = set(class_names)
     for split in ("valid", "test"):
         extra = sorted({image.class_name for image in images if image.split == split} - known)
@@ -203,9 +245,11 @@ def _find_images(infos: list[zipfile.ZipInfo]) -> tuple[list[_Image], list[str]]
             problems.add(
                 f"folder:{split}",
                 "unknown_class",
-                f"{split} has class folder(s) {', '.join(map(repr, extra))} that train does not have; add them to train or remove them.",
+                f"{split} has class folder(s) {', '.join(map(repr, extra))} that train does not have; "
+                "add them to train or remove them.",
             )
     problems.raise_if_any()
+    images.sort(key=lambda image: (SPLIT_ORDER.index(image.split), image.info.filename))
     return images, class_names
 
 
@@ -217,7 +261,8 @@ def _check_output_size(count: int, image_size, channels: int, max_output_bytes: 
         raise DatasetError.single(
             "image_size",
             "output_too_large",
-            f"{count} images at {height}x{width} need {human_bytes(needed)} (limit {human_bytes(max_output_bytes)}); choose a smaller image_size or upload fewer images.",
+            f"{count} images at {height}x{width} need {human_bytes(needed)} (limit {human_bytes(max_output_bytes)}); "
+            "choose a smaller image_size or upload fewer images.",
         )
 
 
@@ -236,7 +281,11 @@ def _decode_all(archive, images: list[_Image], class_names, image_size, pil_mode
         try:
             raw = archive.read(image.info)
         except Exception as exc:  # bad CRC, unsupported compression: the archive lies about itself
-            problems.add(field_, "bad_member", f"Entry {image.info.filename!r} cannot be unpacked ({type(exc).__name__}); zip it again.")
+            problems.add(
+                field_,
+                "bad_member",
+                f"Entry {image.info.filename!r} cannot be unpacked ({type(exc).__name__}); zip it again.",
+            )
             continue
         pixels = _decode_image(raw, (width, height), pil_mode, max_pixels, image.info.filename, problems)
         if pixels is None:
@@ -254,19 +303,24 @@ def _decode_image(raw: bytes, size_wh, pil_mode: str, max_pixels: int, member: s
         warnings.simplefilter("ignore")  # e.g. palette-transparency notices: harmless here
         warnings.simplefilter("error", Image.DecompressionBombWarning)  # Pillow's own bomb guard
         try:
-            with Image.open(io.BytesIO(raw)) as img:
-                width, height = img.size  # from the header; no pixels decoded yet
-                if width * height > max_pixels:
+            with Image.open(io.BytesIO(raw)) as source:
+                width, height = source.size  # from the header; no pixels decoded yet
+                if width * height > max_pixels:  # our own limit, reported like Pillow's
                     raise Image.DecompressionBombError(f"{width}x{height} pixels")
-                img = ImageOps.exif_transpose(img)  # phone photos store rotation in EXIF
-                img = img.convert(pil_mode).resize(size_wh, Image.Resampling.BILINEAR)
-                return np.asarray(img, dtype=np.uint8)
+                upright = ImageOps.exif_transpose(source)  # phone photos store rotation in EXIF
+                resized = upright.convert(pil_mode).resize(size_wh, Image.Resampling.BILINEAR)
+                return np.asarray(resized, dtype=np.uint8)
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
             problems.add(
                 field_,
                 "image_too_large",
-                f"Image {member!r} is too large to decode safely ({exc}); the limit is {max_pixels} pixels. Resize it before uploading.",
+                f"Image {member!r} is too large to decode safely ({exc}); "
+                f"the limit is {max_pixels} pixels. Resize it before uploading.",
             )
         except Exception as exc:  # Pillow raises many types on hostile or broken files
-            problems.add(field_, "bad_image", f"Image {member!r} cannot be decoded ({type(exc).__name__}); replace or remove it.")
+            problems.add(
+                field_,
+                "bad_image",
+                f"Image {member!r} cannot be decoded ({type(exc).__name__}); replace or remove it.",
+            )
     return None

@@ -55,7 +55,11 @@ def load_npz(
             if array is None:
                 continue
             if base in by_split.get(split, {}):
-                problems.add(f"array:{key}", "duplicate_array", f"More than one member gives {base!r} in {split} (one is {key!r}); keep only one.")
+                problems.add(
+                    f"array:{key}",
+                    "duplicate_array",
+                    f"More than one member gives {base!r} in {split} (one is {key!r}); keep only one.",
+                )
                 continue
             by_split.setdefault(split, {})[base] = array
     renames = _resolve_selection(arrays, by_split, problems)
@@ -116,7 +120,11 @@ def _check_member_header(archive: zipfile.ZipFile, info: zipfile.ZipInfo, proble
             shape, _, dtype = read_header(fh)
             header_bytes = fh.tell()
     except Exception as exc:  # not .npy, corrupt, encrypted...
-        problems.add(field_, "bad_member", f"Member {info.filename!r} is not a readable .npy array ({exc}); save it again with np.savez.")
+        problems.add(
+            field_,
+            "bad_member",
+            f"Member {info.filename!r} is not a readable .npy array ({exc}); save it again with np.savez.",
+        )
         return
     if dtype.hasobject:
         return  # refused later without unpickling: np.load runs with allow_pickle=False
@@ -125,7 +133,8 @@ def _check_member_header(archive: zipfile.ZipFile, info: zipfile.ZipInfo, proble
         problems.add(
             field_,
             "bad_member",
-            f"Member {info.filename!r} claims shape {shape} ({human_bytes(claimed)}) but holds less data; save it again with np.savez.",
+            f"Member {info.filename!r} claims shape {shape} ({human_bytes(claimed)}) but holds less data; "
+            "save it again with np.savez.",
         )
 
 
@@ -143,11 +152,23 @@ def _load_member(npz, key: str, problems: Problems) -> np.ndarray | None:
         return npz[key]
     except ValueError as exc:
         if "allow_pickle" in str(exc):
-            problems.add(f"array:{key}", "object_array", f"Array {key!r} holds Python objects (it needs pickle); save numeric arrays only.")
+            problems.add(
+                f"array:{key}",
+                "object_array",
+                f"Array {key!r} holds Python objects (it needs pickle); save numeric arrays only.",
+            )
         else:
-            problems.add(f"array:{key}", "bad_member", f"Member {key!r} is not a readable .npy array ({exc}); save it again with np.savez.")
+            problems.add(
+                f"array:{key}",
+                "bad_member",
+                f"Member {key!r} is not a readable .npy array ({exc}); save it again with np.savez.",
+            )
     except Exception as exc:  # corrupt data, bad CRC, encrypted member...
-        problems.add(f"array:{key}", "bad_member", f"Member {key!r} cannot be read ({type(exc).__name__}: {exc}); save it again with np.savez.")
+        problems.add(
+            f"array:{key}",
+            "bad_member",
+            f"Member {key!r} cannot be read ({type(exc).__name__}: {exc}); save it again with np.savez.",
+        )
     return None
 
 
@@ -161,8 +182,16 @@ def _resolve_selection(selection, by_split, problems: Problems) -> dict[str, str
     renames = dict(selection) if isinstance(selection, Mapping) else {base: base for base in selection}
     for base in renames:
         if base not in available:
-            problems.add(f"arrays.{base}", "unknown_array", f"There is no array {base!r} in the file; available: {', '.join(available) or 'none'}.")
+            problems.add(
+                f"arrays.{base}",
+                "unknown_array",
+                f"There is no array {base!r} in the file; available: {', '.join(available) or 'none'}.",
+            )
     targets = list(renames.values())
     for target in sorted({t for t in targets if targets.count(t) > 1}):
-        problems.add(f"arrays.{target}", "duplicate_array", f"More than one array is renamed to {target!r}; give each a different name.")
+        problems.add(
+            f"arrays.{target}",
+            "duplicate_array",
+            f"More than one array is renamed to {target!r}; give each a different name.",
+        )
     return renames

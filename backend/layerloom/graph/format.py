@@ -45,9 +45,10 @@ class Node(BaseModel):
 
 
 class Graph(BaseModel):
-    """A whole graph document. ``layout`` and other UI data never change the compiled model."""
+    """A whole graph document. ``layout`` and other UI data never change the compiled model;
+    unknown top-level keys are kept (for the editor's own data) and ignored."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="allow")
 
     format: Literal["layerloom.graph"] = FORMAT_NAME
     version: Literal[1] = CURRENT_VERSION
