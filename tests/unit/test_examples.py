@@ -4,6 +4,7 @@ the shapes the analysis predicts; the shared-weight siamese really holds one enc
 
 from __future__ import annotations
 
+import inspect
 import json
 import shutil
 import subprocess
@@ -76,15 +77,20 @@ def broken_seed(breakage: str) -> dict:
 
 
 @pytest.fixture(scope="module", autouse=True)
-def cli_runs(tmp_path_factory):
+def cli_runs(request, tmp_path_factory):
     """Starts the command-line runs at the beginning of this module so that the seconds each spends
-    importing torch overlap with the in-process tests; ``cli_runs[name]()`` waits for one."""
+    importing torch overlap with the in-process tests; ``cli_runs[name]()`` waits for one. Nothing is
+    started when no selected test asks for ``cli_runs``."""
+    wanted = any(getattr(item, "module", None) is request.module
+                 and "cli_runs" in inspect.signature(item.function).parameters for item in request.session.items)
+    if not wanted:
+        yield {}
+        return
     tmp = tmp_path_factory.mktemp("cli")
     broken = tmp / "broken.json"
     broken.write_text(json.dumps(broken_seed("dangling_edge")), encoding="utf-8")
     argv = {
         "text": ["check", "examples/seed_mlp.json"],
-        "json": ["check", "--json", "examples/seed_mlp.json"],
         "broken": ["check", str(broken)],
     }
     procs = {name: subprocess.Popen([*cli_command(), *args], cwd=ROOT, stdout=subprocess.PIPE,
@@ -230,10 +236,13 @@ def test_cli_check_reports_a_broken_graph(cli_runs):
     assert "Total params" not in result.stdout
 
 
-def test_cli_check_json_is_parseable(cli_runs):
-    result = cli_runs["json"]()
-    assert result.returncode == 0, result.stderr
-    data = json.loads(result.stdout)
+def test_cli_check_json_is_parseable(capsys):
+    from layerloom.cli import main
+
+    assert main(["check", "--json", str(EXAMPLES / "seed_mlp.json")]) == 0
+    captured = capsys.readouterr()
+    assert captured.err == ""
+    data = json.loads(captured.out)
     assert data["ok"] is True and data["errors"] == [] and data["warnings"] == []
     assert data["totals"]["total"] == 7_114
     assert data["summary"]["total"] == 7_114
