@@ -1,0 +1,102 @@
+"""The runner: one training run in its own process, ``python -m layerloom.jobs.runner JOB_DIR``.
+
+It reads ``JOB_DIR/spec.json`` (written by the supervisor: graph, dataset reference, config, the
+last epoch already logged), trains into ``JOB_DIR/run`` — resuming from the checkpoint there when
+a previous attempt left one — and prints every training event as one JSON line on stdout for the
+supervisor to relay. SIGTERM asks the trainer to stop at the next step (cooperative cancel).
+
+Exit codes: 0 succeeded, 3 cancelled, 1 failed (the failure is also a ``status`` event).
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+EXIT_SUCCEEDED, EXIT_FAILED, EXIT_CANCELLED = 0, 1, 3
+SPEC_FILE = "spec.json"
+RUN_DIR = "run"
+
+
+class JsonLinesOut:
+    """A training callback that prints each event as one JSON line (flushed: the supervisor tails it)."""
+
+    def __init__(self, stream=None) -> None:
+        self.stream = stream or sys.stdout
+
+    def on_event(self, event: dict[str, Any]) -> None:
+        self.stream.write(json.dumps(event, separators=(",", ":")) + "\n")
+        self.stream.flush()
+
+
+def load_dataset(reference: dict[str, Any]):
+    """The dataset a job names: a built-in by name, or an upload stored by the service."""
+    from ..data import load_builtin, load_csv, load_image_zip, load_npz
+
+    kind = reference["kind"]
+    if kind == "builtin":
+        return load_builtin(reference["name"], seed=reference.get("seed", 0))
+    loaders = {"csv": load_csv, "npz": load_npz, "images": load_image_zip}
+    options = dict(reference.get("options") or {})
+    if "image_size" in options:
+        options["image_size"] = tuple(options["image_size"])
+    return loaders[kind](Path(reference["path"]), name=reference.get("name", kind), **options)
+
+
+def replay_unlogged_epochs(run_dir: Path, last_epoch_logged: int, out: JsonLinesOut) -> None:
+    """A previous attempt may have saved epoch k's checkpoint and died before its epoch event reached
+    the supervisor: send those epochs' events from the checkpoint's history, so none goes missing."""
+    from ..train import CHECKPOINT_FILE, load_checkpoint
+
+    path = run_dir / CHECKPOINT_FILE
+    if not path.exists():
+        return
+    for row in load_checkpoint(path).get("history", []):
+        epoch = int(row.get("epoch", 0))
+        if epoch > last_epoch_logged:
+            metrics = {k: v for k, v in row.items() if k != "epoch"}
+            out.on_event({"seq": -1, "type": "epoch", "epoch": epoch, "step": -1, "metrics": metrics,
+                          "time": 0.0, "replayed": True})
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    job_dir = Path(argv[0])
+    spec = json.loads((job_dir / SPEC_FILE).read_text(encoding="utf-8"))
+    cancel = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: cancel.set())
+    out = JsonLinesOut()
+    run_dir = job_dir / RUN_DIR
+    from ..train import CHECKPOINT_FILE, Trainer
+
+    try:
+        resume = (run_dir / CHECKPOINT_FILE).exists()
+        if resume:
+            replay_unlogged_epochs(run_dir, int(spec.get("last_epoch_logged", 0)), out)
+        trainer = Trainer(spec["graph"], load_dataset(spec["dataset"]), spec.get("config") or {}, out_dir=run_dir,
+                          callbacks=[out], cancel=cancel, resume=resume)
+    except Exception as err:  # before training: the trainer has not reported anything yet
+        out.on_event({"seq": -1, "type": "status", "status": "failed", "epoch": 0, "step": 0, "metrics": {},
+                      "time": 0.0, "message": _describe(err)})
+        return EXIT_FAILED
+    try:
+        result = trainer.run()
+    except Exception:  # the trainer has already sent its "failed" status event
+        return EXIT_FAILED
+    return EXIT_CANCELLED if result.status == "cancelled" else EXIT_SUCCEEDED
+
+
+def _describe(err: Exception) -> str:
+    problems = getattr(err, "problems", None) or getattr(err, "issues", None)
+    if problems:
+        messages = [p["message"] if isinstance(p, dict) else getattr(p, "message", str(p)) for p in problems]
+        return "; ".join(messages[:10])
+    return str(err) or type(err).__name__
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Celery delivery layer. Tasks are shims: the job logic lives in ``layerloom.jobs``."""
