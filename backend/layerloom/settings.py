@@ -1,11 +1,29 @@
-"""All settings in one place, read from LAYERLOOM_* environment variables (pydantic-settings)."""
+"""All settings in one place, read from LAYERLOOM_* environment variables (pydantic-settings).
+
+The embedded default (one machine, ``layerloom serve``) and a distributed deployment differ only in
+values: leave ``database_url`` and ``broker_url`` empty for SQLite and kombu's filesystem transport
+under ``data_dir``; set them to PostgreSQL and Redis URLs for many machines.
+
+``auth_mode``: "local" (the default) serves one machine's single user without any login: a request
+without an ``Authorization`` header acts as the user ``local_user_name``, created on first use; a
+request that does send a bearer token is still checked, so tokens work in both modes. "token"
+requires ``Authorization: Bearer <token>`` on every request (create tokens with
+``layerloom token create NAME``); use it whenever anyone else can reach the server.
+"""
 
 from __future__ import annotations
 
 from functools import lru_cache
+from pathlib import Path
+from typing import Literal, Self
 
-from pydantic import Field
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+MB = 1024 * 1024
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 class Settings(BaseSettings):
@@ -16,6 +34,63 @@ class Settings(BaseSettings):
     max_graph_nodes: int = Field(10_000, ge=1)
     max_graph_edges: int = Field(50_000, ge=1)
     max_tensor_elements: int = Field(50_000_000, ge=1, description="Largest per-sample activation a layer may produce.")
+
+    # Storage.
+    data_dir: Path = Field(Path("./data"), description="Uploads, artifacts, the SQLite file and the embedded broker.")
+    database_url: str = Field("", description="SQLAlchemy URL; empty means sqlite:///<data_dir>/layerloom.db.")
+    broker_url: str = Field("", description="Celery broker URL; empty means kombu's filesystem transport under data_dir.")
+
+    # The editor.
+    frontend_dist: Path = Field(REPO_ROOT / "frontend" / "dist",
+                                description="The built editor, served at / when the folder exists.")
+
+    # Request limits, enforced while the body streams in.
+    max_upload_bytes: int = Field(100 * MB, ge=1, description="Largest dataset file one upload may carry.")
+    max_request_bytes: int = Field(20 * MB, ge=1024, description="Largest JSON request body (graph documents).")
+
+    # Authentication (see the module docstring).
+    auth_mode: Literal["local", "token"] = "local"
+    local_user_name: str = Field("local", min_length=1, max_length=100)
+
+    # Job leases: a worker renews its lease every heartbeat; the reaper re-queues a job whose lease expired.
+    lease_seconds: int = Field(60, ge=1)
+    heartbeat_seconds: int = Field(10, ge=1)
+    max_attempts: int = Field(3, ge=1, description="Runs of one job (first try plus re-queues) before it fails.")
+
+    @field_validator("data_dir")
+    @classmethod
+    def _absolute_data_dir(cls, value: Path) -> Path:
+        # Resolved once, so the API, the worker child and the runner agree whatever their working directory.
+        return value.expanduser().resolve()
+
+    @field_validator("database_url")
+    @classmethod
+    def _psycopg_driver(cls, value: str) -> str:
+        # A bare postgresql:// URL would make SQLAlchemy look for psycopg2; we ship psycopg 3.
+        for prefix in ("postgres://", "postgresql://"):
+            if value.startswith(prefix):
+                return "postgresql+psycopg://" + value.removeprefix(prefix)
+        return value
+
+    @model_validator(mode="after")
+    def _check_combinations(self) -> Self:
+        if not self.database_url:
+            self.database_url = f"sqlite:///{self.data_dir / 'layerloom.db'}"
+        try:
+            url = make_url(self.database_url)
+        except ArgumentError:
+            raise ValueError(f"LAYERLOOM_DATABASE_URL {self.database_url!r} is not a database URL.") from None
+        backend = url.get_backend_name()
+        if backend not in ("sqlite", "postgresql"):
+            raise ValueError(f"LAYERLOOM_DATABASE_URL must be SQLite or PostgreSQL, got {backend!r}.")
+        if backend == "sqlite" and url.database in (None, "", ":memory:"):
+            raise ValueError("An in-memory SQLite database cannot be shared with the worker; give it a file path.")
+        if self.heartbeat_seconds * 2 > self.lease_seconds:
+            raise ValueError(
+                f"heartbeat_seconds ({self.heartbeat_seconds}) must be at most half of lease_seconds "
+                f"({self.lease_seconds}), or one late heartbeat lets a healthy job's lease expire."
+            )
+        return self
 
 
 @lru_cache

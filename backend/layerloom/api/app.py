@@ -1,0 +1,63 @@
+"""``create_app(settings)``: the FastAPI application, all routes under ``/api``, and the built
+editor (``settings.frontend_dist``) at ``/`` when it has been built.
+
+The app owns one engine and sessionmaker (on ``app.state``), built from the settings it is given,
+so tests and tools can run several apps against different databases in one process. It does not
+migrate: ``layerloom serve`` (and the tests) call ``layerloom.store.db.migrate`` first.
+
+Adding a route module: write ``routes/<tag>.py`` with ``router = make_router("<tag>")`` and add it
+to ``ROUTERS``; operation ids are ``<tag>-<function name>``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.routing import APIRoute
+from fastapi.staticfiles import StaticFiles
+
+from .. import __version__
+from ..settings import Settings, get_settings
+from ..store.db import make_engine, make_sessionmaker
+from .errors import install_error_handlers
+from .routes import datasets, graphs, health, layers
+
+ROUTERS = (layers.router, graphs.router, datasets.router, health.router)
+
+
+def operation_id(route: APIRoute) -> str:
+    """Stable, readable ids for generated clients: ``graphs-create_graph``."""
+    return f"{route.tags[0]}-{route.name}"
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    engine = make_engine(settings.database_url)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        engine.dispose()
+
+    app = FastAPI(
+        title="Layerloom",
+        version=__version__,
+        description="Design neural networks as graphs, check them, and train them with PyTorch.",
+        docs_url="/docs",
+        openapi_url="/api/openapi.json",
+        generate_unique_id_function=operation_id,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.sessionmaker = make_sessionmaker(engine)
+    install_error_handlers(app)
+    health.install_health_checks(app, engine)
+    for router in ROUTERS:
+        app.include_router(router, prefix="/api")
+    if (settings.frontend_dist / "index.html").is_file():
+        # Last, so every /api route matches first.
+        app.mount("/", StaticFiles(directory=settings.frontend_dist, html=True), name="frontend")
+    return app

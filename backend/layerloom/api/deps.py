@@ -1,0 +1,112 @@
+"""Typed dependencies: a route's signature states what it needs.
+
+    def get_graph(graph: OwnedGraph, session: SessionDep) -> ...
+
+``OwnedGraph`` / ``OwnedDataset`` / ``OwnedJob`` load the object named by the path parameter
+(``graph_id`` / ``dataset_id`` / ``job_id``) *and* owned by the current user, through one query
+helper, ``load_owned``: someone else's object is a 404, exactly like a missing one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Annotated, TypeVar
+
+from fastapi import Depends, Query, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ..graph import Limits
+from ..settings import Settings
+from ..store.models import Dataset, Graph, Job, User
+from . import auth
+from .errors import NotFound, Unauthorized
+
+
+def get_app_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+SettingsDep = Annotated[Settings, Depends(get_app_settings)]
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    with request.app.state.sessionmaker() as session:
+        yield session
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+
+
+@dataclass(frozen=True)
+class PageParams:
+    """``?offset=&limit=`` for every list route; answer with ``schemas.Page`` (``{data, count}``)."""
+
+    offset: Annotated[int, Query(ge=0, description="Items to skip.")] = 0
+    limit: Annotated[int, Query(ge=1, le=200, description="Items to return at most.")] = 50
+
+
+Paging = Annotated[PageParams, Depends()]
+
+
+def get_graph_limits(settings: SettingsDep) -> Limits:
+    """The compiler's limits from this app's settings (not the process-wide ones)."""
+    return Limits(settings.max_params, settings.max_graph_nodes, settings.max_graph_edges,
+                  settings.max_tensor_elements)
+
+
+GraphLimits = Annotated[Limits, Depends(get_graph_limits)]
+
+_bearer = HTTPBearer(auto_error=False, description="A token from `layerloom token create NAME`. "
+                                                    "Optional in the default local mode.")
+
+
+def get_current_user(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> User:
+    if credentials is None:
+        if "authorization" in request.headers:  # sent, but not as "Bearer <token>"
+            raise Unauthorized("Send the token as 'Authorization: Bearer <token>'.")
+        if settings.auth_mode == "local":
+            return auth.get_or_create_user(session, settings.local_user_name)
+        raise Unauthorized("This server needs a token: send 'Authorization: Bearer <token>' "
+                           "(create one with `layerloom token create NAME`).")
+    user = auth.user_for_token(session, credentials.credentials)
+    if user is None:
+        raise Unauthorized("The token is not valid; create a new one with `layerloom token create NAME`.")
+    return user
+
+
+CurrentUser = Annotated[User, Depends(get_current_user)]
+
+Owned = TypeVar("Owned", Graph, Dataset, Job)
+
+
+def load_owned(session: Session, model: type[Owned], object_id: str, user: User) -> Owned:
+    """The ``model`` row with ``object_id`` owned by ``user``, else NotFound (404, never 403)."""
+    found = session.scalar(select(model).where(model.id == object_id, model.owner_id == user.id))
+    if found is None:
+        raise NotFound(f"There is no {model.__name__.lower()} {object_id!r}.")
+    return found
+
+
+def owned_graph(graph_id: str, session: SessionDep, user: CurrentUser) -> Graph:
+    return load_owned(session, Graph, graph_id, user)
+
+
+def owned_dataset(dataset_id: str, session: SessionDep, user: CurrentUser) -> Dataset:
+    return load_owned(session, Dataset, dataset_id, user)
+
+
+def owned_job(job_id: str, session: SessionDep, user: CurrentUser) -> Job:
+    return load_owned(session, Job, job_id, user)
+
+
+OwnedGraph = Annotated[Graph, Depends(owned_graph)]
+OwnedDataset = Annotated[Dataset, Depends(owned_dataset)]
+OwnedJob = Annotated[Job, Depends(owned_job)]
