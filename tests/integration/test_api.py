@@ -96,7 +96,7 @@ def test_openapi_operation_ids_are_stable_and_tagged(anon) -> None:
     assert len(ids) == len(set(ids))
     for op_id in ids:
         tag, _, name = op_id.partition("-")
-        assert tag in {"layers", "graphs", "datasets", "health"} and name, op_id
+        assert tag in {"layers", "graphs", "datasets", "jobs", "health"} and name, op_id
     assert {"graphs-create_graph", "graphs-validate_graph", "datasets-upload_dataset"} <= set(ids)
     upload_body = spec["paths"]["/api/datasets"]["post"]["requestBody"]["content"]
     assert "multipart/form-data" in upload_body
@@ -113,12 +113,13 @@ def test_the_built_editor_is_served_at_the_root_after_the_api(make_app, client_f
     assert client_for(make_app(frontend_dist=tmp_path / "not-built")).get("/").status_code == 404
 
 
-def test_health_reports_the_database_and_placeholders(anon) -> None:
+def test_health_reports_database_broker_and_worker(anon) -> None:
     response = anon.get("/api/health")
     assert response.status_code == 200
     components = response.json()["components"]
     assert components["database"]["status"] == "ok"
-    assert components["broker"]["status"] == components["worker"]["status"] == "unknown"
+    assert components["broker"] == {"status": "ok", "detail": "filesystem"}
+    assert components["worker"]["status"] == "unknown"  # no worker has started in this data dir
 
 
 def test_health_checks_are_a_hook_and_a_failing_one_is_503(app: FastAPI, anon) -> None:

@@ -21,15 +21,36 @@ from fastapi.staticfiles import StaticFiles
 from .. import __version__
 from ..settings import Settings, get_settings
 from ..store.db import make_engine, make_sessionmaker
+from ..jobs.dispatch import CeleryDispatcher, live_workers
 from .errors import install_error_handlers
-from .routes import datasets, graphs, health, layers
+from .schemas import ComponentHealth
+from .routes import datasets, graphs, health, jobs, layers
 
-ROUTERS = (layers.router, graphs.router, datasets.router, health.router)
+ROUTERS = (layers.router, graphs.router, datasets.router, jobs.router, health.router)
 
 
 def operation_id(route: APIRoute) -> str:
     """Stable, readable ids for generated clients: ``graphs-create_graph``."""
     return f"{route.tags[0]}-{route.name}"
+
+
+def _broker_health(settings: Settings) -> ComponentHealth:
+    if not settings.broker_url:
+        folder = settings.data_dir / "broker"
+        return ComponentHealth(status="ok" if folder.is_dir() else "error", detail="filesystem")
+    import redis
+
+    redis.Redis.from_url(settings.broker_url, socket_timeout=2).ping()
+    return ComponentHealth(status="ok", detail=settings.broker_url.split("@")[-1])
+
+
+def _worker_health(settings: Settings) -> ComponentHealth:
+    live, ever = live_workers(settings)
+    if live:
+        return ComponentHealth(status="ok", detail=", ".join(sorted(live)))
+    if ever:
+        return ComponentHealth(status="error", detail="no worker has reported in the last 30 s")
+    return ComponentHealth(status="unknown", detail="no worker has started yet")
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -53,8 +74,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessionmaker = make_sessionmaker(engine)
+    app.state.dispatch = CeleryDispatcher(settings)
     install_error_handlers(app)
     health.install_health_checks(app, engine)
+    health.add_health_check(app, "broker", lambda: _broker_health(settings))
+    health.add_health_check(app, "worker", lambda: _worker_health(settings))
     for router in ROUTERS:
         app.include_router(router, prefix="/api")
     if (settings.frontend_dist / "index.html").is_file():

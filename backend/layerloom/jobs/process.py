@@ -32,6 +32,7 @@ class RunnerProcess:
             self.proc = subprocess.Popen(
                 self.argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log,
                 start_new_session=True,  # its own process group: cancel reaches its children too
+                preexec_fn=_die_with_parent,
                 text=True, bufsize=1, env=self.env, shell=False,
             )
         finally:
@@ -91,6 +92,16 @@ class RunnerProcess:
     def _log(self, text: str) -> None:
         with open(self.log_path, "a", encoding="utf-8") as f:
             f.write(text + "\n")
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: ask Linux to SIGKILL it when its parent dies, so a runner never
+    outlives a killed worker and races the retry that the reaper starts."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def python_module_argv(module: str, *args: str) -> list[str]:

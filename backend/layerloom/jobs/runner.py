@@ -34,17 +34,15 @@ class JsonLinesOut:
 
 
 def load_dataset(reference: dict[str, Any]):
-    """The dataset a job names: a built-in by name, or an upload stored by the service."""
-    from ..data import load_builtin, load_csv, load_image_zip, load_npz
+    """The dataset a job names: a built-in by name, or an upload the service stored and checked."""
+    from ..data import load_builtin
+    from ..store.datasets import load_dataset_file
+    from ..store.models import DatasetKind
 
-    kind = reference["kind"]
-    if kind == "builtin":
-        return load_builtin(reference["name"], seed=reference.get("seed", 0))
-    loaders = {"csv": load_csv, "npz": load_npz, "images": load_image_zip}
-    options = dict(reference.get("options") or {})
-    if "image_size" in options:
-        options["image_size"] = tuple(options["image_size"])
-    return loaders[kind](Path(reference["path"]), name=reference.get("name", kind), **options)
+    if reference["kind"] == "builtin":
+        return load_builtin(reference["name"])
+    return load_dataset_file(DatasetKind(reference["kind"]), reference["path"], reference.get("options") or {},
+                             name=reference.get("name", "upload"), max_bytes=reference["max_bytes"])
 
 
 def replay_unlogged_epochs(run_dir: Path, last_epoch_logged: int, out: JsonLinesOut) -> None:

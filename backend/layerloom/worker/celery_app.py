@@ -49,8 +49,4 @@ def celery_config(settings: Settings) -> dict[str, Any]:
 def make_celery(settings: Settings | None = None) -> Celery:
     app = Celery("layerloom")
     app.conf.update(celery_config(settings or get_settings()))
-    app.autodiscover_tasks(["layerloom.worker"], related_name="tasks", force=True)
     return app
-
-
-app = make_celery()

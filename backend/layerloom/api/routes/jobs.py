@@ -1,0 +1,359 @@
+"""Jobs: submit a training run (checked completely before it is queued), list, get, cancel, delete,
+its metric history and event log, the live event stream (websocket) and the trained artifacts.
+
+A submission is refused with every problem at once — graph errors by node and field, config
+errors by field, dataset mismatches by node — and nothing is stored. An accepted job is committed,
+then dispatched (never dispatched before the row exists).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+import shutil
+import time
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import Query, Request, WebSocket, WebSocketDisconnect
+from fastapi.responses import FileResponse, JSONResponse
+from pydantic import BaseModel, Field, ValidationError
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+
+from ...data import BUILTIN_DATASETS, DatasetError, load_builtin
+from ...graph import analyze
+from ...jobs import lifecycle
+from ...jobs.supervisor import job_dir
+from ...settings import Settings
+from ...store.datasets import load_dataset_file
+from ...store.models import (
+    ACTIVE_JOB_STATES, Artifact, ArtifactKind, Dataset, DatasetKind, Graph, GraphVersion, Job, JobEvent, JobState,
+    User, utcnow,
+)
+from ...train import MappingError, TrainConfig
+from ..deps import CurrentUser, GraphLimits, OwnedJob, Paging, SessionDep, SettingsDep, load_owned
+from ..errors import Conflict, NotFound, Unprocessable, problem, pydantic_problems
+from ..routing import make_router
+from ..schemas import Page
+from .. import auth
+
+router = make_router("jobs")
+
+EVENT_POLL_SECONDS = 0.2
+TICKET_SECONDS = 60
+
+
+class JobCreate(BaseModel):
+    """What to train: a graph (inline, or a saved graph's version), a dataset, how to map it, how to train."""
+
+    graph: dict[str, Any] | None = Field(None, description="A graph document; or give graph_id.")
+    graph_id: str | None = Field(None, description="A saved graph; its latest version unless graph_version is given.")
+    graph_version: int | None = Field(None, ge=1)
+    dataset: str = Field(..., min_length=1, max_length=200, description="A built-in name (e.g. digits) or an upload's id.")
+    mapping: dict[str, str] = Field(default_factory=dict, description="Input or head id -> array name, where they differ.")
+    config: dict[str, Any] = Field(default_factory=dict, description="Training options (epochs, batch_size, optimizer, ...).")
+
+
+class JobPublic(BaseModel):
+    id: str
+    state: str
+    graph_name: str
+    graph_id: str | None
+    graph_version: int | None
+    dataset: str
+    attempt: int
+    max_attempts: int
+    cancel_requested: bool
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    error: str | None
+    final_metrics: dict[str, Any] | None
+    config: dict[str, Any]
+    mapping: dict[str, str]
+
+
+class JobEventPublic(BaseModel):
+    seq: int
+    type: str
+    payload: dict[str, Any]
+
+
+class JobMetrics(BaseModel):
+    """The per-epoch history (one row per epoch, in order) and the final metrics once finished."""
+
+    epochs: list[dict[str, Any]]
+    final: dict[str, Any] | None
+
+
+# ---- submit -------------------------------------------------------------------------------
+
+
+@router.post("/jobs", status_code=201, response_model=JobPublic)
+def submit_job(body: JobCreate, request: Request, user: CurrentUser, session: SessionDep, settings: SettingsDep,
+               limits: GraphLimits) -> JobPublic:
+    """Check the graph, config and dataset together, then queue the job. 422 lists every problem."""
+    document, version = _graph_to_train(session, user, body)
+    analysis = analyze(document, limits)
+    if not analysis.ok:
+        raise Unprocessable("The graph has errors; fix them before training.",
+                            [{**i.to_json(), "field": f"graph.{i.field}" if i.field else "graph"} for i in analysis.errors])
+    try:
+        config = TrainConfig.model_validate({**body.config, "mapping": body.mapping})
+    except ValidationError as err:
+        raise Unprocessable("The training config is not valid.", pydantic_problems(err.errors(), prefix="config")) from None
+    dataset_row, dataset = _dataset_to_train(session, settings, user, body.dataset)
+    try:
+        from ...train import check_compatibility
+
+        check_compatibility(analysis, dataset, config)
+    except MappingError as err:
+        raise Unprocessable(f"The graph and the dataset {body.dataset!r} do not fit.",
+                            [problem(p["code"], p["message"], node=p.get("node"), field=p.get("field")) for p in err.problems]) from None
+    job = Job(owner_id=user.id, graph_version_id=version.id if version else None, graph=document,
+              dataset_id=dataset_row.id if dataset_row else None,
+              builtin_dataset=None if dataset_row else body.dataset, mapping=body.mapping,
+              config=config.model_dump(mode="json", exclude={"mapping"}, exclude_defaults=True),
+              state=JobState.QUEUED, attempt=0, max_attempts=settings.max_attempts)
+    session.add(job)
+    session.flush()
+    lifecycle.append_event(session, job.id, "status", {"status": "queued", "message": "Queued."})
+    token = lifecycle.new_dispatch(session, job.id, settings.lease_seconds)
+    session.commit()
+    request.app.state.dispatch(job.id, token)  # after the commit: a worker must find the row
+    session.refresh(job)
+    return _public(session, job)
+
+
+def _graph_to_train(session: Session, user: User, body: JobCreate) -> tuple[dict[str, Any], GraphVersion | None]:
+    if (body.graph is None) == (body.graph_id is None):
+        raise Unprocessable("Give either 'graph' (a document) or 'graph_id' (a saved graph).",
+                            [problem("missing", "Give exactly one of graph and graph_id.", field="graph")])
+    if body.graph is not None:
+        return body.graph, None
+    graph = load_owned(session, Graph, body.graph_id, user)  # type: ignore[arg-type]
+    number = body.graph_version or graph.latest_version
+    version = session.scalar(select(GraphVersion).where(GraphVersion.graph_id == graph.id, GraphVersion.number == number))
+    if version is None:
+        raise NotFound(f"Graph {graph.name!r} has no version {number}.")
+    return version.document, version
+
+
+def _dataset_to_train(session: Session, settings: Settings, user: User, name_or_id: str):
+    if name_or_id in BUILTIN_DATASETS:
+        return None, load_builtin(name_or_id)
+    row = session.scalar(select(Dataset).where(Dataset.id == name_or_id, Dataset.owner_id == user.id))
+    if row is None:
+        raise NotFound(f"There is no dataset {name_or_id!r}: use a built-in ({', '.join(BUILTIN_DATASETS)}) "
+                       "or the id of one of your uploads.")
+    try:
+        dataset = load_dataset_file(DatasetKind(row.kind), settings.data_dir / row.storage_path, row.options,
+                                    name=row.name, max_bytes=settings.max_upload_bytes)
+    except DatasetError as err:
+        raise Unprocessable(f"The dataset {row.name!r} can no longer be read.",
+                            [problem(p["code"], p["message"], field=p.get("field")) for p in err.problems]) from None
+    return row, dataset
+
+
+# ---- read, cancel, delete -----------------------------------------------------------------
+
+
+@router.get("/jobs", response_model=Page[JobPublic])
+def list_jobs(user: CurrentUser, session: SessionDep, paging: Paging,
+              state: Annotated[JobState | None, Query(description="Only jobs in this state.")] = None,
+              dataset: Annotated[str | None, Query(description="Only jobs on this dataset (name or id).")] = None,
+              graph_id: Annotated[str | None, Query(description="Only jobs of this saved graph.")] = None) -> Page[JobPublic]:
+    """The user's jobs, newest first."""
+    query = select(Job).where(Job.owner_id == user.id)
+    if state:
+        query = query.where(Job.state == state)
+    if dataset:
+        query = query.where((Job.builtin_dataset == dataset) | (Job.dataset_id == dataset))
+    if graph_id:
+        query = query.where(Job.graph_version_id.in_(select(GraphVersion.id).where(GraphVersion.graph_id == graph_id)))
+    count = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = session.scalars(query.order_by(Job.created_at.desc(), Job.id).offset(paging.offset).limit(paging.limit)).all()
+    return Page(data=[_public(session, job) for job in rows], count=count)
+
+
+@router.get("/jobs/{job_id}", response_model=JobPublic)
+def get_job(job: OwnedJob, session: SessionDep) -> JobPublic:
+    return _public(session, job)
+
+
+@router.post("/jobs/{job_id}/cancel", response_model=JobPublic)
+def cancel_job(job: OwnedJob, session: SessionDep) -> JobPublic:
+    """A queued job is cancelled at once; a running one stops at its next step (within seconds)."""
+    if job.state in (JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED):
+        raise Conflict(f"The job has already {job.state}; there is nothing to cancel.")
+    done = session.execute(update(Job).where(Job.id == job.id, Job.state == JobState.QUEUED).values(
+        state=JobState.CANCELLED, cancel_requested=True, finished_at=utcnow(), lease_expires_at=None)).rowcount
+    if done:
+        lifecycle.append_event(session, job.id, "status", {"status": "cancelled", "message": "Cancelled before it started."})
+    else:
+        changed = session.execute(update(Job).where(Job.id == job.id, Job.state.in_(lifecycle.RUNNING_STATES)).values(
+            state=JobState.CANCELLING, cancel_requested=True)).rowcount
+        if changed:
+            lifecycle.append_event(session, job.id, "status", {"status": "cancelling", "message": "Cancelling…"})
+    session.commit()
+    session.refresh(job)
+    return _public(session, job)
+
+
+@router.delete("/jobs/{job_id}", status_code=204)
+def delete_job(job: OwnedJob, session: SessionDep, settings: SettingsDep) -> None:
+    """Delete a finished job with its events and files. An active job must be cancelled first."""
+    if job.state in ACTIVE_JOB_STATES:
+        raise Conflict("The job is still active; cancel it first, then delete it.")
+    session.execute(delete(Job).where(Job.id == job.id))
+    session.commit()
+    shutil.rmtree(job_dir(settings.data_dir, job.id), ignore_errors=True)
+
+
+@router.get("/jobs/{job_id}/metrics", response_model=JobMetrics)
+def get_metrics(job: OwnedJob, session: SessionDep) -> JobMetrics:
+    payloads = session.scalars(select(JobEvent.payload).where(JobEvent.job_id == job.id, JobEvent.type == "epoch")
+                               .order_by(JobEvent.seq)).all()
+    by_epoch = {int(p["epoch"]): {"epoch": int(p["epoch"]), **(p.get("metrics") or {})} for p in payloads}
+    return JobMetrics(epochs=[by_epoch[e] for e in sorted(by_epoch)], final=job.final_metrics)
+
+
+@router.get("/jobs/{job_id}/events", response_model=list[JobEventPublic])
+def list_events(job: OwnedJob, session: SessionDep,
+                after: Annotated[int, Query(ge=0, description="Only events with a larger seq.")] = 0,
+                limit: Annotated[int, Query(ge=1, le=10_000)] = 1_000) -> list[JobEventPublic]:
+    """The event log (the websocket at the same path streams it live)."""
+    rows = session.scalars(select(JobEvent).where(JobEvent.job_id == job.id, JobEvent.seq > after)
+                           .order_by(JobEvent.seq).limit(limit)).all()
+    return [JobEventPublic(seq=r.seq, type=r.type, payload=r.payload) for r in rows]
+
+
+# ---- artifacts ----------------------------------------------------------------------------
+
+
+@router.get("/jobs/{job_id}/weights", response_class=FileResponse)
+def download_weights(job: OwnedJob, session: SessionDep, settings: SettingsDep,
+                     format: Annotated[Literal["safetensors", "pt"], Query()] = "safetensors") -> FileResponse:
+    """The trained weights: safetensors (default) or a PyTorch state_dict file."""
+    kind = ArtifactKind.WEIGHTS_SAFETENSORS if format == "safetensors" else ArtifactKind.WEIGHTS_PT
+    return _artifact(session, settings, job, kind, f"{_slug(job)}.{'safetensors' if format == 'safetensors' else 'pt'}")
+
+
+@router.get("/jobs/{job_id}/manifest", response_class=FileResponse)
+def download_manifest(job: OwnedJob, session: SessionDep, settings: SettingsDep) -> FileResponse:
+    return _artifact(session, settings, job, ArtifactKind.MANIFEST, f"{_slug(job)}-manifest.json")
+
+
+@router.get("/jobs/{job_id}/checkpoint", response_class=FileResponse)
+def download_checkpoint(job: OwnedJob, session: SessionDep, settings: SettingsDep) -> FileResponse:
+    return _artifact(session, settings, job, ArtifactKind.CHECKPOINT, f"{_slug(job)}-checkpoint.pt")
+
+
+@router.get("/jobs/{job_id}/graph")
+def download_graph(job: OwnedJob) -> JSONResponse:
+    """The exact graph document the job trained."""
+    return JSONResponse(job.graph, headers={"Content-Disposition": f'attachment; filename="{_slug(job)}.json"'})
+
+
+def _artifact(session: Session, settings: Settings, job: Job, kind: ArtifactKind, filename: str) -> FileResponse:
+    row = session.scalar(select(Artifact).where(Artifact.job_id == job.id, Artifact.kind == kind))
+    if row is None:
+        raise NotFound(f"The job has no {kind.value.replace('_', ' ')} yet (it is {job.state}).")
+    return FileResponse(settings.data_dir / row.path, filename=filename)
+
+
+def _slug(job: Job) -> str:
+    name = str(job.graph.get("name") or "model")
+    return "".join(c if c.isalnum() or c in "-_" else "-" for c in name)[:60] or "model"
+
+
+def _public(session: Session, job: Job) -> JobPublic:
+    version = session.get(GraphVersion, job.graph_version_id) if job.graph_version_id else None
+    return JobPublic(
+        id=job.id, state=job.state, graph_name=str(job.graph.get("name") or "untitled"),
+        graph_id=version.graph_id if version else None, graph_version=version.number if version else None,
+        dataset=job.builtin_dataset or job.dataset_id or "(deleted)", attempt=job.attempt,
+        max_attempts=job.max_attempts, cancel_requested=job.cancel_requested, created_at=job.created_at,
+        started_at=job.started_at, finished_at=job.finished_at, error=job.error, final_metrics=job.final_metrics,
+        config=job.config, mapping=job.mapping)
+
+
+# ---- live events --------------------------------------------------------------------------
+
+
+@router.post("/jobs/{job_id}/ticket")
+def create_ticket(job: OwnedJob, request: Request) -> dict[str, Any]:
+    """A one-use ticket (valid 60 s) for the websocket, for browsers that cannot send headers."""
+    ticket = secrets.token_urlsafe(24)
+    tickets = request.app.state.__dict__.setdefault("ws_tickets", {})
+    now = time.monotonic()
+    for key in [k for k, (_, _, exp) in tickets.items() if exp < now]:
+        del tickets[key]
+    tickets[ticket] = (job.id, job.owner_id, now + TICKET_SECONDS)
+    return {"ticket": ticket, "expires_in": TICKET_SECONDS}
+
+
+@router.websocket("/jobs/{job_id}/events")
+async def stream_events(websocket: WebSocket, job_id: str, after: int = 0, ticket: str | None = None) -> None:
+    """Replay every event with seq > ``after``, then tail the log; state changes arrive as
+    ``{"type": "state", "state": ...}``. Closes (1000) once the job has ended and all is sent."""
+    app = websocket.app
+    origin = websocket.headers.get("origin")
+    if origin and origin.split("://", 1)[-1] != websocket.headers.get("host"):
+        await websocket.close(code=1008, reason="cross-origin websocket refused")
+        return
+    user_id = await run_in_threadpool(_websocket_user, app, websocket, job_id, ticket)
+    if user_id is None:
+        await websocket.close(code=1008, reason="not allowed: no such job, or a missing or invalid token/ticket")
+        return
+    await websocket.accept()
+    sessions = app.state.sessionmaker
+    last_seq, last_state = max(after, 0), None
+    try:
+        while True:
+            events, state = await run_in_threadpool(_events_since, sessions, job_id, last_seq)
+            for seq, type_, payload in events:
+                await websocket.send_text(json.dumps({"seq": seq, "type": type_, **payload}))
+                last_seq = seq
+            if state != last_state:
+                await websocket.send_text(json.dumps({"type": "state", "state": state}))
+                last_state = state
+            if state in ("succeeded", "failed", "cancelled") and not events:
+                await websocket.close(code=1000)
+                return
+            await asyncio.sleep(EVENT_POLL_SECONDS)
+    except WebSocketDisconnect:
+        return
+
+
+def _websocket_user(app: Any, websocket: WebSocket, job_id: str, ticket: str | None) -> str | None:
+    with app.state.sessionmaker() as session:
+        if ticket:
+            entry = app.state.__dict__.get("ws_tickets", {}).pop(ticket, None)
+            if entry is None or entry[0] != job_id or entry[2] < time.monotonic():
+                return None
+            return entry[1]
+        header = websocket.headers.get("authorization", "")
+        if header.lower().startswith("bearer "):
+            user = auth.user_for_token(session, header[7:].strip())
+        elif app.state.settings.auth_mode == "local":
+            user = auth.get_or_create_user(session, app.state.settings.local_user_name)
+            session.commit()
+        else:
+            return None
+        if user is None:
+            return None
+        owned = session.scalar(select(Job.id).where(Job.id == job_id, Job.owner_id == user.id))
+        return user.id if owned else None
+
+
+def _events_since(sessions: Any, job_id: str, after: int) -> tuple[list[tuple[int, str, dict[str, Any]]], str | None]:
+    with sessions() as session:
+        rows = session.execute(select(JobEvent.seq, JobEvent.type, JobEvent.payload)
+                               .where(JobEvent.job_id == job_id, JobEvent.seq > after)
+                               .order_by(JobEvent.seq).limit(500)).all()
+        state = session.scalar(select(Job.state).where(Job.id == job_id))
+    return [tuple(r) for r in rows], state

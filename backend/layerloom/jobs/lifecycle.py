@@ -1,0 +1,151 @@
+"""Job state transitions, each one conditional UPDATE so that concurrent workers, duplicate
+deliveries and the reaper can never both win.
+
+    queued ──claim(token)──▶ running ──finish──▶ succeeded | failed | cancelled
+       ▲                       │ cancel requested ─▶ cancelling ─▶ cancelled
+       └──── reap: lease expired (attempt < max) ◀─┘   (attempt = max ─▶ failed)
+
+The *dispatch token* fences every transition: a job is claimed only with the token of its latest
+dispatch, and a worker whose job was re-queued (new token) can no longer renew or finish it. For a
+queued job, ``lease_expires_at`` is the time by which a worker must claim it; the reaper
+re-dispatches it after that.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from ..store.models import Job, JobEvent, JobState, new_id, utcnow
+
+RUNNING_STATES = (JobState.RUNNING, JobState.CANCELLING)
+TERMINAL_STATES = (JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED)
+
+
+def new_dispatch(session: Session, job_id: str, claim_within_seconds: int) -> str:
+    """Give a queued job a fresh dispatch token (the old one stops being claimable)."""
+    token = new_id()
+    session.execute(update(Job).where(Job.id == job_id, Job.state == JobState.QUEUED).values(
+        dispatch_token=token, lease_expires_at=utcnow() + timedelta(seconds=claim_within_seconds)))
+    return token
+
+
+def claim(session: Session, job_id: str, token: str, worker_id: str, lease_seconds: int) -> bool:
+    """Take a queued job for this worker. False for a stale or duplicate delivery."""
+    now = utcnow()
+    result = session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.dispatch_token == token, Job.state == JobState.QUEUED)
+        .values(state=JobState.RUNNING, worker_id=worker_id, attempt=Job.attempt + 1,
+                lease_expires_at=now + timedelta(seconds=lease_seconds),
+                started_at=func.coalesce(Job.started_at, now))
+    )
+    session.commit()
+    return result.rowcount == 1
+
+
+@dataclass(frozen=True)
+class LeaseStatus:
+    held: bool  # False: the job was re-queued or finished by someone else; stop working on it
+    cancel_requested: bool
+
+
+def renew_lease(session: Session, job_id: str, token: str, lease_seconds: int) -> LeaseStatus:
+    result = session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.dispatch_token == token, Job.state.in_(RUNNING_STATES))
+        .values(lease_expires_at=utcnow() + timedelta(seconds=lease_seconds))
+        .returning(Job.cancel_requested)
+    ).first()
+    session.commit()
+    return LeaseStatus(held=result is not None, cancel_requested=bool(result and result[0]))
+
+
+def cancel_requested(session: Session, job_id: str) -> bool:
+    return bool(session.scalar(select(Job.cancel_requested).where(Job.id == job_id)))
+
+
+def finish(session: Session, job_id: str, token: str, state: JobState, *, error: str | None = None,
+           final_metrics: dict[str, Any] | None = None) -> bool:
+    result = session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.dispatch_token == token, Job.state.in_(RUNNING_STATES))
+        .values(state=state, error=error, final_metrics=final_metrics, finished_at=utcnow(),
+                lease_expires_at=None)
+    )
+    session.commit()
+    return result.rowcount == 1
+
+
+def requeue(session: Session, job_id: str, token: str, reason: str, claim_within_seconds: int) -> str | None:
+    """Put a running job whose runner was lost back in the queue, or fail it when it has used all its
+    attempts. Returns the new dispatch token, or None when nothing is to be dispatched."""
+    job = session.get(Job, job_id, populate_existing=True)
+    if job is None or job.dispatch_token != token or job.state not in RUNNING_STATES:
+        return None
+    if job.state == JobState.CANCELLING or job.cancel_requested:
+        finish(session, job_id, token, JobState.CANCELLED)
+        append_event(session, job_id, "status", {"status": "cancelled", "message": "Cancelled."})
+        session.commit()
+        return None
+    if job.attempt >= job.max_attempts:
+        message = f"{reason} Giving up after {job.attempt} attempt(s)."
+        finish(session, job_id, token, JobState.FAILED, error=message)
+        append_event(session, job_id, "status", {"status": "failed", "message": message})
+        session.commit()
+        return None
+    new_token = new_id()
+    result = session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.dispatch_token == token, Job.state.in_(RUNNING_STATES))
+        .values(state=JobState.QUEUED, dispatch_token=new_token, worker_id=None,
+                lease_expires_at=utcnow() + timedelta(seconds=claim_within_seconds))
+    )
+    if result.rowcount == 1:
+        append_event(session, job_id, "status", {
+            "status": "interrupted",
+            "message": f"{reason} Retrying from the last checkpoint (attempt {job.attempt + 1} of {job.max_attempts}).",
+        })
+    session.commit()
+    return new_token if result.rowcount == 1 else None
+
+
+def reap(session: Session, claim_within_seconds: int) -> list[tuple[str, str]]:
+    """Re-queue running jobs whose lease expired and re-dispatch queued jobs nobody claimed in time.
+    Returns the (job id, token) pairs to dispatch, after this function has committed."""
+    now = utcnow()
+    to_dispatch = []
+    expired = session.execute(
+        select(Job.id, Job.dispatch_token).where(Job.state.in_(RUNNING_STATES), Job.lease_expires_at < now)
+    ).all()
+    for job_id, token in expired:
+        new_token = requeue(session, job_id, token, "The worker running this job stopped answering.",
+                            claim_within_seconds)
+        if new_token:
+            to_dispatch.append((job_id, new_token))
+    unclaimed = session.scalars(
+        select(Job.id).where(Job.state == JobState.QUEUED, Job.lease_expires_at < now)
+    ).all()
+    for job_id in unclaimed:
+        to_dispatch.append((job_id, new_dispatch(session, job_id, claim_within_seconds)))
+    session.commit()
+    return to_dispatch
+
+
+def append_event(session: Session, job_id: str, type_: str, payload: dict[str, Any]) -> int:
+    """Append to the job's event log with the next seq (the caller commits). Seq is unique per job
+    (primary key), so two concurrent writers cannot both take the same number."""
+    seq = (session.scalar(select(func.max(JobEvent.seq)).where(JobEvent.job_id == job_id)) or 0) + 1
+    session.add(JobEvent(job_id=job_id, seq=seq, type=type_, payload=payload))
+    session.flush()
+    return seq
+
+
+def last_logged_epoch(session: Session, job_id: str) -> int:
+    """The highest epoch with an epoch event in the log (0 when none)."""
+    events = session.scalars(select(JobEvent.payload).where(JobEvent.job_id == job_id, JobEvent.type == "epoch")).all()
+    return max((int(p.get("epoch", 0)) for p in events), default=0)

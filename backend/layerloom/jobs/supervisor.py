@@ -1,0 +1,202 @@
+"""``run_job``: what a worker does with one delivery — claim, run the runner subprocess, keep the
+lease alive, watch for cancel, relay events into the log, record artifacts and the final state.
+
+Plain code (no Celery): ``layerloom.worker.tasks`` calls it, and tests call it directly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from ..settings import Settings
+from ..train import artifacts as train_artifacts
+from ..train.checkpoint import CHECKPOINT_FILE
+from ..store.models import Artifact, ArtifactKind, Dataset, Job, JobState
+from . import lifecycle
+from .process import RunnerProcess, python_module_argv
+from .runner import EXIT_CANCELLED, EXIT_SUCCEEDED, RUN_DIR, SPEC_FILE
+
+log = logging.getLogger(__name__)
+
+CANCEL_POLL_SECONDS = 0.5
+CANCEL_GRACE_SECONDS = 3.0
+JOBS_DIR = "jobs"
+
+# Files the trainer writes into the run directory, by artifact kind (the graph is the job's snapshot).
+ARTIFACT_FILES = {
+    ArtifactKind.WEIGHTS_SAFETENSORS: train_artifacts.WEIGHTS_SAFETENSORS,
+    ArtifactKind.WEIGHTS_PT: train_artifacts.WEIGHTS_PT,
+    ArtifactKind.MANIFEST: train_artifacts.MANIFEST_FILE,
+    ArtifactKind.HISTORY: train_artifacts.HISTORY_FILE,
+    ArtifactKind.CHECKPOINT: CHECKPOINT_FILE,
+}
+
+Dispatch = Callable[[str, str], None]
+
+
+def default_worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def job_dir(data_dir: Path, job_id: str) -> Path:
+    return data_dir / JOBS_DIR / job_id
+
+
+def run_job(job_id: str, token: str, settings: Settings, sessions: sessionmaker[Session], dispatch: Dispatch,
+            worker_id: str | None = None) -> str | None:
+    """Run one delivery of a job; returns the final state, or None when the delivery was stale."""
+    worker_id = worker_id or default_worker_id()
+    with sessions() as session:
+        if not lifecycle.claim(session, job_id, token, worker_id, settings.lease_seconds):
+            return None
+        job = session.get(Job, job_id)
+        assert job is not None
+        lifecycle.append_event(session, job_id, "status", {
+            "status": "running", "message": f"Started on {worker_id} (attempt {job.attempt} of {job.max_attempts})."})
+        directory = job_dir(settings.data_dir, job_id)
+        write_spec(directory, job, settings, session, lifecycle.last_logged_epoch(session, job_id))
+        session.commit()
+    return _Supervision(job_id, token, settings, sessions, dispatch, directory).run()
+
+
+def write_spec(directory: Path, job: Job, settings: Settings, session: Session, last_epoch_logged: int) -> None:
+    if job.builtin_dataset:
+        dataset: dict[str, Any] = {"kind": "builtin", "name": job.builtin_dataset}
+    else:
+        row = session.get(Dataset, job.dataset_id)
+        if row is None:
+            raise LookupError(f"job {job.id}: its dataset was deleted")
+        dataset = {"kind": row.kind, "name": row.name, "path": str(settings.data_dir / row.storage_path),
+                   "options": row.options, "max_bytes": settings.max_upload_bytes}
+    spec = {"graph": job.graph, "dataset": dataset, "config": {**job.config, "mapping": job.mapping},
+            "last_epoch_logged": last_epoch_logged}
+    directory.mkdir(parents=True, exist_ok=True)
+    tmp = directory / (SPEC_FILE + ".tmp")
+    tmp.write_text(json.dumps(spec), encoding="utf-8")
+    os.replace(tmp, directory / SPEC_FILE)
+
+
+class _Supervision:
+    def __init__(self, job_id: str, token: str, settings: Settings, sessions: sessionmaker[Session],
+                 dispatch: Dispatch, directory: Path) -> None:
+        self.job_id, self.token, self.settings = job_id, token, settings
+        self.sessions, self.dispatch, self.directory = sessions, dispatch, directory
+        self.runner = RunnerProcess(python_module_argv("layerloom.jobs.runner", str(directory)),
+                                    directory / "runner.log", env=_runner_env())
+        self.done = threading.Event()
+        self.cancelled = False
+        self.lease_lost = False
+        self.final_event: dict[str, Any] | None = None
+
+    def run(self) -> str | None:
+        self.runner.start()
+        watcher = threading.Thread(target=self._watch, name=f"lease-{self.job_id}", daemon=True)
+        watcher.start()
+        try:
+            self._relay_events()
+            code = self.runner.wait()
+        finally:
+            self.done.set()
+            watcher.join()
+        return self._conclude(code)
+
+    def _relay_events(self) -> None:
+        with self.sessions() as session:
+            logged_epoch = lifecycle.last_logged_epoch(session, self.job_id)
+            for event in self.runner.events():
+                if event.get("type") == "epoch":
+                    if int(event.get("epoch", 0)) <= logged_epoch:
+                        continue  # an epoch a previous attempt already logged
+                    logged_epoch = int(event["epoch"])
+                if event.get("type") == "status" and event.get("status") in ("succeeded", "failed", "cancelled"):
+                    self.final_event = event  # recorded with the final state, in _conclude
+                    continue
+                payload = {k: v for k, v in event.items() if k not in ("seq", "type", "replayed")}
+                lifecycle.append_event(session, self.job_id, event.get("type", "log"), payload)
+                session.commit()
+
+    def _watch(self) -> None:
+        """Renew the lease every heartbeat; poll for cancel often, so it takes effect within a second."""
+        next_heartbeat = 0.0
+        while not self.done.wait(CANCEL_POLL_SECONDS):
+            try:
+                with self.sessions() as session:
+                    if time.monotonic() >= next_heartbeat:
+                        status = lifecycle.renew_lease(session, self.job_id, self.token, self.settings.lease_seconds)
+                        next_heartbeat = time.monotonic() + self.settings.heartbeat_seconds
+                        if not status.held:
+                            self.lease_lost = True
+                            self.runner.stop(CANCEL_GRACE_SECONDS)
+                            return
+                        wants_cancel = status.cancel_requested
+                    else:
+                        wants_cancel = lifecycle.cancel_requested(session, self.job_id)
+            except Exception:  # a busy or restarting database: try again next tick
+                log.exception("job %s: lease/cancel check failed", self.job_id)
+                continue
+            if wants_cancel and not self.cancelled:
+                self.cancelled = True
+                self.runner.stop(CANCEL_GRACE_SECONDS)
+
+    def _conclude(self, code: int) -> str | None:
+        if self.lease_lost:
+            return None  # someone else owns the job now
+        final = self.final_event or {}
+        with self.sessions() as session:
+            if code == EXIT_SUCCEEDED:
+                self._record_artifacts(session)
+                state, error = JobState.SUCCEEDED, None
+            elif self.cancelled or code == EXIT_CANCELLED:
+                state, error = JobState.CANCELLED, None
+            elif code < 0:
+                # Killed from outside (OOM killer, kill -9): retry from the last checkpoint.
+                new_token = lifecycle.requeue(session, self.job_id, self.token,
+                                              f"The training process was killed (signal {-code}).",
+                                              self.settings.lease_seconds)
+                if new_token:
+                    self.dispatch(self.job_id, new_token)
+                return JobState.QUEUED if new_token else None
+            else:
+                state = JobState.FAILED
+                error = final.get("message") or f"The training process exited with code {code}; see runner.log."
+            metrics = final.get("metrics") if state == JobState.SUCCEEDED else None
+            if lifecycle.finish(session, self.job_id, self.token, state, error=error, final_metrics=metrics):
+                payload = {k: v for k, v in final.items() if k not in ("seq", "type")}
+                payload.update(status=state.value, message=payload.get("message") or error or state.value.capitalize() + ".")
+                lifecycle.append_event(session, self.job_id, "status", payload)
+                session.commit()
+        return state.value
+
+    def _record_artifacts(self, session: Session) -> None:
+        run_dir = self.directory / RUN_DIR
+        for kind, name in ARTIFACT_FILES.items():
+            path = run_dir / name
+            if path.is_file():
+                session.add(Artifact(job_id=self.job_id, kind=kind, path=str(path.relative_to(self.settings.data_dir)),
+                                     size_bytes=path.stat().st_size, sha256=_sha256(path)))
+        session.flush()
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _runner_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 2))))
+    return env
