@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,31 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def _settings_with(data_dir: str | None):
+    """Settings from the environment, with ``--data-dir`` exported so the worker and runner children agree."""
+    from .settings import get_settings
+
+    if data_dir:
+        os.environ["LAYERLOOM_DATA_DIR"] = str(Path(data_dir).resolve())
+        get_settings.cache_clear()
+    try:
+        return get_settings()
+    except ValueError as err:  # pydantic's ValidationError: a bad LAYERLOOM_* variable
+        sys.exit(f"error: invalid settings: {err}")
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from .serve import serve
+
+    return serve(_settings_with(args.data_dir), args.host, args.port, with_worker=not args.no_worker)
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from .serve import run_worker
+
+    return run_worker(_settings_with(args.data_dir))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="layerloom", description="Design, check and train neural networks as graphs.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -52,6 +78,23 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("graph", help="path to a graph JSON file")
     check.add_argument("--json", action="store_true", help="print the machine-readable analysis instead of the table")
     check.set_defaults(func=cmd_check)
+
+    serve = sub.add_parser("serve", help="run the app: API, editor and one training worker (SQLite by default)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    serve.add_argument("--data-dir", help="where the database, uploads and artifacts live (default ./data)")
+    serve.add_argument("--no-worker", action="store_true", help="serve the API only (workers run elsewhere)")
+    serve.set_defaults(func=cmd_serve)
+
+    worker = sub.add_parser("worker", help="run one training worker (for extra machines; needs a shared database and broker)")
+    worker.add_argument("--data-dir", help="where uploads and artifacts live (default ./data)")
+    worker.set_defaults(func=cmd_worker)
+
+    from .api.auth import add_auth_commands
+    from .cli_train import add_train_commands
+
+    add_auth_commands(sub)
+    add_train_commands(sub)
     return parser
 
 

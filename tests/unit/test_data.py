@@ -853,3 +853,20 @@ class TestImageZipLayout:
         misplaced = {p["field"] for p in err.value.problems if p["code"] == "unexpected_member"}
         assert misplaced == {"member:train/loose.png", "member:train/cat/deep/1.png", "member:README.md"}
         assert problem(err, "unexpected_folder")["field"] == "folder:extras"
+
+
+class TestCsvInputShapes:
+    """Flattened images in a CSV get their per-sample shape back (64 pixel columns as 1×8×8)."""
+
+    CSV = ("a,b,c,d,label\n" + "\n".join(f"{i},{i + 1},{i + 2},{i + 3},{'cat' if i % 2 else 'dog'}" for i in range(6))).encode()
+
+    def test_columns_fill_the_shape_row_major(self):
+        ds = load_csv(self.CSV, inputs={"x": ["a", "b", "c", "d"]}, targets={"y": "label"}, input_shapes={"x": [1, 2, 2]})
+        assert ds.sample_shape("x") == (1, 2, 2)
+        assert ds.splits["train"]["x"][1].tolist() == [[[1, 2], [3, 4]]]
+
+    def test_wrong_size_and_unknown_array_are_problems(self):
+        with pytest.raises(DatasetError) as err:
+            load_csv(self.CSV, inputs={"x": ["a", "b", "c", "d"]}, targets={"y": "label"},
+                     input_shapes={"x": [3, 3], "z": [1]})
+        assert sorted(p["code"] for p in err.value.problems) == ["shape_mismatch", "unknown_array"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import os
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -61,6 +62,7 @@ def load_csv(
     inputs: Mapping[str, Sequence[str]] | None = None,
     targets: Mapping[str, TargetSpec | str] | None = None,
     split_column: str | None = None,
+    input_shapes: Mapping[str, Sequence[int]] | None = None,
     name: str = "csv",
     delimiter: str = ",",
     max_bytes: int = CSV_MAX_BYTES,
@@ -73,6 +75,8 @@ def load_csv(
     ``x`` and the last becomes ``y`` (kind "auto"). With only ``targets`` given, all
     other columns become ``x``. ``split_column`` values must be train/valid/test
     (also training/validation/val); without it every row is in train.
+    ``input_shapes`` gives an input array a per-sample shape (e.g. 64 pixel columns as [1, 8, 8]);
+    the columns fill it in row-major order.
     """
     data = read_source(source, max_bytes=max_bytes, what="CSV")
     text = _decode(data)
@@ -90,6 +94,16 @@ def load_csv(
     for array_name, columns in input_columns.items():
         matrix = np.stack([_numeric_column(table, c, problems, "non_numeric_value") for c in columns], axis=1)
         arrays[array_name], kinds[array_name] = matrix.astype(np.float32), "features"
+    for array_name, shape in (input_shapes or {}).items():
+        if array_name not in arrays or kinds[array_name] != "features":
+            problems.add("input_shapes", "unknown_array",
+                         f"input_shapes names {array_name!r}, which is not an input array (inputs: {', '.join(input_columns)}).")
+        elif math.prod(shape) != arrays[array_name].shape[1] or min(shape, default=0) < 1:
+            problems.add("input_shapes", "shape_mismatch",
+                         f"input_shapes gives {array_name!r} the shape {list(shape)} ({math.prod(shape)} values), "
+                         f"but it has {arrays[array_name].shape[1]} columns; the product must equal the column count.")
+        else:
+            arrays[array_name] = arrays[array_name].reshape(-1, *shape)
     for array_name, spec in target_specs.items():
         values, names = _target_column(table, spec, problems)
         arrays[array_name] = values

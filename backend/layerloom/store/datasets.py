@@ -40,6 +40,7 @@ class CsvOptions(_Options):
     inputs: dict[ArrayName, list[ColumnName]] | None = None
     targets: dict[ArrayName, ColumnName | CsvTarget] | None = None
     split_column: ColumnName | None = None
+    input_shapes: dict[ArrayName, Annotated[list[Annotated[int, Field(ge=1, le=1_000_000)]], Field(min_length=1, max_length=4)]] | None = None
     delimiter: str = Field(",", min_length=1, max_length=1)
 
 
@@ -78,7 +79,7 @@ def load_dataset_file(kind: DatasetKind, path: str | os.PathLike[str], options: 
         targets = None if o.targets is None else {
             k: v if isinstance(v, str) else data.TargetSpec(v.column, v.kind) for k, v in o.targets.items()}
         return data.load_csv(path, inputs=o.inputs, targets=targets, split_column=o.split_column,
-                             delimiter=o.delimiter, name=name, max_bytes=max_bytes)
+                             input_shapes=o.input_shapes, delimiter=o.delimiter, name=name, max_bytes=max_bytes)
     if kind == DatasetKind.NPZ:
         o = NpzOptions.model_validate(options)
         return data.load_npz(path, arrays=o.arrays, kinds=o.kinds, name=name, max_bytes=max_bytes)

@@ -1,0 +1,109 @@
+"""``layerloom serve``: the whole embedded service in one command — migrate the database, start one
+Celery worker as a supervised child process, serve the API and the editor with uvicorn.
+
+Ctrl-C (or SIGTERM) stops uvicorn, then the worker: SIGTERM, and SIGKILL after a few seconds (a
+training runner dies with its worker; its job resumes from the last checkpoint on the next start,
+once the reaper sees the lease expire).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+from .settings import Settings
+
+log = logging.getLogger("layerloom.serve")
+
+WORKER_STOP_GRACE_SECONDS = 5.0
+WORKER_RESTART_DELAY_SECONDS = 2.0
+
+
+def worker_argv(name: str) -> list[str]:
+    """A Celery worker with its options spelled out: one job at a time, no prefetch beyond it,
+    and no gossip/mingle/heartbeat chatter (liveness is the database lease, not Celery's)."""
+    return [sys.executable, "-m", "celery", "-A", "layerloom.worker.tasks", "worker",
+            "--pool", "solo", "--concurrency", "1", "--prefetch-multiplier", "1",
+            "--without-gossip", "--without-mingle", "--without-heartbeat",
+            "-Q", "layerloom", "-n", name, "--loglevel", "WARNING", "--quiet"]
+
+
+class WorkerSupervisor:
+    """Keeps one worker child running (restarting it if it dies) until ``stop``."""
+
+    def __init__(self, name: str, env: dict[str, str]) -> None:
+        self.name, self.env = name, env
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._keep_running, name="worker-supervisor", daemon=True)
+
+    def start(self) -> None:
+        self._spawn()
+        self.thread.start()
+
+    def _spawn(self) -> None:
+        # Its own session: the terminal's Ctrl-C reaches serve only, which then stops the worker in order.
+        self.proc = subprocess.Popen(worker_argv(self.name), env=self.env, stdin=subprocess.DEVNULL,
+                                     start_new_session=True)
+
+    def _keep_running(self) -> None:
+        while not self.stopping.is_set():
+            if self.proc is not None and self.proc.poll() is not None and not self.stopping.is_set():
+                log.warning("the worker exited with code %s; restarting it", self.proc.returncode)
+                time.sleep(WORKER_RESTART_DELAY_SECONDS)
+                if not self.stopping.is_set():
+                    self._spawn()
+            self.stopping.wait(0.5)
+
+    @property
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self) -> None:
+        self.stopping.set()
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        try:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            self.proc.wait(WORKER_STOP_GRACE_SECONDS)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+        except ProcessLookupError:
+            pass
+
+
+def serve(settings: Settings, host: str, port: int, with_worker: bool = True) -> int:
+    import uvicorn
+
+    from .api.app import create_app
+    from .store.db import migrate
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    migrate(settings.database_url)  # once, before any other process touches the database
+    worker = WorkerSupervisor(f"layerloom@{host}-{port}", dict(os.environ)) if with_worker else None
+    if worker:
+        worker.start()
+    app = create_app(settings)
+    shown = "localhost" if host in ("127.0.0.1", "0.0.0.0") else host
+    print(f"Layerloom is running at http://{shown}:{port}/  (API docs: /docs; data in {settings.data_dir}; "
+          "Ctrl-C stops it)", flush=True)
+    try:
+        uvicorn.run(app, host=host, port=port, log_level="warning", ws="websockets")
+    finally:
+        if worker:
+            worker.stop()
+    return 0
+
+
+def run_worker(settings: Settings) -> int:
+    """``layerloom worker``: one worker in this process, for machines that only train."""
+    from .store.db import migrate
+
+    migrate(settings.database_url)
+    os.execv(sys.executable, worker_argv(f"layerloom@{os.uname().nodename}-{os.getpid()}"))
