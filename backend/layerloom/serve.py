@@ -27,10 +27,10 @@ WORKER_RESTART_DELAY_SECONDS = 2.0
 def worker_argv(name: str) -> list[str]:
     """A Celery worker with its options spelled out: one job at a time, no prefetch beyond it,
     and no gossip/mingle/heartbeat chatter (liveness is the database lease, not Celery's)."""
-    return [sys.executable, "-m", "celery", "-A", "layerloom.worker.tasks", "worker",
+    return [sys.executable, "-m", "celery", "-A", "layerloom.worker.tasks", "--quiet", "worker",
             "--pool", "solo", "--concurrency", "1", "--prefetch-multiplier", "1",
             "--without-gossip", "--without-mingle", "--without-heartbeat",
-            "-Q", "layerloom", "-n", name, "--loglevel", "WARNING", "--quiet"]
+            "-Q", "layerloom", "-n", name, "--loglevel", "WARNING"]
 
 
 class WorkerSupervisor:
