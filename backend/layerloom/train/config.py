@@ -20,16 +20,23 @@ DEFAULT_LEARNING_RATES: dict[str, float] = {
 }
 
 
+class ConfigError(ValueError):
+    """The config asks for something this machine or this call cannot do (e.g. CUDA where there is none)."""
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class OptimizerConfig(_Strict):
     name: OptimizerName = Field("adam", description="Optimizer: sgd, adam, adamw, rmsprop or adagrad.")
-    lr: float | None = Field(None, gt=0, le=1e40, description="Learning rate; default is Keras's for the optimizer (0.01 for sgd, else 0.001).")
+    lr: float | None = Field(
+        None, gt=0, le=1e40, description="Learning rate; default is Keras's for the optimizer (0.01 for sgd, else 0.001).",
+    )
     weight_decay: float | None = Field(
         None, ge=0, le=1e6,
-        description="PyTorch semantics: L2 on the gradient (decoupled for adamw). Default 0, and 0.004 for adamw as in Keras.",
+        description="PyTorch semantics: L2 on the gradient (decoupled for adamw). "
+                    "Default 0, and 0.004 for adamw as in Keras.",
     )
     momentum: float = Field(0.0, ge=0, lt=1, description="Momentum (sgd, rmsprop).")
     nesterov: bool = Field(False, description="Nesterov momentum (sgd; needs momentum > 0).")
@@ -80,26 +87,35 @@ class EarlyStoppingConfig(_Strict):
 class TrainConfig(_Strict):
     epochs: int = Field(10, ge=1, le=100_000)
     batch_size: int = Field(32, ge=1, le=1_000_000)
-    eval_batch_size: int | None = Field(None, ge=1, le=1_000_000, description="Batch size for validation and test; default max(batch_size, 256).")
+    eval_batch_size: int | None = Field(
+        None, ge=1, le=1_000_000, description="Batch size for validation and test; default max(batch_size, 256).",
+    )
     shuffle: bool = True
     seed: int = Field(0, ge=0, lt=2**63, description="Same seed and data give the same result (on CPU).")
     validation_split: float = Field(
         0.0, ge=0, lt=1,
-        description="Fraction of train held out for validation (stratified, deterministic); replaces the dataset's own valid split.",
+        description="Fraction of train held out for validation (stratified, deterministic); "
+                    "replaces the dataset's own valid split.",
     )
     optimizer: OptimizerConfig = OptimizerConfig()
     schedule: ScheduleConfig = ScheduleConfig()
     early_stopping: EarlyStoppingConfig | None = None
     grad_clip_norm: float | None = Field(None, gt=0, description="Clip the global gradient norm to this value.")
     grad_clip_value: float | None = Field(None, gt=0, description="Clip every gradient element to [-value, value].")
-    loss_weights: dict[str, float] = Field(default_factory=dict, description="Per-head loss weights overriding the graph's.")
+    loss_weights: dict[str, float] = Field(
+        default_factory=dict, description="Per-head loss weights overriding the graph's.",
+    )
     mapping: dict[str, str] = Field(
         default_factory=dict, description="Input or head node id -> dataset array name, where they differ.",
     )
     device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$", description="auto: CUDA when available.")
     amp: bool = Field(False, description="Automatic mixed precision (CUDA only; ignored with a log message on CPU).")
     amp_dtype: Literal["float16", "bfloat16"] = "float16"
-    log_every_steps: int | None = Field(None, ge=1, description="Step-event period; default max(10, steps_per_epoch // 20).")
+    log_every_steps: int | None = Field(
+        None, ge=1,
+        description="Emit a step event every this many steps. Default: every steps_per_epoch // 20 steps, "
+                    "but at most one per 0.5 s (so short epochs report by epoch only).",
+    )
     evaluate_test: bool = Field(True, description="Evaluate on the test split (when the dataset has one) at the end.")
 
     @model_validator(mode="after")

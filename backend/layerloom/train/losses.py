@@ -64,12 +64,18 @@ def categorical_crossentropy(probs: torch.Tensor, target: torch.Tensor) -> torch
 
 
 def sparse_crossentropy_from_logits(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1))
+    return F.cross_entropy(*_classes_last(logits, labels))
 
 
 def sparse_crossentropy(probs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    log_probs = _clipped_log_probs(probs)
-    return F.nll_loss(log_probs.reshape(-1, log_probs.shape[-1]), labels.reshape(-1))
+    return F.nll_loss(*_classes_last(_clipped_log_probs(probs), labels))
+
+
+def _classes_last(scores: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """PyTorch wants classes on axis 1, Keras has them last: flatten any axes in between."""
+    if scores.dim() == 2:  # the common case; reshaping would add two nodes to every backward
+        return scores, labels
+    return scores.reshape(-1, scores.shape[-1]), labels.reshape(-1)
 
 
 def kl_divergence(probs: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

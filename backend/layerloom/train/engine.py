@@ -1,0 +1,84 @@
+"""The model run over in-memory batches: losses per head, the weighted total, evaluation passes.
+
+Shared by the trainer and by ``evaluate``, so recorded test metrics and a later evaluation of the
+saved weights run exactly the same code.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+
+from ..graph import GraphModel
+from .accumulate import CompiledHead, PassAccumulator
+from .batching import DeviceSplit, batch_bounds
+from .losses import make_loss
+from .mapping import DataPlan
+from .metrics import make_metric
+
+StepResult = tuple[torch.Tensor, list[torch.Tensor], list[torch.Tensor], list[torch.Tensor]]
+
+
+class Engine:
+    """A model with its compiled heads; ``amp_dtype`` turns on autocast for the forward."""
+
+    def __init__(self, model: GraphModel, plan: DataPlan, amp_dtype: torch.dtype | None = None,
+                 device_type: str = "cpu") -> None:
+        self.model = model
+        self.forward = model.forward_train
+        self.heads = compile_heads(model, plan)
+        self.amp_dtype = amp_dtype
+        self.device_type = device_type
+
+    def losses(self, split: DeviceSplit, index: slice | torch.Tensor) -> StepResult:
+        """Forward one batch: (total loss, unweighted head losses, head predictions, head targets)."""
+        inputs = {node: values[index] for node, values in split.inputs}
+        if self.amp_dtype is None:
+            out = self.forward(inputs)
+        else:
+            with torch.autocast(self.device_type, dtype=self.amp_dtype):
+                out = self.forward(inputs)
+        outputs = out["heads"]
+        total = out["penalty"]
+        if total is not None and self.amp_dtype is not None:
+            total = total.float()
+        head_losses, preds, targets = [], [], []
+        for head, all_targets in zip(self.heads, split.targets):
+            pred = outputs[head.id]
+            if self.amp_dtype is not None:
+                pred = pred.float()  # losses and metrics in float32 under AMP
+            target = all_targets[index]
+            loss = head.loss_fn(pred, target)
+            term = loss if head.weight == 1.0 else loss * head.weight
+            total = term if total is None else total + term
+            head_losses.append(loss)
+            preds.append(pred)
+            targets.append(target)
+        return total, head_losses, preds, targets
+
+    def evaluate(self, split: DeviceSplit, batch_size: int,
+                 check_cancelled: Callable[[], None] = lambda: None) -> dict[str, float]:
+        """Loss and every metric over a whole split, in eval mode."""
+        self.model.eval()
+        accumulator = PassAccumulator(self.heads)
+        with torch.no_grad():
+            for start, stop in batch_bounds(split.size, batch_size):
+                check_cancelled()
+                accumulator.record(stop - start, *self.losses(split, slice(start, stop)))
+        return accumulator.summary(running_only=False)
+
+
+def compile_heads(model: GraphModel, plan: DataPlan) -> list[CompiledHead]:
+    by_id = {head.id: head for head in model.heads}
+    compiled = []
+    for target in plan.heads:
+        head = by_id[target.node]
+        metrics = tuple(
+            (f"{head.id}/{name}", make_metric(name, head.loss, target.form, head.top_k, head.from_logits, head.activation))
+            for name in dict.fromkeys(head.metrics)
+        )
+        loss_fn = make_loss(head.loss, head.from_logits, target.form)
+        compiled.append(CompiledHead(head.id, loss_fn, target.loss_weight, metrics, math.prod(head.shape)))
+    return compiled
