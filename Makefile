@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: install
-	$(VENV)/bin/layerloom check examples/seed_mlp.json
+	$(VENV)/bin/layerloom serve
 
 test: install
 	$(PY) -m pytest -q -n 2

@@ -161,7 +161,7 @@ def load_example(name: str) -> dict[str, Any]:
 def test_upload_train_two_heads_stream_and_download(server: Server, tmp_path: Path) -> None:
     dataset_id, test = upload_digits(server)
     graph = load_example("two_head")
-    job_id = submit(server, graph, dataset_id, epochs=3, batch_size=32, seed=1)
+    job_id = submit(server, graph, dataset_id, epochs=3, batch_size=32, seed=1, log_every_steps=5)
 
     messages = read_stream(server, job_id)  # from the start until the job ends and the server closes
     events = [m for m in messages if "seq" in m]

@@ -87,9 +87,9 @@ def test_iris_mlp_reaches_93_percent_test_accuracy():
 
 
 def test_regression_mlp_on_diabetes_reaches_r2_0_4_on_test():
-    # Split seed 2: with the default split seed 0 the 67 test patients are unusually hard, and even
-    # ordinary least squares reaches only R² 0.23 there (0.49 on this split).
-    data = load_builtin("diabetes", seed=2)
+    # The built-in split is stratified by target quintile (ordinary least squares: R² 0.42 on its test
+    # split); the MLP must beat the mean by that wide margin and stay level with least squares.
+    data = load_builtin("diabetes")
     result = train(example("regression_mlp"), data, {"epochs": 30})
     train_split, test_split = data.splits["train"], data.splits["test"]
     linear = r2_score(test_split["y"], LinearRegression().fit(train_split["x"], train_split["y"]).predict(test_split["x"]))

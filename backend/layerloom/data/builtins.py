@@ -82,10 +82,12 @@ def _make_dataset(
     class_names: list[str] | None = None,
     standardize_x: bool = False,
     notes: dict[str, str] | None = None,
+    strata: np.ndarray | None = None,
 ) -> Dataset:
-    """Split x/y, optionally standardise x, and build the Dataset."""
+    """Split x/y (stratified by class, or by ``strata`` when given), optionally standardise x, and
+    build the Dataset."""
     is_classification = class_names is not None
-    parts = _split_indices(len(x), seed, y if is_classification else None)
+    parts = _split_indices(len(x), seed, strata if strata is not None else (y if is_classification else None))
     if standardize_x:
         x, _, _ = _standardize(x, parts["train"])
     x = x.astype(np.float32)
@@ -138,7 +140,10 @@ def _breast_cancer(seed: int) -> Dataset:
 @_builtin("diabetes", "Diabetes progression after one year from 10 baseline variables (442 samples).", "regression")
 def _diabetes(seed: int) -> Dataset:
     bunch = skdata.load_diabetes()
-    parts = _split_indices(len(bunch.target), seed, None)
+    # 442 samples leave a 67-sample test split: stratify by target quintile so that it covers the
+    # whole range of outcomes (a plain random split can leave a test set no model scores well on).
+    quintiles = np.digitize(bunch.target, np.quantile(bunch.target, [0.2, 0.4, 0.6, 0.8]))
+    parts = _split_indices(len(bunch.target), seed, quintiles)
     # Raw targets (25..346) make MSE losses huge at the start of training; standardise
     # them and record the statistics so predictions can be mapped back.
     y, mean, std = _standardize(bunch.target.astype(np.float64), parts["train"])
@@ -146,7 +151,7 @@ def _diabetes(seed: int) -> Dataset:
         "x": "As sklearn provides them: each feature mean-centred and scaled by sklearn.",
         "y": f"Standardized with train statistics: raw = y * {float(std):.4f} + {float(mean):.4f}.",
     }
-    return _make_dataset("diabetes", bunch.data, y, seed, notes=notes)
+    return _make_dataset("diabetes", bunch.data, y, seed, notes=notes, strata=quintiles)
 
 
 # ---- synthetic datasets -------------------------------------------------------------
