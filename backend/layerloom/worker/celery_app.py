@@ -33,13 +33,14 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         config["broker_url"] = settings.broker_url
     else:
         folder = Path(settings.data_dir) / "broker"
-        for sub in ("queue", "processed"):
+        for sub in ("queue", "processed", "control"):
             (folder / sub).mkdir(parents=True, exist_ok=True)
         config["broker_url"] = "filesystem://"
         config["broker_transport_options"] = {
             "data_folder_in": str(folder / "queue"),
             "data_folder_out": str(folder / "queue"),
             "processed_folder": str(folder / "processed"),
+            "control_folder": str(folder / "control"),  # else kombu writes ./control in the working directory
             "store_processed": False,
             "polling_interval": 0.2,
         }
