@@ -230,3 +230,18 @@ def test_event_seq_is_monotonic_per_job(session: Session) -> None:
     seqs = [lifecycle.append_event(session, job, "log", {"message": str(i)}) for i, job in enumerate([job_a, job_a, job_b, job_a])]
     session.commit()
     assert seqs == [1, 2, 1, 3]
+
+
+# ---- samples for the data panel -----------------------------------------------------------
+
+
+def test_dataset_samples_show_images_and_class_names(client_a) -> None:
+    body = client_a.get("/api/datasets/digits/samples", params={"split": "test", "n": 3}).json()
+    assert body["split"] == "test" and len(body["samples"]) == 3
+    first = body["samples"][0]
+    assert first["x"]["kind"] == "image" and first["x"]["png"].startswith("data:image/png;base64,")
+    assert first["y"]["kind"] == "label" and first["y"]["class"] == str(first["y"]["value"])
+    iris = client_a.get("/api/datasets/iris/samples", params={"n": 2}).json()["samples"][0]
+    assert iris["x"]["kind"] == "values" and len(iris["x"]["values"]) == 4
+    assert client_a.get("/api/datasets/nope/samples").status_code == 404
+    assert client_a.get("/api/datasets/digits/samples", params={"n": 1000}).status_code == 422

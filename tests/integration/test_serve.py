@@ -191,6 +191,14 @@ def test_upload_train_two_heads_stream_and_download(server: Server, tmp_path: Pa
     assert mae == pytest.approx(reported["test_ink/mae"], abs=1e-5)
     assert accuracy > 0.5  # it learned something in three epochs
 
+    results = server.http.get(f"/api/jobs/{job_id}/results").json()
+    assert results["split"] == "test" and results["size"] == len(test["digit"])
+    matrix = np.array(results["heads"]["digit"]["confusion_matrix"])
+    assert matrix.shape == (10, 10) and matrix.sum() == len(test["digit"])
+    assert np.trace(matrix) / matrix.sum() == pytest.approx(accuracy)
+    assert results["heads"]["ink"]["kind"] == "regression" and len(results["heads"]["ink"]["pairs"]) == len(test["ink"])
+    assert results["samples"][0]["inputs"]["x"]["kind"] == "image"
+
     pt = server.http.get(f"/api/jobs/{job_id}/weights", params={"format": "pt"})
     assert pt.status_code == 200 and len(pt.content) > 1000
     assert server.http.get(f"/api/jobs/{job_id}/graph").json() == graph

@@ -85,7 +85,18 @@ def main(argv: list[str] | None = None) -> int:
         result = trainer.run()
     except Exception:  # the trainer has already sent its "failed" status event
         return EXIT_FAILED
-    return EXIT_CANCELLED if result.status == "cancelled" else EXIT_SUCCEEDED
+    if result.status == "cancelled":
+        return EXIT_CANCELLED
+    write_results(run_dir, result.model, spec["graph"], trainer.dataset, trainer.config)
+    return EXIT_SUCCEEDED
+
+
+def write_results(run_dir: Path, model, graph: dict[str, Any], dataset, config) -> None:
+    """The confusion matrices, predicted-vs-true pairs and sample predictions the browser shows."""
+    from ..train.files import atomic_write_json
+    from ..train.results import RESULTS_FILE, prediction_report
+
+    atomic_write_json(run_dir / RESULTS_FILE, prediction_report(model, graph, dataset, config))
 
 
 def _describe(err: Exception) -> str:

@@ -12,9 +12,9 @@ import os
 import shutil
 from functools import cache
 from pathlib import PurePosixPath
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from fastapi import Request
+from fastapi import Query, Request
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -26,7 +26,7 @@ from ...store import datasets as files
 from ...store.graphs import NotStorable, canonical_json
 from ...store.models import ACTIVE_JOB_STATES, UPLOAD_KINDS, Dataset, DatasetKind, Job, User, new_id
 from ..deps import CurrentUser, Paging, SessionDep, SettingsDep, load_owned
-from ..errors import Conflict, Unprocessable, pydantic_problems, problem
+from ..errors import Conflict, NotFound, Unprocessable, pydantic_problems, problem
 from ..routing import make_router
 from ..schemas import DatasetPublic, Name, Page
 from ..uploads import FILE_FIELD, Upload, receive_upload
@@ -90,6 +90,39 @@ def get_dataset(dataset_id: str, user: CurrentUser, session: SessionDep) -> Data
     if dataset_id in BUILTIN_DATASETS:
         return _builtin(dataset_id)
     return DatasetPublic.model_validate(load_owned(session, Dataset, dataset_id, user))
+
+
+@router.get("/datasets/{dataset_id}/samples")
+def get_samples(dataset_id: str, user: CurrentUser, session: SessionDep, settings: SettingsDep,
+                split: Literal["train", "valid", "test"] = "train",
+                n: Annotated[int, Query(ge=1, le=64)] = 8) -> dict[str, Any]:
+    """The first ``n`` samples of a split, as the data panel shows them: every array of each sample
+    (images as PNG data URLs, other values as numbers) and class names for labels."""
+    from ...train.results import sample_view
+
+    if dataset_id in BUILTIN_DATASETS:
+        data = load_builtin(dataset_id)
+    else:
+        row = load_owned(session, Dataset, dataset_id, user)
+        try:
+            data = files.load_dataset_file(DatasetKind(row.kind), settings.data_dir / row.storage_path, row.options,
+                                           name=row.name, max_bytes=settings.max_upload_bytes)
+        except DatasetError as err:
+            raise Unprocessable("The dataset can no longer be read.", err.problems) from None
+    if data.num_samples(split) == 0:
+        raise NotFound(f"The dataset has no {split!r} split.")
+    arrays = data.splits[split]
+    samples = []
+    for i in range(min(n, data.num_samples(split))):
+        sample = {}
+        for name, values in arrays.items():
+            if data.kinds.get(name) == "class_labels":
+                label = int(values[i])
+                sample[name] = {"kind": "label", "value": label, "class": data.class_names.get(name, [str(label)] * (label + 1))[label]}
+            else:
+                sample[name] = sample_view(values[i])
+        samples.append(sample)
+    return {"split": split, "size": data.num_samples(split), "samples": samples}
 
 
 @router.delete("/datasets/{dataset_id}", status_code=204)

@@ -26,7 +26,9 @@ from starlette.concurrency import run_in_threadpool
 from ...data import BUILTIN_DATASETS, DatasetError, load_builtin
 from ...graph import analyze
 from ...jobs import lifecycle
+from ...jobs.runner import RUN_DIR
 from ...jobs.supervisor import job_dir
+from ...train.results import RESULTS_FILE
 from ...settings import Settings
 from ...store.datasets import load_dataset_file
 from ...store.models import (
@@ -250,6 +252,16 @@ def download_manifest(job: OwnedJob, session: SessionDep, settings: SettingsDep)
 @router.get("/jobs/{job_id}/checkpoint", response_class=FileResponse)
 def download_checkpoint(job: OwnedJob, session: SessionDep, settings: SettingsDep) -> FileResponse:
     return _artifact(session, settings, job, ArtifactKind.CHECKPOINT, f"{_slug(job)}-checkpoint.pt")
+
+
+@router.get("/jobs/{job_id}/results")
+def get_results(job: OwnedJob, settings: SettingsDep) -> JSONResponse:
+    """How the trained model does on the test split (or valid): a confusion matrix per classification
+    head, predicted-vs-true pairs per regression head, and a few samples with their predictions."""
+    path = job_dir(settings.data_dir, job.id) / RUN_DIR / RESULTS_FILE
+    if job.state != JobState.SUCCEEDED or not path.is_file():
+        raise NotFound(f"The job has no results yet (it is {job.state}).")
+    return JSONResponse(json.loads(path.read_text(encoding="utf-8")))
 
 
 @router.get("/jobs/{job_id}/graph")
