@@ -537,3 +537,10 @@ def test_deleting_a_dataset_removes_its_file_unless_a_job_uses_it(app: FastAPI, 
     assert stored_files(data_dir) == []
     with app.state.sessionmaker() as session:
         assert session.get(Job, job.id).dataset_id is None  # the job's record stays
+
+
+def test_templates_are_the_examples(anon) -> None:
+    templates = anon.get("/api/templates").json()
+    by_id = {t["id"]: t for t in templates}
+    assert {"seed_mlp", "inception_module", "two_head"} <= set(by_id)
+    assert by_id["seed_mlp"]["graph"]["nodes"][0]["id"] == "x" and by_id["seed_mlp"]["description"]

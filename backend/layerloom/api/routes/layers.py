@@ -1,9 +1,13 @@
-"""The layer catalog and the document schema: what the editor's palette and inspector are built from."""
+"""The layer catalog, the document schema and the template gallery: what the editor's palette,
+inspector and "new from template" are built from."""
 
 from __future__ import annotations
 
+import json
 from functools import cache
 from typing import Any
+
+from ...settings import REPO_ROOT
 
 from ...graph import catalog_json, graph_json_schema
 from ..routing import make_router
@@ -26,3 +30,22 @@ def list_layers() -> list[dict[str, Any]]:
 def get_graph_schema() -> dict[str, Any]:
     """JSON Schema of the graph document envelope (node parameters are in ``/api/layers``)."""
     return graph_json_schema()
+
+
+EXAMPLES_DIR = REPO_ROOT / "examples"
+
+
+@cache
+def _templates() -> list[dict[str, Any]]:
+    out = []
+    for path in sorted(EXAMPLES_DIR.glob("*.json")):
+        graph = json.loads(path.read_text(encoding="utf-8"))
+        out.append({"id": path.stem, "name": graph.get("name", path.stem), "description": graph.get("description", ""),
+                    "graph": graph})
+    return out
+
+
+@router.get("/templates")
+def list_templates() -> list[dict[str, Any]]:
+    """The template gallery: the model zoo in examples/ (``[{id, name, description, graph}]``)."""
+    return _templates()
