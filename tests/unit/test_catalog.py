@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-import torch
 
 from graph_helpers import chain, random_inputs, real_output_shapes, real_weight_counts
 from layerloom.graph import analyze, build_model, catalog_json, get_layer, layer_types

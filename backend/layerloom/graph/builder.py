@@ -11,6 +11,7 @@ Two forwards are generated over the same submodules:
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass
 from typing import Any
 
@@ -172,8 +173,6 @@ class _Site(CallSite):
         return node
 
     def graph_input(self) -> fx.Node:
-        import operator
-
         return self._node("call_function", operator.getitem, (self.tracer.inputs, self.info.id), {}, "in")
 
     def module(self, *args: Any) -> fx.Node:

@@ -35,12 +35,12 @@ from ...store.models import (
     ACTIVE_JOB_STATES, Artifact, ArtifactKind, Dataset, DatasetKind, Graph, GraphVersion, Job, JobEvent, JobState,
     User, utcnow,
 )
-from ...train import MappingError, TrainConfig
+from ...train import MappingError, TrainConfig, check_compatibility
 from ..deps import CurrentUser, GraphLimits, OwnedJob, Paging, SessionDep, SettingsDep, load_owned
+from .. import auth
 from ..errors import Conflict, NotFound, Unprocessable, problem, pydantic_problems
 from ..routing import make_router
 from ..schemas import Page
-from .. import auth
 
 router = make_router("jobs")
 
@@ -109,8 +109,6 @@ def submit_job(body: JobCreate, request: Request, user: CurrentUser, session: Se
         raise Unprocessable("The training config is not valid.", pydantic_problems(err.errors(), prefix="config")) from None
     dataset_row, dataset = _dataset_to_train(session, settings, user, body.dataset)
     try:
-        from ...train import check_compatibility
-
         check_compatibility(analysis, dataset, config)
     except MappingError as err:
         raise Unprocessable(f"The graph and the dataset {body.dataset!r} do not fit.",

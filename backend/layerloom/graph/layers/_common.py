@@ -8,7 +8,7 @@ from pydantic import Field
 
 from ..catalog import ShapeError, TensorSpec
 
-Activation = Literal[
+ActivationName = Literal[
     "linear", "relu", "elu", "selu", "softplus", "softsign", "tanh", "sigmoid", "hard_sigmoid",
     "softmax", "log_softmax", "leaky_relu", "gelu", "silu", "swish",
 ]

@@ -9,7 +9,7 @@ from torch import nn
 
 from .. import torch_ops
 from ..catalog import Layer, Params, ShapeError, TensorSpec, Weight, register_layer
-from ._common import Activation, IntOrPair, Padding, PositiveInt, conv_output_length, per_dim, require_rank
+from ._common import ActivationName, IntOrPair, Padding, PositiveInt, conv_output_length, per_dim, require_rank
 
 
 class ConvParams(Params):
@@ -18,7 +18,7 @@ class ConvParams(Params):
     strides: IntOrPair = Field(1, description="Step of the window.")
     padding: Padding = Field("valid", description="'valid': no padding; 'same': output size = ceil(input / strides).")
     dilation_rate: IntOrPair = Field(1, description="Spacing between kernel elements.")
-    activation: Activation = "linear"
+    activation: ActivationName = "linear"
     use_bias: bool = True
 
     @model_validator(mode="after")
@@ -101,7 +101,7 @@ class ConvTransposeParams(Params):
     kernel_size: IntOrPair = Field(3, description="Window size: an int or [height, width].")
     strides: IntOrPair = Field(1, description="Upsampling factor.")
     padding: Padding = Field("valid", description="'same': output size = input × strides; 'valid': input × strides + max(kernel - strides, 0).")
-    activation: Activation = "linear"
+    activation: ActivationName = "linear"
     use_bias: bool = True
 
 

@@ -11,7 +11,7 @@ from torch import nn
 
 from .. import torch_ops
 from ..catalog import Layer, Params, ShapeError, TensorSpec, Weight, format_shape, register_layer
-from ._common import Activation, PositiveInt, require_rank
+from ._common import ActivationName, PositiveInt, require_rank
 
 # Loss and metric names a head may use; the trainer implements exactly these (a test keeps both in step).
 Loss = Literal[
@@ -76,7 +76,7 @@ class Output(Layer):
 
 class DenseParams(Params):
     units: PositiveInt = Field(..., description="Number of output features.")
-    activation: Activation = Field("linear", description="Activation applied to the output.")
+    activation: ActivationName = Field("linear", description="Activation applied to the output.")
     use_bias: bool = True
 
 
@@ -109,7 +109,7 @@ class Dense(Layer):
 
 
 class ActivationParams(Params):
-    activation: Activation = Field("relu", description="Function applied element-wise (softmax: over the last axis).")
+    activation: ActivationName = Field("relu", description="Function applied element-wise (softmax: over the last axis).")
 
 
 @register_layer

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 from torch import nn
 
-from ..catalog import Layer, Params, TensorSpec, Weight, register_layer
+from ..catalog import Layer, Params, Weight, register_layer
 from ._common import require_rank
 
 
