@@ -1,15 +1,20 @@
-# `make run` and `make test` work on a fresh machine: each installs what it needs into .venv first.
+# `make run` and `make test` work on a fresh machine: each installs what it needs first.
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
+NPM ?= npm
 # torch goes in first and alone, pinned, so no other requirement can pull a different (CUDA) build.
 TORCH_PIN := torch==2.13.0
 STAMP := $(VENV)/.installed
+NODE_STAMP := frontend/node_modules/.installed
+DIST := frontend/dist/index.html
+FRONTEND_SOURCES := $(shell find frontend/src -type f 2>/dev/null) frontend/index.html frontend/vite.config.ts frontend/tsconfig.json frontend/package-lock.json
+CHROMIUM := /usr/bin/chromium
 
-.PHONY: install run test bench clean
+.PHONY: install run test bench browser clean
 
-install: $(STAMP)
+install: $(STAMP) $(DIST)
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -17,14 +22,29 @@ $(STAMP): pyproject.toml
 	$(PIP) install --quiet --disable-pip-version-check -e '.[dev]'
 	touch $(STAMP)
 
+$(NODE_STAMP): frontend/package.json frontend/package-lock.json
+	cd frontend && $(NPM) ci --no-audit --no-fund --loglevel=error
+	touch $(NODE_STAMP)
+
+# The editor, built once and served by `layerloom serve` at /.
+$(DIST): $(NODE_STAMP) $(FRONTEND_SOURCES)
+	cd frontend && $(NPM) run build --silent
+
+# Debian's Chromium for the browser tests (test tools cannot download browsers here).
+browser:
+	@test -x $(CHROMIUM) || (apt-get update -qq && apt-get install -y -qq chromium)
+
 run: install
 	$(VENV)/bin/layerloom serve
 
-test: install
+test: install browser
+	cd frontend && $(NPM) test --silent
 	$(PY) -m pytest -q -n 2
 
-bench: install
+bench: install browser
 	$(PY) bench/compile.py
+	$(PY) bench/train_overhead.py --threads 1 --clock cpu
+	$(PY) bench/editor.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis build *.egg-info backend/*.egg-info
+	rm -rf $(VENV) .pytest_cache .hypothesis build *.egg-info backend/*.egg-info frontend/node_modules frontend/dist

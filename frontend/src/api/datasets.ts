@@ -1,0 +1,107 @@
+/**
+ * Datasets (backend/layerloom/api/routes/datasets.py): the built-ins (id = name) and uploads.
+ *
+ *   GET  /api/datasets                     → {data: [dataset], count}
+ *   GET  /api/datasets/{id}                → dataset with its description (arrays, split sizes)
+ *   GET  /api/datasets/{id}/samples?split=&n=
+ *   POST /api/datasets (multipart: file, name, kind, options JSON) → 201 dataset | 4xx {detail, errors}
+ */
+
+import { API_BASE, request } from "./client";
+import type { Problem, SampleView } from "./jobs";
+
+export interface ArrayInfo {
+  name: string;
+  kind: string;
+  shape: number[];
+  dtype: string;
+  num_classes: number | null;
+  class_names: string[] | null;
+  note?: string | null;
+}
+
+export interface DatasetDescription {
+  name: string;
+  arrays: ArrayInfo[];
+  sizes: Record<string, number>;
+}
+
+export interface DatasetInfo {
+  id: string;
+  name: string;
+  kind: string;
+  summary?: string | null;
+  task?: string | null;
+  description: DatasetDescription;
+  size_bytes?: number | null;
+  created_at?: string | null;
+}
+
+export interface Samples {
+  split: string;
+  size: number;
+  samples: Array<Record<string, SampleView>>;
+}
+
+export function listDatasets(signal?: AbortSignal): Promise<{ data: DatasetInfo[]; count: number }> {
+  return request("GET", "/datasets?limit=200", undefined, signal);
+}
+
+export const getDataset = (id: string, signal?: AbortSignal): Promise<DatasetInfo> =>
+  request("GET", `/datasets/${encodeURIComponent(id)}`, undefined, signal);
+
+export function getSamples(id: string, split = "train", n = 8, signal?: AbortSignal): Promise<Samples> {
+  return request("GET", `/datasets/${encodeURIComponent(id)}/samples?split=${split}&n=${n}`, undefined, signal);
+}
+
+export interface UploadForm {
+  file: File;
+  name?: string;
+  kind?: "csv" | "npz" | "images";
+  options?: Record<string, unknown>;
+}
+
+export class UploadError extends Error {
+  constructor(
+    message: string,
+    readonly status: number,
+    readonly problems: Problem[],
+  ) {
+    super(message);
+  }
+}
+
+/** Upload with progress (XMLHttpRequest: fetch reports no upload progress). */
+export function uploadDataset(form: UploadForm, onProgress?: (fraction: number) => void): { promise: Promise<DatasetInfo>; abort: () => void } {
+  const xhr = new XMLHttpRequest();
+  const promise = new Promise<DatasetInfo>((resolve, reject) => {
+    const body = new FormData();
+    body.append("file", form.file, form.file.name);
+    if (form.name) body.append("name", form.name);
+    if (form.kind) body.append("kind", form.kind);
+    if (form.options) body.append("options", JSON.stringify(form.options));
+    xhr.open("POST", `${API_BASE}/datasets`);
+    xhr.setRequestHeader("Accept", "application/json");
+    xhr.upload.onprogress = (e) => e.lengthComputable && onProgress?.(e.loaded / e.total);
+    xhr.onerror = () => reject(new UploadError("The server cannot be reached.", 0, []));
+    xhr.onabort = () => reject(new UploadError("Upload cancelled.", 0, []));
+    xhr.onload = () => {
+      let data: unknown = null;
+      try {
+        data = JSON.parse(xhr.responseText);
+      } catch {
+        /* not JSON */
+      }
+      if (xhr.status >= 200 && xhr.status < 300) {
+        onProgress?.(1);
+        resolve(data as DatasetInfo);
+        return;
+      }
+      const b = (data ?? {}) as { detail?: unknown; errors?: Problem[] };
+      const detail = typeof b.detail === "string" ? b.detail : `The server answered ${xhr.status}.`;
+      reject(new UploadError(detail, xhr.status, Array.isArray(b.errors) ? b.errors : []));
+    };
+    xhr.send(body);
+  });
+  return { promise, abort: () => xhr.abort() };
+}

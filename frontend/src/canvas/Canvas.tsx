@@ -1,0 +1,285 @@
+/**
+ * The canvas: React Flow in controlled mode over the document store. Node and edge types are
+ * registered once at module scope; `isValidConnection` delegates to `domain.canConnect`; palette
+ * drops carry our own MIME type and are placed with `screenToFlowPosition`. Every change React Flow
+ * reports is turned into a command (a drag is ephemeral until the drop records one move).
+ */
+
+import {
+  Background,
+  BackgroundVariant,
+  ControlButton,
+  Controls,
+  MiniMap,
+  ReactFlow,
+  useReactFlow,
+  useStore as useFlowStore,
+  type Connection as FlowConnection,
+  type EdgeChange,
+  type EdgeTypes,
+  type FitViewOptions,
+  type IsValidConnection,
+  type Node,
+  type NodeChange,
+  type NodeTypes,
+} from "@xyflow/react";
+import { useCallback, useEffect, useMemo, useRef, useState, type DragEvent } from "react";
+import { useStore } from "zustand";
+import { specOf } from "../domain/catalog";
+import { canConnect, type Connection } from "../domain/graph";
+import type { Size } from "../domain/layout";
+import type { XY } from "../domain/types";
+import { dispatch } from "../state/commands";
+import type { DocumentStore } from "../state/documentStore";
+import { useDocumentStore, useEditor } from "../state/EditorProvider";
+import { categoryClass } from "./categories";
+import { LayerNode } from "./LayerNode";
+import { useShortcuts } from "./shortcuts";
+import { LAYER_MIME, useView, ZoomedOutContext } from "./viewApi";
+import { createEdgeBuilder, createNodeBuilder, handlePort, type LayerFlowNode, type WireFlowEdge } from "./viewModel";
+import { WireEdge } from "./WireEdge";
+
+const nodeTypes = { layer: LayerNode } satisfies NodeTypes;
+const edgeTypes = { wire: WireEdge } satisfies EdgeTypes;
+
+/** Fitting keeps the drawing clear of the zoom controls (left) and the minimap (right). */
+const FIT_OPTIONS = { padding: { top: "36px", bottom: "36px", left: "64px", right: "190px" }, maxZoom: 1.25 } satisfies FitViewOptions;
+
+// Props React Flow copies into its store: module constants, so a re-render of the canvas (every
+// drag frame) does not hand it new objects and re-render every edge.
+const MULTI_SELECT_KEYS = ["Meta", "Control"];
+const DEFAULT_EDGE_OPTIONS = { type: "wire" } as const;
+const MINIMAP_STYLE = { width: 160, height: 104 };
+
+/** Below this zoom a card shows only its name and shape, in larger type, to stay readable. */
+export const COMPACT_ZOOM = 0.6;
+const isZoomedOut = (s: { transform: [number, number, number] }) => s.transform[2] < COMPACT_ZOOM;
+
+/** Half the usual node size: a dropped layer lands centered on the pointer. */
+const DROP_OFFSET = { x: 92, y: 36 };
+
+function toConnection(c: FlowConnection | { source: string; target: string; sourceHandle?: string | null; targetHandle?: string | null }): Connection {
+  return { source: c.source, target: c.target, sourcePort: handlePort(c.sourceHandle), targetPort: handlePort(c.targetHandle) };
+}
+
+function makeIsValidConnection(store: DocumentStore): IsValidConnection<WireFlowEdge> {
+  return (c) => {
+    const s = store.getState();
+    return canConnect(s, s.catalog, toConnection(c)).ok;
+  };
+}
+
+export function Canvas({ colorMode }: { colorMode: "light" | "dark" }) {
+  const store = useDocumentStore();
+  const view = useView();
+  const rf = useReactFlow<LayerFlowNode, WireFlowEdge>();
+  const wrapper = useRef<HTMLDivElement>(null);
+
+  const buildNodes = useMemo(() => createNodeBuilder(), [store]);
+  const buildEdges = useMemo(() => createEdgeBuilder(), [store]);
+  const drag = useStore(store.gesture, (g) => g.drag);
+  const nodes = useEditor((s) => buildNodes(s.nodes, s.layout, drag, s.selection, s.sizes));
+  const edges = useEditor((s) => buildEdges(s.edges, s.selection));
+  const isValidConnection = useMemo(() => makeIsValidConnection(store), [store]);
+
+
+  useShortcuts(store, view);
+  const [overview, toggleOverview] = useOverviewSetting();
+  // Zoomed out, cards show only their name and shape in larger type: one subscription here, handed
+  // to the nodes by context (instead of one subscription per node running on every viewport change).
+  const zoomedOut = useFlowStore(isZoomedOut);
+
+  // Fit a newly opened document once every node has been measured (React Flow's own queued fit
+  // fires on the first measured batch, which may be only some of the nodes).
+  useEffect(() => {
+    if (!view.fitPending) return;
+    if (nodes.length === 0) view.fitPending = false; // an empty document: nothing to fit, later drops stay put
+    else if (nodes.every((n) => n.measured)) {
+      view.fitPending = false;
+      void rf.fitView(FIT_OPTIONS);
+    }
+  }, [nodes, rf, view]);
+
+  // What panels may ask of the view.
+  useEffect(() => {
+    view.impl = {
+      center(): XY {
+        const r = wrapper.current?.getBoundingClientRect();
+        if (!r) return { x: 0, y: 0 };
+        const p = rf.screenToFlowPosition({ x: r.left + r.width / 2, y: r.top + r.height / 2 });
+        return { x: p.x - DROP_OFFSET.x, y: p.y - DROP_OFFSET.y };
+      },
+      fitView() {
+        // (on an empty canvas React Flow would queue the fit until the first layer is dropped)
+        if (store.getState().nodes.length) void rf.fitView(FIT_OPTIONS);
+      },
+      focusNode(id: string) {
+        const n = rf.getInternalNode(id);
+        if (!n) return;
+        const w = n.measured.width ?? 180;
+        const h = n.measured.height ?? 70;
+        void rf.setCenter(n.internals.positionAbsolute.x + w / 2, n.internals.positionAbsolute.y + h / 2, {
+          zoom: Math.max(rf.getZoom(), 0.9),
+          duration: 250,
+        });
+      },
+    };
+    return () => {
+      view.impl = null;
+    };
+  }, [rf, view, store]);
+
+  const onNodesChange = useCallback(
+    (changes: NodeChange<LayerFlowNode>[]) => {
+      let dragging: Record<string, XY> | null = null;
+      let moved: Record<string, XY> | null = null;
+      let sizes: Record<string, Size> | null = null;
+      let select: Map<string, boolean> | null = null;
+      const before = store.getState();
+      const dragBefore = store.gesture.getState().drag;
+      for (const c of changes) {
+        if (c.type === "position" && c.position) {
+          if (c.dragging) (dragging ??= {})[c.id] = c.position;
+          else (moved ??= {})[c.id] = c.position;
+        } else if (c.type === "dimensions" && c.dimensions) {
+          const prev = before.sizes[c.id];
+          if (!prev || prev.width !== c.dimensions.width || prev.height !== c.dimensions.height) {
+            (sizes ??= {})[c.id] = { width: c.dimensions.width, height: c.dimensions.height };
+          }
+        } else if (c.type === "select") {
+          (select ??= new Map()).set(c.id, c.selected);
+        }
+      }
+      if (sizes) dispatch(store, "measure", sizes);
+      if (dragging) dispatch(store, "dragNodes", dragging);
+      if (moved) dispatch(store, dragBefore ? "endDrag" : "moveNodes", moved);
+      if (select) {
+        const sel = store.getState().selection;
+        const next = sel.nodes.filter((id) => select!.get(id) !== false);
+        for (const [id, on] of select) if (on && !next.includes(id)) next.push(id);
+        dispatch(store, "select", { nodes: next, edges: sel.edges });
+      }
+    },
+    [store],
+  );
+
+  const onEdgesChange = useCallback(
+    (changes: EdgeChange<WireFlowEdge>[]) => {
+      const select = new Map<string, boolean>();
+      for (const c of changes) if (c.type === "select") select.set(c.id, c.selected);
+      if (!select.size) return;
+      const sel = store.getState().selection;
+      const next = sel.edges.filter((id) => select.get(id) !== false);
+      for (const [id, on] of select) if (on && !next.includes(id)) next.push(id);
+      dispatch(store, "select", { nodes: sel.nodes, edges: next });
+    },
+    [store],
+  );
+
+  const onConnect = useCallback((c: FlowConnection) => dispatch(store, "connect", toConnection(c)), [store]);
+
+  const onNodeDragStop = useCallback(() => {
+    // React Flow reports the final positions as a non-dragging change; this catches a drag that
+    // ended without one (e.g. released outside the window).
+    if (store.gesture.getState().drag) dispatch(store, "endDrag", undefined);
+  }, [store]);
+
+  const onDragOver = useCallback((e: DragEvent) => {
+    if (e.dataTransfer.types.includes(LAYER_MIME)) {
+      e.preventDefault();
+      e.dataTransfer.dropEffect = "copy";
+    }
+  }, []);
+
+  const onDrop = useCallback(
+    (e: DragEvent) => {
+      const type = e.dataTransfer.getData(LAYER_MIME);
+      if (!type) return;
+      e.preventDefault();
+      const p = rf.screenToFlowPosition({ x: e.clientX, y: e.clientY });
+      dispatch(store, "addNode", { type, position: { x: p.x - DROP_OFFSET.x, y: p.y - DROP_OFFSET.y } });
+    },
+    [rf, store],
+  );
+
+  const miniClass = useCallback(
+    (n: Node) => {
+      const t = (n.data as { layerType?: string }).layerType ?? "";
+      return `ll-mini ${categoryClass(specOf(store.getState().catalog, t).category)}`;
+    },
+    [store],
+  );
+
+  return (
+    <div className={`ll-canvas ${drag ? "is-dragging" : ""} ${zoomedOut ? "is-zoomed-out" : ""}`} ref={wrapper} data-testid="canvas">
+      <ZoomedOutContext.Provider value={zoomedOut}>
+      <ReactFlow<LayerFlowNode, WireFlowEdge>
+        nodes={nodes}
+        edges={edges}
+        nodeTypes={nodeTypes}
+        edgeTypes={edgeTypes}
+        onNodesChange={onNodesChange}
+        onEdgesChange={onEdgesChange}
+        onConnect={onConnect}
+        isValidConnection={isValidConnection}
+        onNodeDragStop={onNodeDragStop}
+        onDragOver={onDragOver}
+        onDrop={onDrop}
+        colorMode={colorMode}
+        deleteKeyCode={null}
+        selectionKeyCode="Shift"
+        multiSelectionKeyCode={MULTI_SELECT_KEYS}
+        nodeDragThreshold={2}
+        connectionRadius={28}
+        minZoom={0.05}
+        maxZoom={2.5}
+        defaultEdgeOptions={DEFAULT_EDGE_OPTIONS}
+      >
+        <Background variant={BackgroundVariant.Dots} gap={20} size={1.2} className="ll-bg" />
+        {overview && <MiniMap pannable zoomable nodeClassName={miniClass} className="ll-minimap" ariaLabel="Overview" style={MINIMAP_STYLE} />}
+        <Controls showInteractive={false} className="ll-controls" fitViewOptions={FIT_OPTIONS}>
+          <ControlButton onClick={toggleOverview} title={overview ? "Hide the overview map" : "Show the overview map"} aria-label="Toggle the overview map" data-testid="toggle-minimap">
+            <svg viewBox="0 0 24 24" aria-hidden>
+              <path d="M3 6l6-2 6 2 6-2v14l-6 2-6-2-6 2zM9 4v14M15 6v14" fill="none" stroke="currentColor" strokeWidth="2" strokeLinejoin="round" />
+            </svg>
+          </ControlButton>
+        </Controls>
+      </ReactFlow>
+      </ZoomedOutContext.Provider>
+      {nodes.length === 0 && <EmptyHint />}
+    </div>
+  );
+}
+
+const OVERVIEW_KEY = "layerloom.minimap";
+
+/** Whether the overview map is shown (remembered; it costs a little on every drag frame). */
+function useOverviewSetting(): [boolean, () => void] {
+  const [on, setOn] = useState(() => {
+    try {
+      return localStorage.getItem(OVERVIEW_KEY) !== "off";
+    } catch {
+      return true;
+    }
+  });
+  const toggle = useCallback(() => {
+    setOn((v) => {
+      try {
+        localStorage.setItem(OVERVIEW_KEY, v ? "off" : "on");
+      } catch {
+        /* ignore */
+      }
+      return !v;
+    });
+  }, []);
+  return [on, toggle];
+}
+
+function EmptyHint() {
+  return (
+    <div className="ll-empty" data-testid="empty-hint">
+      <div className="ll-empty-title">An empty canvas</div>
+      <div>Drag a layer from the palette, double-click one, or start from a template.</div>
+    </div>
+  );
+}

@@ -1,0 +1,94 @@
+/** The palette: the catalog grouped by category, with search and each layer's doc. Drag a layer onto
+ * the canvas, or double-click it to add it at the center of the view. */
+
+import { useDeferredValue, useMemo, useState, type DragEvent } from "react";
+import { groupCatalog } from "../domain/catalog";
+import { dispatch } from "../state/commands";
+import { useDocumentStore, useEditor } from "../state/EditorProvider";
+import { categoryClass } from "../canvas/categories";
+import { LAYER_MIME, useView } from "../canvas/viewApi";
+
+export function Palette() {
+  const store = useDocumentStore();
+  const view = useView();
+  const catalog = useEditor((s) => s.catalog);
+  const [query, setQuery] = useState("");
+  const deferred = useDeferredValue(query);
+  const groups = useMemo(() => groupCatalog(catalog, deferred), [catalog, deferred]);
+  const [collapsed, setCollapsed] = useState<Record<string, boolean>>({});
+
+  const onDragStart = (e: DragEvent, type: string) => {
+    e.dataTransfer.setData(LAYER_MIME, type);
+    e.dataTransfer.setData("text/plain", type);
+    e.dataTransfer.effectAllowed = "copy";
+  };
+  const add = (type: string) => {
+    // At the center of the view; repeated adds cascade instead of stacking exactly.
+    let p = view.center();
+    const placed = Object.values(store.getState().layout);
+    for (let k = 0; k < 30 && placed.some((q) => Math.abs(q.x - p.x) < 12 && Math.abs(q.y - p.y) < 12); k++) {
+      p = { x: p.x + 24, y: p.y + 24 };
+    }
+    dispatch(store, "addNode", { type, position: p });
+  };
+
+  return (
+    <aside className="ll-palette" aria-label="Layers" data-testid="palette">
+      <div className="ll-panel-title">Layers</div>
+      <input
+        className="ll-search"
+        type="search"
+        placeholder="Search layers…"
+        value={query}
+        onChange={(e) => setQuery(e.target.value)}
+        aria-label="Search layers"
+        data-testid="palette-search"
+      />
+      <div className="ll-palette-list">
+        {groups.map((g) => {
+          const closed = collapsed[g.category] && !deferred;
+          return (
+            <section key={g.category} className="ll-palette-group">
+              <button
+                type="button"
+                className="ll-group-head"
+                aria-expanded={!closed}
+                onClick={() => setCollapsed((c) => ({ ...c, [g.category]: !c[g.category] }))}
+              >
+                <span className={`ll-caret ${closed ? "is-closed" : ""}`} aria-hidden>
+                  ▾
+                </span>
+                {g.category}
+                <span className="ll-group-count">{g.layers.length}</span>
+              </button>
+              {!closed &&
+                g.layers.map((spec) => (
+                  <div
+                    key={spec.type}
+                    className={`ll-palette-item ${categoryClass(spec.category)}`}
+                    draggable
+                    onDragStart={(e) => onDragStart(e, spec.type)}
+                    onDoubleClick={() => add(spec.type)}
+                    onKeyDown={(e) => {
+                      if (e.key === "Enter") add(spec.type);
+                    }}
+                    tabIndex={0}
+                    role="button"
+                    title={`${spec.doc}\n\nDrag onto the canvas, or double-click to add.`}
+                    data-testid={`palette-${spec.type}`}
+                  >
+                    <div className="ll-palette-name">
+                      <span className="ll-node-dot" />
+                      {spec.type}
+                    </div>
+                    <div className="ll-palette-doc">{spec.doc}</div>
+                  </div>
+                ))}
+            </section>
+          );
+        })}
+        {groups.length === 0 && <div className="ll-muted ll-pad">No layer matches “{deferred}”.</div>}
+      </div>
+    </aside>
+  );
+}

@@ -1,0 +1,158 @@
+/** One run: state, progress with ETA, live curves over the websocket, cancel, the error if it failed,
+ * and once it succeeded its results and downloads. */
+
+import { useEffect, useRef, useState } from "react";
+import { cancelJob, downloadUrl, FINAL_STATES, getJob, getResults, type Job, type JobResults } from "../api/jobs";
+import { SeriesBuilder, formatDuration, progressOf, type Progress } from "./events";
+import { chartGroups, MetricChart } from "./LiveCharts";
+import { Results } from "./Results";
+import { JobStream } from "./stream";
+import { openJobGraph } from "./openGraph";
+import { useDocumentStore } from "../state/EditorProvider";
+
+export function RunPage({ jobId, theme }: { jobId: string; theme: string }) {
+  const store = useDocumentStore();
+  const [job, setJob] = useState<Job | null>(null);
+  const [progress, setProgress] = useState<Progress | null>(null);
+  const [tick, setTick] = useState(0);
+  const [conn, setConn] = useState<{ status: string; connects: number }>({ status: "connecting", connects: 0 });
+  const [log, setLog] = useState(true);
+  const [smoothing, setSmoothing] = useState(0);
+  const [results, setResults] = useState<JobResults | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const builder = useRef(new SeriesBuilder((k) => k !== "lr"));
+  const stream = useRef<JobStream | null>(null);
+  const frame = useRef<number | null>(null);
+
+  useEffect(() => {
+    builder.current = new SeriesBuilder((k) => k !== "lr");
+    setResults(null);
+    setProgress(null);
+    setError(null);
+    getJob(jobId).then(setJob, (e) => setError((e as Error).message));
+    const flush = () => {
+      frame.current = null;
+      const s = stream.current;
+      if (!s) return;
+      setProgress(progressOf(s.log.events, s.log.state));
+      setTick((t) => t + 1);
+    };
+    const schedule = () => {
+      if (frame.current === null) frame.current = requestAnimationFrame(flush);
+    };
+    const s = new JobStream(jobId, {
+      onEvent: (ev, result) => {
+        if (result === "reorder") {
+          const b = new SeriesBuilder((k) => k !== "lr");
+          s.log.events.forEach((e) => b.add(e));
+          builder.current = b;
+        } else if (result === "append") builder.current.add(ev);
+        if (ev.type === "state" || ev.type === "status") {
+          const st = ev.state ?? ev.status;
+          if (st && FINAL_STATES.includes(st)) getJob(jobId).then(setJob, () => {});
+          else if (st) setJob((j) => (j ? { ...j, state: st as Job["state"] } : j));
+        }
+        schedule();
+      },
+      onStatus: (status, info) => setConn({ status, connects: info.connects }),
+    });
+    stream.current = s.start();
+    const w = window as unknown as { __layerloomDropSocket?: () => void };
+    if (import.meta.env.DEV) w.__layerloomDropSocket = () => s.drop();
+    return () => {
+      s.stop();
+      stream.current = null;
+      if (frame.current !== null) cancelAnimationFrame(frame.current);
+      frame.current = null;
+    };
+  }, [jobId]);
+
+  const state = job?.state ?? progress?.state ?? "…";
+  useEffect(() => {
+    if (state !== "succeeded") return;
+    const ctrl = new AbortController();
+    getResults(jobId, ctrl.signal).then(setResults, () => {});
+    return () => ctrl.abort();
+  }, [state, jobId]);
+
+  const b = builder.current;
+  const groups = chartGroups(b);
+  const log0 = stream.current?.log;
+  const active = !FINAL_STATES.includes(state);
+  const elapsed = job?.started_at ? ((job.finished_at ? Date.parse(job.finished_at) : Date.now()) - Date.parse(job.started_at)) / 1000 : null;
+
+  return (
+    <div className="lt-run" data-testid="run-view" data-state={state} data-events={log0?.size ?? 0} data-max-seq={log0?.lastSeq ?? 0} data-connects={conn.connects}>
+      <section className="lt-card lt-run-head">
+        <div className="lt-run-title">
+          <span className={`lt-state is-${state}`} data-testid="run-state">{state}</span>
+          <b>{job?.graph_name ?? "…"}</b>
+          <span className="lt-muted">on {job?.dataset ?? "…"}{job?.graph_version ? ` · v${job.graph_version}` : ""}</span>
+          <span className="ll-spacer" />
+          <span className={`lt-conn is-${conn.status}`} title="Live connection">{conn.status}</span>
+          {active && (
+            <button type="button" className="ll-btn ll-btn-danger" data-testid="cancel" disabled={state === "cancelling"} onClick={() => cancelJob(jobId).then(setJob, (e) => setError((e as Error).message))}>
+              Cancel
+            </button>
+          )}
+          <button type="button" className="ll-btn" onClick={() => void openJobGraph(store, jobId, job)} data-testid="open-graph">Open graph</button>
+        </div>
+        <div className="lt-progress-row">
+          <span>Epoch <b data-testid="run-epoch">{progress?.epoch ?? 0}</b>{progress?.totalEpochs ? ` / ${progress.totalEpochs}` : ""}</span>
+          <span>Step <b>{progress?.step ?? 0}</b>{progress?.stepsPerEpoch && progress.totalEpochs ? ` / ${progress.stepsPerEpoch * progress.totalEpochs}` : ""}</span>
+          <progress max={1} value={state === "succeeded" ? 1 : (progress?.fraction ?? 0)} data-testid="run-progress" />
+          <span>{active ? `ETA ${formatDuration(progress?.etaSeconds ?? null)}` : `took ${formatDuration(elapsed)}`}</span>
+        </div>
+        {progress?.message && <div className="lt-muted" data-testid="run-message">{progress.message}</div>}
+        {(job?.error || error) && <div className="lt-error lt-run-error" data-testid="run-error">{job?.error ?? error}</div>}
+      </section>
+
+      <section className="lt-card">
+        <div className="lt-chart-tools">
+          <h2>Curves</h2>
+          <label className="lt-check"><input type="checkbox" checked={log} onChange={(e) => setLog(e.target.checked)} data-testid="log-scale" />Log-scale loss</label>
+          <label className="lt-check">Smoothing
+            <input type="range" min={0} max={0.99} step={0.01} value={smoothing} onChange={(e) => setSmoothing(Number(e.target.value))} data-testid="smoothing" />
+            <span className="lt-mono">{smoothing.toFixed(2)}</span>
+          </label>
+        </div>
+        {!groups.length && <div className="lt-muted lt-empty">Waiting for the first steps…</div>}
+        <div className="lt-charts">
+          {groups.map((g) => <MetricChart key={g} builder={b} group={g} tick={tick} log={log} smoothing={smoothing} theme={theme} />)}
+        </div>
+      </section>
+
+      {state === "succeeded" && <Downloads jobId={jobId} />}
+      {results && <Results results={results} />}
+    </div>
+  );
+}
+
+const SNIPPET = `import json, safetensors.torch
+from layerloom.graph import analyze, build_model
+
+model = build_model(analyze(json.load(open("graph.json"))))
+model.load_state_dict(safetensors.torch.load_file("weights.safetensors"))
+model.eval()`;
+
+function Downloads({ jobId }: { jobId: string }) {
+  const links: Array<[string, Parameters<typeof downloadUrl>[1]]> = [
+    ["Weights (.safetensors)", "safetensors"],
+    ["Weights (.pt)", "pt"],
+    ["Graph (JSON)", "graph"],
+    ["Manifest", "manifest"],
+    ["Checkpoint", "checkpoint"],
+  ];
+  return (
+    <section className="lt-card" data-testid="downloads">
+      <h2>Downloads</h2>
+      <div className="lt-actions">
+        {links.map(([label, what]) => (
+          <a key={what} className="ll-btn" href={downloadUrl(jobId, what)} download data-testid={`download-${what}`}>{label}</a>
+        ))}
+      </div>
+      <div className="lt-muted">Load the weights in plain PyTorch (save the graph as graph.json and the weights as weights.safetensors):</div>
+      <pre className="lt-snippet" data-testid="snippet">{SNIPPET}</pre>
+    </section>
+  );
+}

@@ -1,0 +1,72 @@
+/** The setup form as a TrainConfig (backend/layerloom/train/config.py), with the form's own problems
+ * (empty or non-numeric fields) by field; defaults are left out so the server's apply. */
+
+import type { SetupForm } from "./ui";
+
+export function buildConfig(f: SetupForm, heads: string[]): { config: Record<string, unknown>; problems: Record<string, string> } {
+  const problems: Record<string, string> = {};
+  const num = (field: string, v: string, opts: { int?: boolean; min?: number; max?: number; optional?: boolean; exclusiveMax?: boolean } = {}): number | undefined => {
+    const t = v.trim();
+    if (!t) {
+      if (!opts.optional) problems[field] = "Required.";
+      return undefined;
+    }
+    const n = Number(t);
+    if (!Number.isFinite(n) || (opts.int && !Number.isInteger(n))) problems[field] = opts.int ? "A whole number." : "A number.";
+    else if (opts.min !== undefined && n < opts.min) problems[field] = `At least ${opts.min}.`;
+    else if (opts.max !== undefined && (opts.exclusiveMax ? n >= opts.max : n > opts.max)) problems[field] = `${opts.exclusiveMax ? "Below" : "At most"} ${opts.max}.`;
+    return n;
+  };
+  const config: Record<string, unknown> = {
+    epochs: num("epochs", f.epochs, { int: true, min: 1 }),
+    batch_size: num("batch_size", f.batchSize, { int: true, min: 1 }),
+    shuffle: f.shuffle,
+    seed: num("seed", f.seed, { int: true, min: 0 }),
+  };
+  const vs = num("validation_split", f.validationSplit, { min: 0, max: 1, exclusiveMax: true, optional: true });
+  if (vs) config.validation_split = vs;
+  const optimizer: Record<string, unknown> = { name: f.optimizer };
+  const lr = num("optimizer.lr", f.lr, { min: 0, optional: true });
+  if (lr !== undefined) optimizer.lr = lr;
+  if (f.optimizer === "sgd" || f.optimizer === "rmsprop") {
+    const m = num("optimizer.momentum", f.momentum, { min: 0, max: 1, exclusiveMax: true, optional: true });
+    if (m) optimizer.momentum = m;
+    if (f.optimizer === "sgd" && f.nesterov) optimizer.nesterov = true;
+  }
+  const wd = num("optimizer.weight_decay", f.weightDecay, { min: 0, optional: true });
+  if (wd !== undefined) optimizer.weight_decay = wd;
+  config.optimizer = optimizer;
+  if (f.schedule !== "none") {
+    const s: Record<string, unknown> = { name: f.schedule };
+    if (f.schedule === "step") {
+      s.step_size = num("schedule.step_size", f.stepSize, { int: true, min: 1 });
+      s.gamma = num("schedule.gamma", f.gamma, { min: 0, max: 1 });
+    } else if (f.schedule === "cosine") {
+      s.min_lr = num("schedule.min_lr", f.minLr, { min: 0 });
+    } else {
+      s.factor = num("schedule.factor", f.factor, { min: 0, max: 1, exclusiveMax: true });
+      s.patience = num("schedule.patience", f.plateauPatience, { int: true, min: 0 });
+      s.monitor = f.esMonitor || "val_loss";
+    }
+    config.schedule = s;
+  }
+  if (f.earlyStopping) {
+    config.early_stopping = {
+      monitor: f.esMonitor.trim() || "val_loss",
+      patience: num("early_stopping.patience", f.esPatience, { int: true, min: 0 }),
+      min_delta: num("early_stopping.min_delta", f.esMinDelta, { min: 0 }),
+      restore_best_weights: f.esRestore,
+    };
+  }
+  const clip = num("grad_clip_norm", f.gradClip, { min: 0, optional: true });
+  if (clip) config.grad_clip_norm = clip;
+  const weights: Record<string, number> = {};
+  for (const h of heads) {
+    const w = num(`loss_weights.${h}`, f.lossWeights[h] ?? "", { min: 0, optional: true });
+    if (w !== undefined) weights[h] = w;
+  }
+  if (Object.keys(weights).length) config.loss_weights = weights;
+  const every = num("log_every_steps", f.logEverySteps, { int: true, min: 1, optional: true });
+  if (every) config.log_every_steps = every;
+  return { config, problems };
+}

@@ -1,0 +1,96 @@
+import { describe, expect, it } from "vitest";
+import type { JobEvent } from "../api/jobs";
+import { EventLog, SeriesBuilder, backoffDelay, bestMetrics, chartOf, progressOf, shouldReconnect, smooth, DEFAULT_BACKOFF } from "./events";
+
+const step = (seq: number, s: number, loss: number): JobEvent => ({ seq, type: "step", epoch: Math.floor(s / 10) + 1, step: s, metrics: { loss, "y/loss": loss, "y/accuracy": 0.5, lr: 0.001 }, time: 100 + s });
+const start: JobEvent = { seq: 1, type: "status", status: "running", total_epochs: 2, steps_per_epoch: 10, step: 0, time: 100 };
+
+describe("EventLog", () => {
+  it("keeps each seq once, in order, and knows the last seq", () => {
+    const log = new EventLog();
+    expect(log.add(start)).toBe("append");
+    expect(log.add(step(2, 5, 1))).toBe("append");
+    expect(log.add(step(2, 5, 1))).toBe("duplicate");
+    expect(log.add(step(4, 15, 0.5))).toBe("append");
+    expect(log.add(step(3, 10, 0.8))).toBe("reorder");
+    expect(log.events.map((e) => e.seq)).toEqual([1, 2, 3, 4]);
+    expect(log.lastSeq).toBe(4);
+    expect(log.add({ type: "state", state: "succeeded" })).toBe("state");
+    expect(log.state).toBe("succeeded");
+  });
+
+  it("a replay after a reconnect (overlapping seqs) adds nothing twice", () => {
+    const log = new EventLog();
+    const all = [start, step(2, 2, 2), step(3, 4, 1.8), step(4, 6, 1.5)];
+    all.slice(0, 3).forEach((e) => log.add(e));
+    const added = all.filter((e) => log.add(e) !== "duplicate");
+    expect(added.map((e) => e.seq)).toEqual([4]);
+    expect(log.size).toBe(4);
+  });
+});
+
+describe("reconnect policy", () => {
+  it("backs off exponentially up to a cap, with bounded jitter, and gives up eventually", () => {
+    const p = { ...DEFAULT_BACKOFF, jitter: 0 };
+    expect([0, 1, 2, 3].map((a) => backoffDelay(a, p))).toEqual([500, 1000, 2000, 4000]);
+    expect(backoffDelay(20, p)).toBe(p.maxMs);
+    expect(backoffDelay(p.maxAttempts, p)).toBeNull();
+    const d = backoffDelay(1, { ...p, jitter: 0.2 }, () => 1)!;
+    expect(d).toBe(800);
+  });
+  it("reconnects on a drop, not on a normal close or a finished job", () => {
+    expect(shouldReconnect(1006, "running")).toBe(true);
+    expect(shouldReconnect(1000, "running")).toBe(false);
+    expect(shouldReconnect(1008, null)).toBe(false);
+    expect(shouldReconnect(1006, "succeeded")).toBe(false);
+  });
+});
+
+describe("series", () => {
+  it("one x per step/epoch event in epochs, nulls where a series has no value, lr left out", () => {
+    const b = new SeriesBuilder((k) => k !== "lr");
+    b.add(start);
+    b.add(step(2, 5, 2));
+    b.add({ seq: 3, type: "epoch", epoch: 1, step: 10, metrics: { loss: 1.5, "y/loss": 1.5, val_loss: 1.7 } });
+    b.add(step(4, 15, 1));
+    expect(b.x).toEqual([0.5, 1, 1.5]);
+    expect(b.cols.get("loss")).toEqual([2, 1.5, 1]);
+    expect(b.cols.get("val_loss")).toEqual([null, 1.7, null]);
+    expect(b.cols.has("lr")).toBe(false);
+    expect(b.last("val_loss")).toBe(1.7);
+    expect(b.points).toBe(3);
+  });
+  it("groups metrics into charts", () => {
+    expect(chartOf("loss")).toBe("loss");
+    expect(chartOf("val_y/loss")).toBe("loss");
+    expect(chartOf("val_y/accuracy")).toBe("accuracy");
+    expect(chartOf("lr")).toBeNull();
+    expect(chartOf("test_loss")).toBeNull();
+  });
+});
+
+describe("smoothing", () => {
+  it("is the identity at 0, debiased (first value kept), and passes nulls through", () => {
+    expect(smooth([1, 2, 3], 0)).toEqual([1, 2, 3]);
+    const s = smooth([4, null, 4, 4], 0.9);
+    expect(s[0]).toBeCloseTo(4);
+    expect(s[1]).toBeNull();
+    expect(s[3]).toBeCloseTo(4);
+    const t = smooth([0, 10], 0.5);
+    expect(t[1]).toBeGreaterThan(0);
+    expect(t[1]).toBeLessThan(10);
+  });
+});
+
+describe("progress", () => {
+  it("epoch, step, fraction and an ETA from the rate so far", () => {
+    const p = progressOf([start, step(2, 5, 1)], "running");
+    expect(p.totalEpochs).toBe(2);
+    expect(p.step).toBe(5);
+    expect(p.fraction).toBeCloseTo(0.25);
+    expect(p.etaSeconds).toBeCloseTo(15); // 5 steps took 5 s, 15 to go
+  });
+  it("best metrics: max for accuracy, min for losses", () => {
+    expect(bestMetrics([{ epoch: 1, val_loss: 2, "val_y/accuracy": 0.5 }, { epoch: 2, val_loss: 1, "val_y/accuracy": 0.4 }])).toEqual({ val_loss: 1, "val_y/accuracy": 0.5 });
+  });
+});

@@ -1,0 +1,227 @@
+/**
+ * Pure logic of the live run view, no React and no DOM: merging the event stream by seq (a
+ * reconnect replays from the last seq seen, so nothing is lost or counted twice), the reconnect
+ * policy, building chart series from events, smoothing, and progress with an ETA.
+ */
+
+import type { JobEvent } from "../api/jobs";
+
+// ---- the event log: dedupe and merge by seq ----------------------------------------------
+
+export type AddResult = "append" | "duplicate" | "reorder" | "state";
+
+/** The events of one job, each seq once and in seq order; `lastSeq` is what a reconnect asks after. */
+export class EventLog {
+  readonly events: JobEvent[] = [];
+  private seen = new Set<number>();
+  lastSeq = 0;
+  state: string | null = null;
+
+  /** Add one message: "append" (new, after all others), "reorder" (new, but earlier than some:
+   * the caller should rebuild), "duplicate" (already had it: ignore) or "state" (a state change). */
+  add(ev: JobEvent): AddResult {
+    if (ev.type === "state" || ev.seq === undefined) {
+      if (ev.state) this.state = ev.state;
+      return "state";
+    }
+    if (this.seen.has(ev.seq)) return "duplicate";
+    this.seen.add(ev.seq);
+    if (ev.status) this.state = ev.status;
+    if (ev.seq > this.lastSeq) {
+      this.events.push(ev);
+      this.lastSeq = ev.seq;
+      return "append";
+    }
+    let i = this.events.length;
+    while (i > 0 && (this.events[i - 1].seq ?? 0) > ev.seq) i--;
+    this.events.splice(i, 0, ev);
+    return "reorder";
+  }
+
+  get size(): number {
+    return this.events.length;
+  }
+}
+
+/** A REST event-log row ({seq, type, payload}) as a stream message. */
+export function fromLogRow(row: { seq: number; type: string; payload: Record<string, unknown> }): JobEvent {
+  return { seq: row.seq, type: row.type, ...(row.payload as Partial<JobEvent>) } as JobEvent;
+}
+
+// ---- reconnecting ---------------------------------------------------------------------------
+
+export interface BackoffPolicy {
+  baseMs: number;
+  factor: number;
+  maxMs: number;
+  /** 0..1: the delay is drawn from [d·(1 − jitter), d]. */
+  jitter: number;
+  maxAttempts: number;
+}
+
+export const DEFAULT_BACKOFF: BackoffPolicy = { baseMs: 500, factor: 2, maxMs: 15_000, jitter: 0.2, maxAttempts: 50 };
+
+/** The wait before reconnect attempt `attempt` (0 = first after a drop), or null to give up. */
+export function backoffDelay(attempt: number, policy: BackoffPolicy = DEFAULT_BACKOFF, random: () => number = Math.random): number | null {
+  if (attempt >= policy.maxAttempts) return null;
+  const d = Math.min(policy.maxMs, policy.baseMs * policy.factor ** attempt);
+  return Math.round(d * (1 - policy.jitter * random()));
+}
+
+/** Reconnect unless the server closed normally (1000: the job has ended and everything was sent),
+ * refused us (1008), or the job is known to be over. */
+export function shouldReconnect(code: number, state: string | null): boolean {
+  if (code === 1000 || code === 1008) return false;
+  return !(state === "succeeded" || state === "failed" || state === "cancelled");
+}
+
+// ---- series ----------------------------------------------------------------------------------
+
+/** Columns for uPlot: x (epochs, fractional for steps) and one column per series, null where a
+ * series has no value at that x. Built incrementally: `add` appends one row per step/epoch event. */
+export class SeriesBuilder {
+  x: number[] = [];
+  cols = new Map<string, (number | null)[]>();
+  stepsPerEpoch: number | null = null;
+  /** Bumped when a new series appears (the chart must be rebuilt, not just given new data). */
+  shape = 0;
+
+  constructor(readonly keep: (key: string) => boolean = () => true) {}
+
+  add(ev: JobEvent): boolean {
+    if (ev.total_epochs !== undefined && ev.steps_per_epoch) this.stepsPerEpoch = ev.steps_per_epoch;
+    if ((ev.type !== "step" && ev.type !== "epoch") || !ev.metrics) return false;
+    const x = ev.type === "epoch" ? (ev.epoch ?? 0) : this.stepsPerEpoch && ev.step !== undefined ? ev.step / this.stepsPerEpoch : (ev.epoch ?? 1) - 1;
+    const row = this.x.length;
+    this.x.push(x);
+    for (const [key, value] of Object.entries(ev.metrics)) {
+      if (!this.keep(key) || typeof value !== "number") continue;
+      let col = this.cols.get(key);
+      if (!col) {
+        col = new Array<number | null>(row).fill(null);
+        this.cols.set(key, col);
+        this.shape++;
+      }
+      col.push(Number.isFinite(value) ? value : null);
+    }
+    for (const col of this.cols.values()) if (col.length === row) col.push(null);
+    return true;
+  }
+
+  get points(): number {
+    return this.x.length;
+  }
+
+  /** The last non-null value of a series. */
+  last(key: string): number | null {
+    const col = this.cols.get(key);
+    if (!col) return null;
+    for (let i = col.length - 1; i >= 0; i--) if (col[i] !== null) return col[i];
+    return null;
+  }
+}
+
+/** Which chart a metric belongs on: "loss" for every loss, else the metric's own name (accuracy, mae…). */
+export function chartOf(key: string): string | null {
+  if (key === "lr" || key.startsWith("test_")) return null;
+  const bare = key.startsWith("val_") ? key.slice(4) : key;
+  const metric = bare.includes("/") ? bare.slice(bare.lastIndexOf("/") + 1) : bare;
+  return metric === "loss" ? "loss" : metric;
+}
+
+/** A readable label: "loss" → "train loss (total)", "val_y/loss" → "val y loss". */
+export function seriesLabel(key: string): string {
+  const val = key.startsWith("val_");
+  const bare = val ? key.slice(4) : key;
+  const name = bare === "loss" ? "loss (total)" : bare.replace("/", " ");
+  return `${val ? "val" : "train"} ${name}`;
+}
+
+/** TensorBoard's debiased exponential moving average; nulls stay null and do not break the average. */
+export function smooth(values: readonly (number | null)[], weight: number): (number | null)[] {
+  if (weight <= 0) return values.slice();
+  const w = Math.min(weight, 0.999);
+  const out: (number | null)[] = new Array(values.length);
+  let last = 0;
+  let n = 0;
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    if (v === null || !Number.isFinite(v)) {
+      out[i] = v;
+      continue;
+    }
+    last = last * w + (1 - w) * v;
+    n++;
+    out[i] = last / (1 - w ** n);
+  }
+  return out;
+}
+
+// ---- progress ---------------------------------------------------------------------------------
+
+export interface Progress {
+  state: string | null;
+  epoch: number;
+  totalEpochs: number | null;
+  step: number;
+  stepsPerEpoch: number | null;
+  /** 0..1 of all steps, when known. */
+  fraction: number | null;
+  etaSeconds: number | null;
+  message: string | null;
+}
+
+/** Progress from the events so far; the ETA is the remaining steps at the rate since training began. */
+export function progressOf(events: readonly JobEvent[], state: string | null): Progress {
+  let totalEpochs: number | null = null;
+  let spe: number | null = null;
+  let epoch = 0;
+  let step = 0;
+  let t0: number | null = null;
+  let s0 = 0;
+  let tLast: number | null = null;
+  let message: string | null = null;
+  for (const ev of events) {
+    if (ev.total_epochs !== undefined) {
+      totalEpochs = ev.total_epochs;
+      spe = ev.steps_per_epoch ?? null;
+      t0 = ev.time ?? null;
+      s0 = ev.step ?? 0;
+    }
+    if (ev.type === "step" || ev.type === "epoch") {
+      step = Math.max(step, ev.step ?? 0);
+      epoch = Math.max(epoch, ev.type === "epoch" ? (ev.epoch ?? 0) : (ev.epoch ?? 1) - 1);
+      if (ev.time) tLast = ev.time;
+    }
+    if (ev.type === "status" && ev.message) message = ev.message;
+  }
+  const total = totalEpochs && spe ? totalEpochs * spe : null;
+  const fraction = total ? Math.min(1, step / total) : null;
+  let eta: number | null = null;
+  if (total && t0 !== null && tLast !== null && step > s0 && tLast > t0 && state !== "succeeded") {
+    eta = ((total - step) * (tLast - t0)) / (step - s0);
+  }
+  return { state, epoch, totalEpochs, step, stepsPerEpoch: spe, fraction, etaSeconds: eta, message };
+}
+
+export function formatDuration(seconds: number | null): string {
+  if (seconds === null || !Number.isFinite(seconds)) return "—";
+  const s = Math.max(0, Math.round(seconds));
+  if (s < 60) return `${s}s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m}m ${String(s % 60).padStart(2, "0")}s`;
+  return `${Math.floor(m / 60)}h ${String(m % 60).padStart(2, "0")}m`;
+}
+
+/** The best value of each validation (else training) metric over the epochs: max for accuracy-like, min otherwise. */
+export function bestMetrics(epochs: ReadonlyArray<Record<string, number>>): Record<string, number> {
+  const best: Record<string, number> = {};
+  for (const row of epochs) {
+    for (const [k, v] of Object.entries(row)) {
+      if (k === "epoch" || k === "lr" || typeof v !== "number") continue;
+      const higher = /(accuracy|auc|r2)$/.test(k);
+      if (!(k in best) || (higher ? v > best[k] : v < best[k])) best[k] = v;
+    }
+  }
+  return best;
+}

@@ -1,0 +1,78 @@
+import { describe, expect, it } from "vitest";
+import type { ArrayInfo } from "../api/datasets";
+import { csvOptions, mappingForSubmit, mappingProblems, parseCsvHeader, prefillMapping, type GraphEnd } from "./mapping";
+import { confusionView } from "./confusion";
+import { buildConfig } from "./config";
+import { DEFAULT_FORM } from "./ui";
+
+const arr = (name: string, kind: string, shape: number[], extra: Partial<ArrayInfo> = {}): ArrayInfo => ({ name, kind, shape, dtype: kind === "class_labels" ? "int64" : "float32", num_classes: null, class_names: null, ...extra });
+const digits = [arr("x", "features", [1, 8, 8]), arr("y", "class_labels", [], { num_classes: 10 })];
+
+describe("mapping pre-fill", () => {
+  it("maps by name", () => {
+    const ends: GraphEnd[] = [{ id: "x", role: "input", shape: [1, 8, 8] }, { id: "y", role: "output", shape: [10] }];
+    expect(prefillMapping(ends, digits)).toEqual({ x: "x", y: "y" });
+  });
+  it("falls back to the only array of the right role, and keeps a valid current choice", () => {
+    const ends: GraphEnd[] = [{ id: "image", role: "input", shape: [1, 8, 8] }, { id: "label", role: "output", shape: [10] }];
+    expect(prefillMapping(ends, digits)).toEqual({ image: "x", label: "y" });
+    expect(prefillMapping(ends, [...digits, arr("z", "features", [3])], { image: "z" })).toEqual({ image: "z", label: "y" });
+    expect(mappingForSubmit({ image: "x", y: "y", q: "" })).toEqual({ image: "x" });
+  });
+});
+
+describe("mismatch messages", () => {
+  it("says what to change for a wrong input shape and a wrong class count", () => {
+    const ends: GraphEnd[] = [{ id: "x", role: "input", shape: [100] }, { id: "y", role: "output", shape: [3], loss: "sparse_categorical_crossentropy" }];
+    const p = mappingProblems(ends, digits, { x: "x", y: "y" });
+    expect(p.x[0]).toContain("set the Input's shape to [1, 8, 8]");
+    expect(p.y[0]).toContain("units=10");
+  });
+  it("reports unmapped and unknown arrays, and nothing when all fits", () => {
+    const ends: GraphEnd[] = [{ id: "x", role: "input", shape: [1, 8, 8] }, { id: "y", role: "output", shape: [10] }];
+    expect(mappingProblems(ends, digits, { x: "x", y: "y" })).toEqual({});
+    const p = mappingProblems(ends, digits, { x: "", y: "label" });
+    expect(p.x[0]).toContain("not mapped");
+    expect(p.y[0]).toContain("does not have");
+  });
+  it("refuses a value loss on class labels", () => {
+    const p = mappingProblems([{ id: "y", role: "output", shape: [1], loss: "mean_squared_error" }], digits, { y: "y" });
+    expect(p.y[0]).toContain("class labels");
+  });
+});
+
+describe("CSV", () => {
+  it("reads the header with quotes and guesses the delimiter", () => {
+    expect(parseCsvHeader('a,"b,c",d\n1,2,3')).toEqual(["a", "b,c", "d"]);
+    expect(parseCsvHeader("a;b;c\r\n1;2;3")).toEqual(["a", "b", "c"]);
+  });
+  it("builds upload options and checks the picked columns", () => {
+    const ok = csvOptions({ inputs: ["a", "b"], target: "t", targetKind: "auto", split: "", inputShape: "" });
+    expect(ok.problems).toEqual([]);
+    expect(ok.options).toEqual({ inputs: { x: ["a", "b"] }, targets: { y: { column: "t", kind: "auto" } } });
+    expect(csvOptions({ inputs: ["a", "b", "c"], target: "t", targetKind: "auto", split: "", inputShape: "2, 2" }).problems[0]).toContain("3 columns");
+    expect(csvOptions({ inputs: [], target: "", targetKind: "auto", split: "", inputShape: "" }).problems.length).toBe(2);
+  });
+});
+
+describe("confusion matrix data", () => {
+  it("row fractions, totals, accuracy and recall", () => {
+    const v = confusionView(["a", "b"], [[3, 1], [0, 0]]);
+    expect(v.total).toBe(4);
+    expect(v.accuracy).toBe(0.75);
+    expect(v.cells[0][0]).toMatchObject({ count: 3, rowFraction: 0.75, correct: true });
+    expect(v.cells[0][1].correct).toBe(false);
+    expect(v.recall).toEqual([0.75, null]);
+    expect(confusionView([], [[1]]).classes).toEqual(["0"]);
+  });
+});
+
+describe("config", () => {
+  it("builds a TrainConfig with only what was set, and field problems", () => {
+    const { config, problems } = buildConfig({ ...DEFAULT_FORM, epochs: "5", logEverySteps: "2", lossWeights: { y: "1" } }, ["y"]);
+    expect(problems).toEqual({});
+    expect(config).toMatchObject({ epochs: 5, batch_size: 32, optimizer: { name: "adam" }, log_every_steps: 2, loss_weights: { y: 1 } });
+    expect(config.early_stopping).toBeUndefined();
+    expect(buildConfig({ ...DEFAULT_FORM, epochs: "x", validationSplit: "1" }, []).problems).toMatchObject({ epochs: "A whole number.", validation_split: "Below 1." });
+  });
+});

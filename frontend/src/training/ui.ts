@@ -1,0 +1,80 @@
+/** Where the training screens are (closed, setup, a run, the jobs list) and the setup form, kept
+ * while the user moves between the editor and the training screens. */
+
+import { create } from "zustand";
+
+export type TrainingView = "setup" | "run" | "jobs" | null;
+
+export interface SetupForm {
+  dataset: string;
+  mapping: Record<string, string>;
+  optimizer: "sgd" | "adam" | "adamw" | "rmsprop" | "adagrad";
+  lr: string;
+  momentum: string;
+  nesterov: boolean;
+  weightDecay: string;
+  schedule: "none" | "step" | "cosine" | "reduce_on_plateau";
+  stepSize: string;
+  gamma: string;
+  minLr: string;
+  factor: string;
+  plateauPatience: string;
+  epochs: string;
+  batchSize: string;
+  validationSplit: string;
+  shuffle: boolean;
+  seed: string;
+  earlyStopping: boolean;
+  esMonitor: string;
+  esPatience: string;
+  esMinDelta: string;
+  esRestore: boolean;
+  gradClip: string;
+  lossWeights: Record<string, string>;
+  logEverySteps: string;
+}
+
+export const DEFAULT_FORM: SetupForm = {
+  dataset: "",
+  mapping: {},
+  optimizer: "adam",
+  lr: "",
+  momentum: "0",
+  nesterov: false,
+  weightDecay: "",
+  schedule: "none",
+  stepSize: "10",
+  gamma: "0.1",
+  minLr: "0",
+  factor: "0.1",
+  plateauPatience: "10",
+  epochs: "10",
+  batchSize: "32",
+  validationSplit: "0",
+  shuffle: true,
+  seed: "0",
+  earlyStopping: false,
+  esMonitor: "val_loss",
+  esPatience: "3",
+  esMinDelta: "0",
+  esRestore: true,
+  gradClip: "",
+  lossWeights: {},
+  logEverySteps: "",
+};
+
+interface TrainingUi {
+  view: TrainingView;
+  jobId: string | null;
+  form: SetupForm;
+  open: (view: TrainingView, jobId?: string | null) => void;
+  setForm: (patch: Partial<SetupForm>) => void;
+}
+
+export const useTrainingUi = create<TrainingUi>((set) => ({
+  view: null,
+  jobId: null,
+  form: DEFAULT_FORM,
+  open: (view, jobId) => set((s) => ({ view, jobId: jobId === undefined ? s.jobId : jobId })),
+  setForm: (patch) => set((s) => ({ form: { ...s.form, ...patch } })),
+}));
