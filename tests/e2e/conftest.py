@@ -14,7 +14,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from harness import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, VIEWPORT, BuildMissing, Server, ci, ensure_built, start_server, stop_server
+from harness import (
+    ARTIFACTS,
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    BuildMissing,
+    Server,
+    ci,
+    ensure_built,
+    open_editor,
+    start_server,
+    stop_server,
+)
+
 
 @pytest.fixture(scope="session")
 def browser_required() -> None:
@@ -70,19 +82,7 @@ def browser(playwright_driver: Any, server: Server) -> Iterator[Any]:
 
 @pytest.fixture
 def page(browser: Any, server: Server) -> Iterator[Any]:
-    """A fresh page (its own storage: an empty draft) on the editor, catalog loaded."""
-    from playwright.sync_api import expect
-
-    context = browser.new_context(viewport=VIEWPORT, accept_downloads=True)
-    context.set_default_timeout(15_000)
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda err: errors.append(str(err)))
-    page.goto(server.url + "/")
-    expect(page.get_by_test_id("palette-Dense")).to_be_visible()
-    yield page
-    context.close()
-    assert not errors, f"uncaught errors in the page: {errors}"
+    yield from open_editor(browser, server.url)
 
 
 @pytest.fixture(scope="session")

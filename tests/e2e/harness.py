@@ -12,6 +12,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -77,39 +78,42 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_healthy(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 90) -> None:
-    """Wait until /api/health answers with the database up (the editor needs no broker or worker)."""
+def wait_healthy(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 120,
+                 need_worker: bool = False) -> None:
+    """Wait until /api/health has the database up (and, with ``need_worker``, the training worker)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"the server exited with {proc.returncode}:\n{log.read_text()[-4000:]}")
         try:
             with urllib.request.urlopen(f"{url}/api/health", timeout=2) as res:
-                if res.status == 200:
-                    return
-        except urllib.error.HTTPError as err:  # 503: a component is down; fine if it is not the database
+                body = json.loads(res.read() or b"{}")
+        except urllib.error.HTTPError as err:  # 503: a component is down; fine if it is not one we need
             body = json.loads(err.read() or b"{}")
-            if body.get("components", {}).get("database", {}).get("status") == "ok":
-                return
         except OSError:
-            pass
+            body = {}
+        components = body.get("components", {})
+        needed = ("database", "worker") if need_worker else ("database",)
+        if all(components.get(name, {}).get("status") == "ok" for name in needed):
+            return
         time.sleep(0.25)
     raise RuntimeError(f"the server did not become healthy in {timeout}s:\n{log.read_text()[-4000:]}")
 
 
-def start_server(data_dir: Path, log: Path) -> tuple[subprocess.Popen[bytes], str]:
+def start_server(data_dir: Path, log: Path, with_worker: bool = False) -> tuple[subprocess.Popen[bytes], str]:
     """``layerloom serve`` (it migrates, then serves the API and frontend/dist at ``/``) on a free port
-    with its own data directory and SQLite database; no training worker (the editor does not train)."""
+    with its own data directory and SQLite database; with its training worker only when asked (the
+    editor does not train)."""
     env = {**os.environ, "LAYERLOOM_DATA_DIR": str(data_dir), "LAYERLOOM_DATABASE_URL": "",
            "LAYERLOOM_BROKER_URL": "", "LAYERLOOM_AUTH_MODE": "local", "LAYERLOOM_FRONTEND_DIST": str(DIST),
            "PYTHONUNBUFFERED": "1"}
     port = free_port()
-    cmd = [sys.executable, "-m", "layerloom.cli", "serve", "--no-worker", "--host", "127.0.0.1",
-           "--port", str(port), "--data-dir", str(data_dir)]
+    cmd = [sys.executable, "-m", "layerloom.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
+           "--data-dir", str(data_dir), *([] if with_worker else ["--no-worker"])]
     proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=log.open("wb"), stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_healthy(url, proc, log)
+        wait_healthy(url, proc, log, need_worker=with_worker)
     except Exception:
         proc.kill()
         raise
@@ -117,8 +121,25 @@ def start_server(data_dir: Path, log: Path) -> tuple[subprocess.Popen[bytes], st
 
 
 def stop_server(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()
+    proc.terminate()  # SIGTERM: uvicorn shuts down, then serve stops its worker
     try:
         proc.wait(timeout=10)
     except subprocess.TimeoutExpired:
         proc.kill()
+
+
+def open_editor(browser: Any, url: str, timeout_ms: int = 15_000) -> Iterator[Any]:
+    """A fresh page (its own storage: an empty draft) on the editor at ``url``, catalog loaded; fails
+    the test on any uncaught error in the page."""
+    from playwright.sync_api import expect
+
+    context = browser.new_context(viewport=VIEWPORT, accept_downloads=True)
+    context.set_default_timeout(timeout_ms)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda err: errors.append(str(err)))
+    page.goto(url + "/")
+    expect(page.get_by_test_id("palette-Dense")).to_be_visible()
+    yield page
+    context.close()
+    assert not errors, f"uncaught errors in the page: {errors}"

@@ -12,49 +12,25 @@ and dark, go to tests/e2e/artifacts/.
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from harness import (ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, DIST, ROOT, VIEWPORT, BuildMissing, Server, ensure_built,
-                     free_port, stop_server)
-
-
-
-def start_server_with_worker(data_dir: Path, log: Path, timeout: float = 120) -> tuple[subprocess.Popen[bytes], str]:
-    """``layerloom serve`` with its supervised worker; ready when /api/health says the worker is ok."""
-    env = {**os.environ, "LAYERLOOM_DATA_DIR": str(data_dir), "LAYERLOOM_DATABASE_URL": "",
-           "LAYERLOOM_BROKER_URL": "", "LAYERLOOM_AUTH_MODE": "local", "LAYERLOOM_FRONTEND_DIST": str(DIST),
-           "PYTHONUNBUFFERED": "1"}
-    port = free_port()
-    cmd = [sys.executable, "-m", "layerloom.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
-           "--data-dir", str(data_dir)]
-    proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=log.open("wb"), stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"the server exited with {proc.returncode}:\n{log.read_text()[-4000:]}")
-        try:
-            with urllib.request.urlopen(f"{url}/api/health", timeout=2) as res:
-                body = json.loads(res.read() or b"{}")
-        except urllib.error.HTTPError as err:
-            body = json.loads(err.read() or b"{}")
-        except OSError:
-            body = {}
-        if body.get("components", {}).get("worker", {}).get("status") == "ok":
-            return proc, url
-        time.sleep(0.25)
-    proc.kill()
-    raise RuntimeError(f"the worker did not become healthy in {timeout}s:\n{log.read_text()[-4000:]}")
+from harness import (
+    ARTIFACTS,
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    ROOT,
+    BuildMissing,
+    Server,
+    ensure_built,
+    open_editor,
+    start_server,
+    stop_server,
+)
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +40,7 @@ def train_server(tmp_path_factory: pytest.TempPathFactory, browser_required: Non
     except BuildMissing as err:
         pytest.fail(str(err))
     data_dir = tmp_path_factory.mktemp("layerloom-train")
-    proc, url = start_server_with_worker(data_dir, data_dir / "server.log")
+    proc, url = start_server(data_dir, data_dir / "server.log", with_worker=True)
     try:
         yield Server(url, data_dir)
     finally:
@@ -81,18 +57,7 @@ def tbrowser(playwright_driver: Any, train_server: Server) -> Iterator[Any]:
 
 @pytest.fixture
 def page(tbrowser: Any, train_server: Server) -> Iterator[Any]:
-    from playwright.sync_api import expect
-
-    context = tbrowser.new_context(viewport=VIEWPORT, accept_downloads=True)
-    context.set_default_timeout(20_000)
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda err: errors.append(str(err)))
-    page.goto(train_server.url + "/")
-    expect(page.get_by_test_id("palette-Dense")).to_be_visible()
-    yield page
-    context.close()
-    assert not errors, f"uncaught errors in the page: {errors}"
+    yield from open_editor(tbrowser, train_server.url, timeout_ms=20_000)
 
 
 # ---- helpers ------------------------------------------------------------------------------
