@@ -16,6 +16,7 @@ import sys
 import threading
 import time
 
+from .jobs.process import die_with_parent
 from .settings import Settings
 
 log = logging.getLogger("layerloom.serve")
@@ -47,9 +48,10 @@ class WorkerSupervisor:
         self.thread.start()
 
     def _spawn(self) -> None:
-        # Its own session: the terminal's Ctrl-C reaches serve only, which then stops the worker in order.
+        # Its own session: the terminal's Ctrl-C reaches serve only, which then stops the worker in order;
+        # and it dies with serve even when serve itself is killed.
         self.proc = subprocess.Popen(worker_argv(self.name), env=self.env, stdin=subprocess.DEVNULL,
-                                     start_new_session=True)
+                                     start_new_session=True, preexec_fn=die_with_parent)
 
     def _keep_running(self) -> None:
         while not self.stopping.is_set():

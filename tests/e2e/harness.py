@@ -121,9 +121,9 @@ def start_server(data_dir: Path, log: Path, with_worker: bool = False) -> tuple[
 
 
 def stop_server(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()  # SIGTERM: uvicorn shuts down, then serve stops its worker
+    proc.terminate()  # SIGTERM: uvicorn shuts down, then serve stops its worker (up to ~10 s)
     try:
-        proc.wait(timeout=10)
+        proc.wait(timeout=30)
     except subprocess.TimeoutExpired:
         proc.kill()
 

@@ -32,7 +32,7 @@ class RunnerProcess:
             self.proc = subprocess.Popen(
                 self.argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log,
                 start_new_session=True,  # its own process group: cancel reaches its children too
-                preexec_fn=_die_with_parent,
+                preexec_fn=die_with_parent,
                 text=True, bufsize=1, env=self.env, shell=False,
             )
         finally:
@@ -94,9 +94,9 @@ class RunnerProcess:
             f.write(text + "\n")
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     """In the child, before exec: ask Linux to SIGKILL it when its parent dies, so a runner never
-    outlives a killed worker and races the retry that the reaper starts."""
+    outlives a killed worker (and races the retry the reaper starts), nor a worker its `serve`."""
     if sys.platform.startswith("linux"):
         import ctypes
 
