@@ -28,12 +28,6 @@ from harness import (
 )
 
 
-@pytest.fixture(scope="session")
-def browser_required() -> None:
-    """Skip (locally) or fail (CI) when Chromium or Playwright is missing."""
-    require_browser()
-
-
 def require_browser() -> None:
     if not Path(CHROMIUM).exists():
         if ci():
@@ -47,19 +41,31 @@ def require_browser() -> None:
         pytest.skip("the playwright Python package is missing (pip install playwright)")
 
 
-@pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def _serve(tmp_path_factory: pytest.TempPathFactory, name: str, with_worker: bool) -> Iterator[Server]:
+    """The built editor and a real ``layerloom serve`` on a temporary data directory, stopped after."""
     require_browser()
     try:
         ensure_built()
     except BuildMissing as err:
         pytest.fail(str(err))
-    data_dir = tmp_path_factory.mktemp("layerloom-data")
-    proc, url = start_server(data_dir, data_dir / "server.log")
+    data_dir = tmp_path_factory.mktemp(name)
+    proc, url = start_server(data_dir, data_dir / "server.log", with_worker=with_worker)
     try:
         yield Server(url, data_dir)
     finally:
         stop_server(proc)
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """The editor's server: no training worker (the editor does not train)."""
+    yield from _serve(tmp_path_factory, "layerloom-data", with_worker=False)
+
+
+@pytest.fixture(scope="module")
+def train_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """A server with its training worker, for the modules that train."""
+    yield from _serve(tmp_path_factory, "layerloom-train", with_worker=True)
 
 
 @pytest.fixture(scope="session")
@@ -73,11 +79,21 @@ def playwright_driver() -> Iterator[Any]:
         yield p
 
 
-@pytest.fixture(scope="session")
-def browser(playwright_driver: Any, server: Server) -> Iterator[Any]:
+def _launch(playwright_driver: Any) -> Iterator[Any]:
     browser = playwright_driver.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
     yield browser
     browser.close()
+
+
+@pytest.fixture(scope="session")
+def browser(playwright_driver: Any, server: Server) -> Iterator[Any]:
+    yield from _launch(playwright_driver)
+
+
+@pytest.fixture(scope="module")
+def train_browser(playwright_driver: Any, train_server: Server) -> Iterator[Any]:
+    # From the session's one driver: the sync API cannot run two in one process.
+    yield from _launch(playwright_driver)
 
 
 @pytest.fixture

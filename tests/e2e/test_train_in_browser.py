@@ -21,43 +21,15 @@ from typing import Any
 import pytest
 from harness import (
     ARTIFACTS,
-    CHROMIUM,
-    CHROMIUM_ARGS,
     ROOT,
-    BuildMissing,
     Server,
-    ensure_built,
     open_editor,
-    start_server,
-    stop_server,
 )
 
 
-@pytest.fixture(scope="module")
-def train_server(tmp_path_factory: pytest.TempPathFactory, browser_required: None) -> Iterator[Server]:
-    try:
-        ensure_built()
-    except BuildMissing as err:
-        pytest.fail(str(err))
-    data_dir = tmp_path_factory.mktemp("layerloom-train")
-    proc, url = start_server(data_dir, data_dir / "server.log", with_worker=True)
-    try:
-        yield Server(url, data_dir)
-    finally:
-        stop_server(proc)
-
-
-@pytest.fixture(scope="module")
-def tbrowser(playwright_driver: Any, train_server: Server) -> Iterator[Any]:
-    # From the session's one driver: the sync API cannot run two in one process.
-    browser = playwright_driver.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-    yield browser
-    browser.close()
-
-
 @pytest.fixture
-def page(tbrowser: Any, train_server: Server) -> Iterator[Any]:
-    yield from open_editor(tbrowser, train_server.url, timeout_ms=20_000)
+def page(train_browser: Any, train_server: Server) -> Iterator[Any]:
+    yield from open_editor(train_browser, train_server.url, timeout_ms=20_000)
 
 
 # ---- helpers ------------------------------------------------------------------------------

@@ -21,15 +21,6 @@ from layerloom.train import TrainingFailed, evaluate, evaluate_run, load_trained
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tests run two per machine (pytest -n 2): one thread each avoids oversubscription."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def example(name: str) -> dict:
     return json.loads((EXAMPLES / f"{name}.json").read_text())
 

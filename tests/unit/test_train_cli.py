@@ -18,14 +18,6 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 IRIS = str(EXAMPLES / "iris_mlp.json")
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def cli(*argv: str) -> int:
     parser = argparse.ArgumentParser(prog="layerloom")
     add_train_commands(parser.add_subparsers(dest="command", required=True))

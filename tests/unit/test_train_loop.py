@@ -21,14 +21,6 @@ from layerloom.train.batching import batch_bounds, epoch_permutation
 N_TRAIN, N_VALID = 96, 32
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 class Recorder:
     def __init__(self) -> None:
         self.events = []

@@ -5,18 +5,6 @@
 
 import type { Catalog, GraphEdge, GraphNode, JsonSchema, LayerSpec, Params } from "./types";
 
-/** Display order of the palette's groups; categories the catalog adds later go at the end. */
-export const CATEGORY_ORDER = [
-  "Inputs/Outputs",
-  "Core",
-  "Convolution",
-  "Pooling",
-  "Recurrent",
-  "Normalization",
-  "Merge",
-  "Regularization",
-];
-
 export function makeCatalog(specs: readonly LayerSpec[]): Catalog {
   return new Map(specs.map((s) => [s.type, s]));
 }
@@ -26,7 +14,7 @@ export interface CatalogGroup {
   layers: LayerSpec[];
 }
 
-/** Groups in CATEGORY_ORDER (then alphabetical), layers in catalog order; filtered by a search. */
+/** Groups and layers in catalog order (the backend orders the catalog by palette category); filtered by a search. */
 export function groupCatalog(catalog: Catalog, query = ""): CatalogGroup[] {
   const q = query.trim().toLowerCase();
   const groups = new Map<string, LayerSpec[]>();
@@ -36,13 +24,7 @@ export function groupCatalog(catalog: Catalog, query = ""): CatalogGroup[] {
     list.push(spec);
     groups.set(spec.category, list);
   }
-  const rank = (c: string) => {
-    const i = CATEGORY_ORDER.indexOf(c);
-    return i < 0 ? CATEGORY_ORDER.length : i;
-  };
-  return [...groups.entries()]
-    .sort(([a], [b]) => rank(a) - rank(b) || a.localeCompare(b))
-    .map(([category, layers]) => ({ category, layers }));
+  return [...groups.entries()].map(([category, layers]) => ({ category, layers }));
 }
 
 function matches(spec: LayerSpec, q: string): boolean {
