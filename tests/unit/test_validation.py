@@ -243,3 +243,26 @@ def test_build_refuses_a_graph_with_errors():
 def test_junk_never_raises(junk):
     analysis = analyze(junk)
     assert not analysis.ok and all(i.message for i in analysis.errors)
+
+
+def test_reserved_ids_match_the_installed_torch_fx():
+    import torch.fx
+
+    from layerloom.graph.compiler import RESERVED_IDS
+
+    public = {name for name in dir(torch.fx.GraphModule) if not name.startswith("_")}
+    assert RESERVED_IDS == public | {"inputs"}
+
+
+def test_analysis_does_not_import_torch():
+    import subprocess
+    import sys
+
+    code = (
+        "import json, sys; from layerloom.graph import analyze, summary_json; "
+        "a = analyze(json.load(open('examples/toy_resnet.json'))); summary_json(a); assert a.ok; "
+        "print(sorted(m for m in sys.modules if m == 'torch' or m.startswith('torch.')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=__import__("pathlib").Path(__file__).resolve().parents[2])
+    assert out.stdout.strip() == "[]"

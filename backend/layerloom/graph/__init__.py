@@ -5,7 +5,8 @@
     model({"x": batch})                   # {head_id: prediction}
 """
 
-from .builder import CompileError, GraphModel, Head, build_model
+from typing import TYPE_CHECKING, Any
+
 from .catalog import TensorSpec, catalog_json, get_layer, layer_types
 from .compiler import Analysis, Issue, Limits, analyze
 from .format import CURRENT_VERSION, Graph, GraphFormatError, graph_json_schema, upgrade
@@ -18,7 +19,24 @@ __all__ = [
 ]
 
 
-def compile_graph(document, seed: int | None = None) -> GraphModel:
+if TYPE_CHECKING:
+    from .builder import CompileError, GraphModel, Head, build_model
+
+_BUILDER_NAMES = frozenset({"CompileError", "GraphModel", "Head", "build_model"})
+
+
+def __getattr__(name: str) -> Any:
+    # The builder needs torch; importing it only when asked keeps analysis torch-free.
+    if name in _BUILDER_NAMES:
+        from . import builder
+
+        return getattr(builder, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def compile_graph(document, seed: int | None = None) -> "GraphModel":
     """Analyze and build in one call; raises CompileError listing every problem."""
+    from .builder import build_model
+
     analysis = analyze(document)
     return build_model(analysis, seed=seed)

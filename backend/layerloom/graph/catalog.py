@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict
-from torch import nn
+
+if TYPE_CHECKING:  # analysis never imports torch; only building a module does
+    from torch import nn
 
 DType = Literal["float", "int"]
 

@@ -22,7 +22,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-import torch.fx
 from pydantic import ValidationError
 
 from ..settings import get_settings
@@ -32,8 +31,20 @@ from .format import NODE_ID_RE, Graph, GraphFormatError, upgrade
 Severity = Literal["error", "warning"]
 MAX_MERGE_PORTS = 64
 
-# Node ids become attributes of the generated module, so they must not hide the module's own.
-RESERVED_IDS = frozenset(name for name in dir(torch.fx.GraphModule) if not name.startswith("_")) | {"inputs"}
+# Node ids become attributes of the generated module, so they must not hide the module's own: the
+# public names of torch.fx.GraphModule in torch 2.13, written out so analysis needs no torch
+# (tests/unit/test_validation.py checks the list against the installed torch).
+RESERVED_IDS = frozenset({
+    'T_destination', 'add_module', 'add_submodule', 'apply', 'bfloat16', 'buffers', 'call_super_init', 'children',
+    'code', 'compile', 'cpu', 'cuda', 'delete_all_unused_submodules', 'delete_submodule', 'double', 'dump_patches',
+    'eval', 'extra_repr', 'float', 'forward', 'get_buffer', 'get_extra_state', 'get_parameter', 'get_submodule',
+    'graph', 'half', 'ipu', 'load_state_dict', 'modules', 'mtia', 'named_buffers', 'named_children',
+    'named_modules', 'named_parameters', 'parameters', 'print_readable', 'recompile', 'register_backward_hook', 'register_buffer', 'register_forward_hook',
+    'register_forward_pre_hook', 'register_full_backward_hook', 'register_full_backward_pre_hook', 'register_load_state_dict_post_hook', 'register_load_state_dict_pre_hook', 'register_module', 'register_parameter', 'register_state_dict_post_hook',
+    'register_state_dict_pre_hook', 'requires_grad_', 'set_extra_state', 'set_submodule', 'share_memory', 'state_dict', 'to', 'to_empty',
+    'to_folder', 'train', 'type', 'xpu', 'zero_grad',
+    'inputs',
+})
 
 
 @dataclass(slots=True)

@@ -5,10 +5,9 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
-from torch import nn
 
-from .. import torch_ops
 from ..catalog import Layer, Params, ShapeError, TensorSpec, Weight, register_layer
+from ..lazy import nn, torch_ops
 from ._common import ActivationName, IntOrPair, Padding, PositiveInt, conv_output_length, per_dim, require_rank
 
 

@@ -5,12 +5,10 @@ from __future__ import annotations
 import math
 from typing import Annotated, Literal
 
-import torch
 from pydantic import Field, model_validator
-from torch import nn
 
-from .. import torch_ops
 from ..catalog import Layer, Params, ShapeError, TensorSpec, Weight, format_shape, register_layer
+from ..lazy import nn, torch, torch_ops
 from ._common import ActivationName, PositiveInt, require_rank
 
 # Loss and metric names a head may use; the trainer implements exactly these (a test keeps both in step).

@@ -5,11 +5,10 @@ from __future__ import annotations
 import operator
 from typing import Annotated
 
-import torch
 from pydantic import Field
 
-from .. import torch_ops
 from ..catalog import Layer, Params, ShapeError, TensorSpec, register_layer
+from ..lazy import torch, torch_ops
 
 
 class _Merge(Layer):

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from pydantic import Field
-from torch import nn
 
 from ..catalog import Layer, Params, Weight, register_layer
+from ..lazy import nn
 from ._common import require_rank
 
 

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import torch
 from pydantic import Field
-from torch import nn
 
-from .. import torch_ops
 from ..catalog import Layer, Params, ShapeError, TensorSpec, register_layer
+from ..lazy import nn, torch, torch_ops
 from ._common import IntOrPair, Padding, conv_output_length, per_dim, require_rank
 
 
@@ -88,7 +86,7 @@ class _GlobalPool(Layer):
     category = "Pooling"
     params_model = GlobalPoolParams
     dims: int
-    reduce: object
+    reduce: str  # a torch function name
     example_params = ({}, {"keepdims": True})
 
     def output(self, p: GlobalPoolParams, inputs):
@@ -98,32 +96,32 @@ class _GlobalPool(Layer):
 
     def emit(self, call, p: GlobalPoolParams, args):
         axes = tuple(range(2, 2 + self.dims))
-        return call.function(type(self).reduce, args[0], dim=axes, keepdim=p.keepdims)
+        return call.function(getattr(torch, self.reduce), args[0], dim=axes, keepdim=p.keepdims)
 
 
 @register_layer
 class GlobalMaxPooling1D(_GlobalPool):
     type = "GlobalMaxPooling1D"
     doc = "Maximum over the whole length: (channels, length) becomes (channels,)."
-    dims, reduce = 1, torch.amax
+    dims, reduce = 1, "amax"
 
 
 @register_layer
 class GlobalMaxPooling2D(_GlobalPool):
     type = "GlobalMaxPooling2D"
     doc = "Maximum over each whole channel: (channels, height, width) becomes (channels,)."
-    dims, reduce = 2, torch.amax
+    dims, reduce = 2, "amax"
 
 
 @register_layer
 class GlobalAveragePooling1D(_GlobalPool):
     type = "GlobalAveragePooling1D"
     doc = "Mean over the whole length: (channels, length) becomes (channels,)."
-    dims, reduce = 1, torch.mean
+    dims, reduce = 1, "mean"
 
 
 @register_layer
 class GlobalAveragePooling2D(_GlobalPool):
     type = "GlobalAveragePooling2D"
     doc = "Mean over each whole channel: (channels, height, width) becomes (channels,)."
-    dims, reduce = 2, torch.mean
+    dims, reduce = 2, "mean"

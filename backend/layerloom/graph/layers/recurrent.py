@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from .. import torch_ops
 from ..catalog import Layer, Params, TensorSpec, Weight, register_layer
+from ..lazy import torch_ops
 from ._common import PositiveInt, require_rank
 
 
@@ -24,7 +24,7 @@ class _Recurrent(Layer):
     category = "Recurrent"
     params_model = RecurrentParams
     gates: int
-    module_class: type
+    module_class: str  # a class in torch_ops
     example_params = ({"units": 4}, {"units": 3, "return_sequences": True, "bidirectional": True})
 
     def output(self, p: RecurrentParams, inputs):
@@ -41,7 +41,7 @@ class _Recurrent(Layer):
         return out
 
     def make_module(self, p: RecurrentParams, inputs):
-        return type(self).module_class(inputs[0].shape[1], p.units, return_sequences=p.return_sequences,
+        return getattr(torch_ops, self.module_class)(inputs[0].shape[1], p.units, return_sequences=p.return_sequences,
                                        bidirectional=p.bidirectional)
 
 
@@ -49,18 +49,18 @@ class _Recurrent(Layer):
 class SimpleRNN(_Recurrent):
     type = "SimpleRNN"
     doc = "Fully connected recurrent layer with tanh; (time, features) to (units,) or (time, units)."
-    gates, module_class = 1, torch_ops.KerasSimpleRNN
+    gates, module_class = 1, "KerasSimpleRNN"
 
 
 @register_layer
 class LSTM(_Recurrent):
     type = "LSTM"
     doc = "Long short-term memory layer; (time, features) to (units,) or (time, units)."
-    gates, module_class = 4, torch_ops.KerasLSTM
+    gates, module_class = 4, "KerasLSTM"
 
 
 @register_layer
 class GRU(_Recurrent):
     type = "GRU"
     doc = "Gated recurrent unit layer (Keras's reset_after variant); (time, features) to (units,) or (time, units)."
-    gates, module_class = 3, torch_ops.KerasGRU
+    gates, module_class = 3, "KerasGRU"
