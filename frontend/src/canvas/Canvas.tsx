@@ -16,6 +16,7 @@ import {
   useStore as useFlowStore,
   type Connection as FlowConnection,
   type EdgeChange,
+  type FinalConnectionState,
   type EdgeTypes,
   type FitViewOptions,
   type IsValidConnection,
@@ -26,7 +27,7 @@ import {
 import { useCallback, useEffect, useMemo, useRef, useState, type DragEvent } from "react";
 import { useStore } from "zustand";
 import { specOf } from "../domain/catalog";
-import { canConnect, type Connection } from "../domain/graph";
+import { canConnect, canSitOnWire, type Connection } from "../domain/graph";
 import type { Size } from "../domain/layout";
 import type { XY } from "../domain/types";
 import { dispatch } from "../state/commands";
@@ -34,10 +35,12 @@ import type { DocumentStore } from "../state/documentStore";
 import { useDocumentStore, useEditor } from "../state/EditorProvider";
 import { categoryClass } from "./categories";
 import { LayerNode } from "./LayerNode";
+import { QuickAdd, type QuickAddAt } from "./QuickAdd";
 import { useShortcuts } from "./shortcuts";
 import { LAYER_MIME, useView, ZoomedOutContext } from "./viewApi";
 import { createEdgeBuilder, createNodeBuilder, handlePort, type LayerFlowNode, type WireFlowEdge } from "./viewModel";
 import { WireEdge } from "./WireEdge";
+import { WireRefusalTip } from "./WireFeedback";
 
 const nodeTypes = { layer: LayerNode } satisfies NodeTypes;
 const edgeTypes = { wire: WireEdge } satisfies EdgeTypes;
@@ -54,6 +57,16 @@ const MINIMAP_STYLE = { width: 160, height: 104 };
 /** Below this zoom a card shows only its name and shape, in larger type, to stay readable. */
 export const COMPACT_ZOOM = 0.6;
 const isZoomedOut = (s: { transform: [number, number, number] }) => s.transform[2] < COMPACT_ZOOM;
+
+/** The wire (edge key) under a screen point, if any: React Flow marks each edge group with data-id. */
+function edgeAt(x: number, y: number): string | null {
+  for (const el of document.elementsFromPoint(x, y)) {
+    const g = el.closest(".react-flow__edge");
+    const id = g?.getAttribute("data-id");
+    if (id) return id;
+  }
+  return null;
+}
 
 /** Half the usual node size: a dropped layer lands centered on the pointer. */
 const DROP_OFFSET = { x: 92, y: 36 };
@@ -178,6 +191,46 @@ export function Canvas({ colorMode }: { colorMode: "light" | "dark" }) {
 
   const onConnect = useCallback((c: FlowConnection) => dispatch(store, "connect", toConnection(c)), [store]);
 
+  const [quickAdd, setQuickAdd] = useState<QuickAddAt | null>(null);
+  const closeQuickAdd = useCallback(() => setQuickAdd(null), []);
+
+  // A wire released on a port it may not enter snaps back, and the reason stays in the notice bar;
+  // a wire from an output released on empty canvas opens the quick-add palette there.
+  const onConnectEnd = useCallback(
+    (event: MouseEvent | TouchEvent, c: FinalConnectionState) => {
+      if (!c.fromNode || !c.fromHandle) return;
+      if (c.toNode && c.toHandle && c.isValid === false) {
+        const forward = c.fromHandle.type === "source";
+        const conn = forward
+          ? { source: c.fromNode.id, target: c.toNode.id, sourcePort: handlePort(c.fromHandle.id), targetPort: handlePort(c.toHandle.id) }
+          : { source: c.toNode.id, target: c.fromNode.id, sourcePort: handlePort(c.toHandle.id), targetPort: handlePort(c.fromHandle.id) };
+        dispatch(store, "connect", conn); // refused: records nothing, shows why
+        return;
+      }
+      if (c.toNode || c.fromHandle.type !== "source") return;
+      const point = "changedTouches" in event ? event.changedTouches[0] : event;
+      const box = wrapper.current?.getBoundingClientRect();
+      if (!point || !box) return;
+      const flow = rf.screenToFlowPosition({ x: point.clientX, y: point.clientY });
+      setQuickAdd({
+        screen: { x: point.clientX - box.left, y: point.clientY - box.top },
+        flow: { x: flow.x, y: flow.y - DROP_OFFSET.y },
+        from: c.fromNode.id,
+        port: handlePort(c.fromHandle.id),
+      });
+    },
+    [rf, store],
+  );
+
+  const pickQuickAdd = useCallback(
+    (type: string) => {
+      if (!quickAdd) return;
+      dispatch(store, "addNodeAfter", { after: quickAdd.from, port: quickAdd.port, type, position: quickAdd.flow });
+      setQuickAdd(null);
+    },
+    [quickAdd, store],
+  );
+
   const onNodeDragStop = useCallback(() => {
     // React Flow reports the final positions as a non-dragging change; this catches a drag that
     // ended without one (e.g. released outside the window).
@@ -197,7 +250,10 @@ export function Canvas({ colorMode }: { colorMode: "light" | "dark" }) {
       if (!type) return;
       e.preventDefault();
       const p = rf.screenToFlowPosition({ x: e.clientX, y: e.clientY });
-      dispatch(store, "addNode", { type, position: { x: p.x - DROP_OFFSET.x, y: p.y - DROP_OFFSET.y } });
+      const position = { x: p.x - DROP_OFFSET.x, y: p.y - DROP_OFFSET.y };
+      const wire = edgeAt(e.clientX, e.clientY);
+      if (wire && canSitOnWire(store.getState().catalog, type)) dispatch(store, "insertOnEdge", { edge: wire, type, position });
+      else dispatch(store, "addNode", { type, position });
     },
     [rf, store],
   );
@@ -221,6 +277,7 @@ export function Canvas({ colorMode }: { colorMode: "light" | "dark" }) {
         onNodesChange={onNodesChange}
         onEdgesChange={onEdgesChange}
         onConnect={onConnect}
+        onConnectEnd={onConnectEnd}
         isValidConnection={isValidConnection}
         onNodeDragStop={onNodeDragStop}
         onDragOver={onDragOver}
@@ -244,8 +301,10 @@ export function Canvas({ colorMode }: { colorMode: "light" | "dark" }) {
             </svg>
           </ControlButton>
         </Controls>
+        <WireRefusalTip container={wrapper.current} />
       </ReactFlow>
       </ZoomedOutContext.Provider>
+      {quickAdd && <QuickAdd at={quickAdd} onPick={pickQuickAdd} onClose={closeQuickAdd} />}
       {nodes.length === 0 && <EmptyHint />}
     </div>
   );

@@ -4,7 +4,11 @@ import { baseName, groupCatalog, inputPortCount, specOf } from "./catalog";
 import { emptyGraph } from "./format";
 import {
   addNode,
+  addNodeAfter,
   canConnect,
+  canSitOnWire,
+  insertOnEdge,
+  pathBetween,
   connect,
   copyFragment,
   duplicate,
@@ -210,5 +214,66 @@ describe("copy, paste, duplicate", () => {
   });
   it("edge keys stay unique even for repeated wires", () => {
     expect(edgeKeys([{ source: "a", target: "b" }, { source: "a", target: "b" }])).toEqual(["a:0>b:0", "a:0>b:0#2"]);
+  });
+});
+
+describe("connection rules with reasons", () => {
+  it("a cycle names every node on it", () => {
+    let doc = mustConnect(build(), "dense_1", "dense_2");
+    doc = mustConnect(doc, "dense_2", "add_1", 0);
+    const check = canConnect(doc, CATALOG, { source: "add_1", target: "dense_1" });
+    expect(check).toMatchObject({ ok: false, reason: "cycle", nodes: ["dense_1", "dense_2", "add_1"] });
+    if (!check.ok) expect(check.message).toContain("add_1 → dense_1 → dense_2 → add_1");
+  });
+  it("a taken port names the wire already there", () => {
+    const doc = mustConnect(mustConnect(build(), "input_1", "dense_1"), "input_1", "dense_2");
+    const check = canConnect(doc, CATALOG, { source: "dense_2", target: "dense_1" });
+    expect(check).toMatchObject({ ok: false, reason: "port_taken", nodes: ["input_1", "dense_1"] });
+    if (!check.ok) expect(check.message).toContain("input_1 → dense_1");
+  });
+  it("pathBetween finds a shortest forward path or none", () => {
+    let doc = mustConnect(build(), "input_1", "dense_1");
+    doc = mustConnect(doc, "dense_1", "dense_2");
+    expect(pathBetween(doc.edges, "input_1", "dense_2")).toEqual(["input_1", "dense_1", "dense_2"]);
+    expect(pathBetween(doc.edges, "dense_2", "input_1")).toBeNull();
+  });
+});
+
+describe("insert on edge", () => {
+  it("splices a layer into a wire, keeping the wire's ports", () => {
+    let doc = mustConnect(build(), "input_1", "dense_1");
+    doc = mustConnect(doc, "dense_1", "add_1", 1);
+    const key = edgeKey(doc.edges[1]);
+    const r = insertOnEdge(doc, CATALOG, key, { type: "Dropout", position: { x: 300, y: 10 } });
+    expect(r.ok).toBe(true);
+    if (!r.ok) return;
+    expect(r.id).toBe("dropout_1");
+    expect(r.doc.edges).toEqual([
+      { source: "input_1", target: "dense_1" },
+      { source: "dense_1", target: "dropout_1" },
+      { source: "dropout_1", target: "add_1", target_port: 1 },
+    ]);
+    expect(r.doc.layout.dropout_1).toEqual({ x: 300, y: 10 });
+    expect(doc.edges).toHaveLength(2); // the input document is untouched
+  });
+  it("refuses layers that cannot sit in a wire, and vanished wires", () => {
+    const doc = mustConnect(build(), "input_1", "dense_1");
+    const key = edgeKey(doc.edges[0]);
+    expect(canSitOnWire(CATALOG, "Input")).toBe(false);
+    expect(canSitOnWire(CATALOG, "Output")).toBe(false);
+    expect(insertOnEdge(doc, CATALOG, key, { type: "Input", position: { x: 0, y: 0 } })).toMatchObject({ ok: false });
+    expect(insertOnEdge(doc, CATALOG, "nope", { type: "Dense", position: { x: 0, y: 0 } })).toMatchObject({ ok: false });
+  });
+});
+
+describe("add after a node", () => {
+  it("wires the new layer from the given output port", () => {
+    const r = addNodeAfter(build(), CATALOG, "dense_1", 0, { type: "Dropout", position: { x: 400, y: 0 } });
+    expect(r.ok && r.doc.edges).toEqual([{ source: "dense_1", target: "dropout_1" }]);
+  });
+  it("adds an Input unwired, and refuses a missing node", () => {
+    const r = addNodeAfter(build(), CATALOG, "dense_1", 0, { type: "Input", position: { x: 400, y: 0 } });
+    expect(r.ok && r.doc.edges).toEqual([]);
+    expect(addNodeAfter(build(), CATALOG, "ghost", 0, { type: "Dense", position: { x: 0, y: 0 } })).toMatchObject({ ok: false });
   });
 });

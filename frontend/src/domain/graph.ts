@@ -68,6 +68,33 @@ export function descendants(edges: readonly GraphEdge[], start: string): Set<str
   return seen;
 }
 
+/** A path of node ids from `from` to `to` following edges forward (breadth-first: a shortest one), or null. */
+export function pathBetween(edges: readonly GraphEdge[], from: string, to: string): string[] | null {
+  const out = new Map<string, string[]>();
+  for (const e of edges) {
+    const list = out.get(e.source);
+    if (list) list.push(e.target);
+    else out.set(e.source, [e.target]);
+  }
+  const parent = new Map<string, string | null>([[from, null]]);
+  const queue = [from];
+  for (let i = 0; i < queue.length; i++) {
+    const at = queue[i];
+    if (at === to) {
+      const path: string[] = [];
+      for (let n: string | null = at; n !== null; n = parent.get(n) ?? null) path.push(n);
+      return path.reverse();
+    }
+    for (const next of out.get(at) ?? []) {
+      if (!parent.has(next)) {
+        parent.set(next, at);
+        queue.push(next);
+      }
+    }
+  }
+  return null;
+}
+
 // ---- connection rules ----------------------------------------------------------------------
 
 export interface Connection {
@@ -85,7 +112,8 @@ export type ConnectRefusal =
   | "port_taken"
   | "cycle";
 
-export type ConnectCheck = { ok: true } | { ok: false; reason: ConnectRefusal; message: string };
+/** A refusal says why, and which nodes are involved (the cycle's nodes, or the wire already there). */
+export type ConnectCheck = { ok: true } | { ok: false; reason: ConnectRefusal; message: string; nodes?: string[] };
 
 /**
  * Whether a wire may be drawn: both nodes exist, the source has that output port, the target has
@@ -109,10 +137,17 @@ export function canConnect(doc: Pick<GraphDoc, "nodes" | "edges">, catalog: Cata
   }
   const taken = doc.edges.find((e) => e.target === dst.id && targetPort(e) === tp);
   if (taken) {
-    return { ok: false, reason: "port_taken", message: `${dst.id}: input port ${tp} is already fed by ${taken.source}; use a merge layer to combine inputs.` };
+    return {
+      ok: false,
+      reason: "port_taken",
+      nodes: [taken.source, dst.id],
+      message: `${dst.id}: input port ${tp} is already fed by ${taken.source} (wire ${taken.source} → ${dst.id}); delete that wire first, or use a merge layer (Add, Concatenate …) to combine inputs.`,
+    };
   }
-  if (descendants(doc.edges, dst.id).has(src.id)) {
-    return { ok: false, reason: "cycle", message: `${src.id} → ${dst.id} would close a cycle (${dst.id} already leads to ${src.id}).` };
+  const back = pathBetween(doc.edges, dst.id, src.id);
+  if (back) {
+    const cycle = [src.id, ...back];
+    return { ok: false, reason: "cycle", nodes: back, message: `${src.id} → ${dst.id} would close the cycle ${cycle.join(" → ")}; a model must flow one way.` };
   }
   return { ok: true };
 }
@@ -142,6 +177,47 @@ export function firstFreePort(doc: Pick<GraphDoc, "nodes" | "edges">, catalog: C
   const limit = spec.inputs.max ?? inputPortCount(spec, doc.edges, nodeId) + 1;
   for (let p = 0; p < limit; p++) if (!fed.has(p)) return p;
   return null;
+}
+
+/** Whether a layer type can sit inside a wire: it takes at least one input and gives an output. */
+export function canSitOnWire(catalog: Catalog, type: string): boolean {
+  const spec = specOf(catalog, type);
+  return spec.outputs > 0 && (spec.inputs.max === null || spec.inputs.max > 0);
+}
+
+export type InsertResult = { ok: true; doc: GraphDoc; id: string } | { ok: false; message: string };
+
+/**
+ * Drop a new layer onto the wire `key`: source → new (its port 0) → target (the wire's port). The
+ * new node gets the position given; refused (nothing changes) for layers without an input or output.
+ */
+export function insertOnEdge(doc: GraphDoc, catalog: Catalog, key: string, args: AddNodeArgs): InsertResult {
+  const index = edgeKeys(doc.edges).indexOf(key);
+  if (index < 0) return { ok: false, message: "That wire no longer exists." };
+  if (!canSitOnWire(catalog, args.type)) return { ok: false, message: `${args.type} cannot sit inside a wire: it needs an input and an output.` };
+  const wire = doc.edges[index];
+  const added = addNode(doc, args);
+  const edges = doc.edges.filter((_, i) => i !== index);
+  const withNew = { ...added.doc, edges };
+  const into = makeEdge(catalog, withNew, { source: wire.source, target: added.id, sourcePort: sourcePort(wire), targetPort: 0 });
+  const out = makeEdge(catalog, withNew, { source: added.id, target: wire.target, targetPort: targetPort(wire) });
+  const spliced = [...edges.slice(0, index), into, out, ...edges.slice(index)];
+  return { ok: true, id: added.id, doc: { ...withNew, edges: spliced } };
+}
+
+/**
+ * Add a layer fed by `after`'s output `port` (the palette with a node selected, or a wire dragged into
+ * empty space). A layer that takes no input (an Input) is added unwired.
+ */
+export function addNodeAfter(doc: GraphDoc, catalog: Catalog, after: string, port: number, args: AddNodeArgs): InsertResult {
+  const src = nodeIndex(doc.nodes).get(after);
+  if (!src) return { ok: false, message: `No node "${after}".` };
+  const added = addNode(doc, args);
+  const spec = specOf(catalog, args.type);
+  if (spec.inputs.max === 0 || specOf(catalog, src.type).outputs <= port) return { ok: true, id: added.id, doc: added.doc };
+  const wired = connect(added.doc, catalog, { source: after, target: added.id, sourcePort: port, targetPort: 0 });
+  if ("ok" in wired) return { ok: false, message: wired.ok ? "Nothing to wire." : wired.message };
+  return { ok: true, id: added.id, doc: wired };
 }
 
 // ---- edits ---------------------------------------------------------------------------------

@@ -2,7 +2,8 @@
  * the canvas, or double-click it to add it at the center of the view. */
 
 import { useDeferredValue, useMemo, useState, type DragEvent } from "react";
-import { groupCatalog } from "../domain/catalog";
+import { groupCatalog, specOf } from "../domain/catalog";
+import { nodeIndex } from "../domain/graph";
 import { dispatch } from "../state/commands";
 import { useDocumentStore, useEditor } from "../state/EditorProvider";
 import { categoryClass } from "../canvas/categories";
@@ -23,7 +24,16 @@ export function Palette() {
     e.dataTransfer.effectAllowed = "copy";
   };
   const add = (type: string) => {
-    // At the center of the view; repeated adds cascade instead of stacking exactly.
+    // With one node selected, the new layer follows it, wired from its first output.
+    const s = store.getState();
+    const after = s.selection.nodes.length === 1 ? s.selection.nodes[0] : null;
+    const from = after ? s.layout[after] : undefined;
+    if (after && from && specOf(s.catalog, nodeIndex(s.nodes).get(after)?.type ?? "").outputs > 0) {
+      const width = s.sizes[after]?.width ?? 180;
+      dispatch(store, "addNodeAfter", { after, port: 0, type, position: { x: from.x + width + 70, y: from.y } });
+      return;
+    }
+    // Otherwise at the center of the view; repeated adds cascade instead of stacking exactly.
     let p = view.center();
     const placed = Object.values(store.getState().layout);
     for (let k = 0; k < 30 && placed.some((q) => Math.abs(q.x - p.x) < 12 && Math.abs(q.y - p.y) < 12); k++) {
@@ -74,7 +84,7 @@ export function Palette() {
                     }}
                     tabIndex={0}
                     role="button"
-                    title={`${spec.doc}\n\nDrag onto the canvas, or double-click to add.`}
+                    title={`${spec.doc}\n\nDrag onto the canvas or onto a wire, or double-click to add (after the selected layer, if one is selected).`}
                     data-testid={`palette-${spec.type}`}
                   >
                     <div className="ll-palette-name">

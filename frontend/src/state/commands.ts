@@ -14,7 +14,9 @@
 import { canAddPort, inputPortCount, specOf } from "../domain/catalog";
 import {
   addNode,
+  addNodeAfter,
   connect,
+  insertOnEdge,
   copyFragment,
   duplicate,
   edgeKeys,
@@ -114,6 +116,30 @@ export const docCommands = {
       return { ...docPatch(doc), selection: { nodes: [id], edges: [] } };
     },
   } as DocCommand<{ type: string; position: XY; params?: Record<string, unknown> }>,
+
+  /** A layer dropped onto a wire is spliced into it (one undo entry). */
+  insertOnEdge: {
+    kind: "doc",
+    label: "Insert layer into wire",
+    history: "record",
+    perform: (s, args: { edge: string; type: string; position: XY }) => {
+      const r = insertOnEdge(selectDoc(s), s.catalog, args.edge, { type: args.type, position: args.position });
+      if (!r.ok) return notice("error", r.message);
+      return { ...docPatch(r.doc), selection: { nodes: [r.id], edges: [] } };
+    },
+  } as DocCommand<{ edge: string; type: string; position: XY }>,
+
+  /** A layer added after a node's output (palette with a selection, or a wire dropped on empty canvas). */
+  addNodeAfter: {
+    kind: "doc",
+    label: "Add layer after",
+    history: "record",
+    perform: (s, args: { after: string; port: number; type: string; position: XY }) => {
+      const r = addNodeAfter(selectDoc(s), s.catalog, args.after, args.port, { type: args.type, position: args.position });
+      if (!r.ok) return notice("error", r.message);
+      return { ...docPatch(r.doc), selection: { nodes: [r.id], edges: [] } };
+    },
+  } as DocCommand<{ after: string; port: number; type: string; position: XY }>,
 
   deleteSelection: {
     kind: "doc",
