@@ -117,7 +117,8 @@ export type ConnectCheck = { ok: true } | { ok: false; reason: ConnectRefusal; m
 
 /**
  * Whether a wire may be drawn: both nodes exist, the source has that output port, the target has
- * that input port and it is free (one edge per input port), and the wire closes no cycle.
+ * that input port, the wire closes no cycle (checked first: the more basic reason), and the port is
+ * free (one edge per input port).
  */
 export function canConnect(doc: Pick<GraphDoc, "nodes" | "edges">, catalog: Catalog, c: Connection): ConnectCheck {
   const idx = nodeIndex(doc.nodes);
@@ -135,6 +136,11 @@ export function canConnect(doc: Pick<GraphDoc, "nodes" | "edges">, catalog: Cata
   if (tp < 0 || (dstSpec.inputs.max !== null && tp >= dstSpec.inputs.max)) {
     return { ok: false, reason: "no_input_port", message: dstSpec.inputs.max === 0 ? `${dst.type} takes no input.` : `${dst.type} has no input port ${tp}.` };
   }
+  const back = pathBetween(doc.edges, dst.id, src.id);
+  if (back) {
+    const cycle = [src.id, ...back];
+    return { ok: false, reason: "cycle", nodes: back, message: `${src.id} → ${dst.id} would close the cycle ${cycle.join(" → ")}; a model must flow one way.` };
+  }
   const taken = doc.edges.find((e) => e.target === dst.id && targetPort(e) === tp);
   if (taken) {
     return {
@@ -143,11 +149,6 @@ export function canConnect(doc: Pick<GraphDoc, "nodes" | "edges">, catalog: Cata
       nodes: [taken.source, dst.id],
       message: `${dst.id}: input port ${tp} is already fed by ${taken.source} (wire ${taken.source} → ${dst.id}); delete that wire first, or use a merge layer (Add, Concatenate …) to combine inputs.`,
     };
-  }
-  const back = pathBetween(doc.edges, dst.id, src.id);
-  if (back) {
-    const cycle = [src.id, ...back];
-    return { ok: false, reason: "cycle", nodes: back, message: `${src.id} → ${dst.id} would close the cycle ${cycle.join(" → ")}; a model must flow one way.` };
   }
   return { ok: true };
 }
