@@ -39,11 +39,12 @@ def format_shape(shape: tuple[int, ...]) -> str:
 
 
 class ShapeError(ValueError):
-    """A layer cannot take the shapes it is given; the message states the rule and what came in."""
+    """A layer cannot take the shapes it is given; the message states the rule and what came in.
+    ``field`` is what the issue points at: the inputs, or a parameter such as ``params.expression``."""
 
-    def __init__(self, message: str, code: str = "shape") -> None:
+    def __init__(self, message: str, code: str = "shape", field: str = "inputs") -> None:
         super().__init__(message)
-        self.code = code
+        self.code, self.field = code, field
 
 
 @dataclass(frozen=True, slots=True)

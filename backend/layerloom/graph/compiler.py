@@ -259,7 +259,9 @@ def _param_issue(node_id: str, layer_type: str, e: dict[str, Any]) -> Issue:
         msg = f"{node_id}: {layer_type} needs the parameter '{path}'."
     else:
         got = e.get("input")
-        shown = repr(got) if not isinstance(got, (dict, list)) or len(repr(got)) < 60 else "value"
+        shown = repr(got)
+        if len(shown) >= 60:  # a long value (say a 1 MB string) is not echoed back whole
+            shown = "value" if isinstance(got, (dict, list)) else shown[:40] + "…"
         msg = f"{node_id}: {path} = {shown} is invalid: {e['msg']}."
     return Issue("bad_param", msg, node=node_id, field=f"params.{path}" if path else "params")
 
@@ -484,7 +486,7 @@ class _Checker:
                 message = str(err)
                 if info.layer.max_inputs == 1 and incoming:
                     message += f" (input: {incoming})"
-                self.add(err.code, f"{nid}: {message}", node=nid, field="inputs")
+                self.add(err.code, f"{nid}: {message}", node=nid, field=err.field)
                 continue
             size = math.prod(out.shape)
             if size > self.limits.max_tensor_elements:
