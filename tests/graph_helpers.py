@@ -63,5 +63,11 @@ def real_weight_counts(model: GraphModel, node_id: str) -> tuple[int, int]:
     if module is None:
         return 0, 0
     trainable = sum(p.numel() for p in module.parameters())
-    buffers = sum(b.numel() for b in module.buffers() if b.is_floating_point())
-    return trainable, buffers
+    return trainable, saved_buffer_count(module)
+
+
+def saved_buffer_count(module: torch.nn.Module) -> int:
+    """Numbers in the float buffers a module saves: non-persistent buffers (constants such as a
+    Normalization's given mean) are not weights, as Keras does not count them either."""
+    params = {name for name, _ in module.named_parameters()}
+    return sum(v.numel() for k, v in module.state_dict().items() if k not in params and v.is_floating_point())

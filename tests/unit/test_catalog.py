@@ -25,6 +25,7 @@ SAMPLE_INPUT = {
     "Add": ([4, 3], "float32"), "Subtract": ([4, 3], "float32"), "Multiply": ([4, 3], "float32"),
     "Average": ([4, 3], "float32"), "Maximum": ([4, 3], "float32"), "Minimum": ([4, 3], "float32"),
     "Concatenate": ([4, 3], "float32"), "Dot": ([4, 3], "float32"),
+    "Lambda": ([2, 3, 4], "float32"), "Normalization": ([2, 3, 6], "float32"),
 }
 CASES = [(t, p) for t in layer_types() if t not in ("Input", "Output") for p in type(get_layer(t)).example_params]
 

@@ -9,7 +9,7 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from graph_helpers import random_inputs, real_output_shapes, real_weight_counts
+from graph_helpers import random_inputs, real_output_shapes, real_weight_counts, saved_buffer_count
 from layerloom.graph import analyze, build_model, get_layer
 from layerloom.graph.catalog import ShapeError, TensorSpec
 
@@ -157,7 +157,7 @@ def test_inferred_shapes_and_counts_equal_the_built_module(document):
             assert real_weight_counts(model, nid) == (info.trainable, info.non_trainable), f"{nid} ({info.type})"
     # Shared call sites add no weights: the model's unique parameters equal the inferred total.
     trainable = sum(p.numel() for p in model.parameters())
-    buffers = sum(b.numel() for b in model.buffers() if b.is_floating_point())
+    buffers = saved_buffer_count(model)
     assert (trainable, buffers) == (analysis.trainable_params, analysis.non_trainable_params)
     # The training forward runs too and returns every head.
     model.train()

@@ -133,6 +133,7 @@ class CallSite:
 
 CATEGORIES = (
     "Inputs/Outputs",
+    "Preprocessing",
     "Core",
     "Convolution",
     "Pooling",

@@ -155,3 +155,79 @@ def activity_penalty(x: torch.Tensor, l1: float, l2: float) -> torch.Tensor:
     if l2:
         penalty = penalty + l2 * x.square().sum()
     return penalty / x.shape[0]
+
+
+
+class KerasNormalization(nn.Module):
+    """Keras ``Normalization``: ``(x - mean) / max(sqrt(variance), 1e-7)`` (or, inverted,
+    ``mean + x * max(sqrt(variance), 1e-7)``), with one mean and variance per index of the kept axes.
+
+    Given statistics are constants (non-persistent buffers, already in a broadcastable shape), as
+    Keras keeps them out of its weights. Adapted ones are Keras's three non-trainable weights,
+    ``mean`` and ``variance`` (shaped like the kept axes) and ``count`` (how many values they
+    summarise; 0 until ``adapt`` runs), so they are saved with the model and a resumed run does not
+    recompute them.
+    """
+
+    EPSILON = 1e-7  # keras.backend.epsilon()
+
+    def __init__(self, input_shape: tuple[int, ...], kept_axes: tuple[int, ...], *, mean: list[float] | None = None,
+                 variance: list[float] | None = None, given_shape: tuple[int, ...] | None = None,
+                 invert: bool = False) -> None:
+        super().__init__()
+        full = (1, *input_shape)  # axes count the batch as 0, as in Keras
+        self.broadcast_shape = tuple(n if d in kept_axes else 1 for d, n in enumerate(full))
+        self.reduce_dims = tuple(d for d in range(len(full)) if d not in kept_axes)
+        self.invert = invert
+        self.adapts = mean is None
+        if self.adapts:
+            stats_shape = tuple(full[d] for d in kept_axes)
+            self.register_buffer("mean", torch.zeros(stats_shape))
+            self.register_buffer("variance", torch.ones(stats_shape))
+            self.register_buffer("count", torch.zeros(()))
+        else:
+            self.register_buffer("mean", torch.tensor(mean).reshape(given_shape), persistent=False)
+            self.register_buffer("variance", torch.tensor(variance).reshape(given_shape), persistent=False)
+
+    def extra_repr(self) -> str:
+        return f"broadcast_shape={self.broadcast_shape}, adapts={self.adapts}, invert={self.invert}"
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        mean, variance = self.mean, self.variance
+        if self.adapts:
+            mean, variance = mean.reshape(self.broadcast_shape), variance.reshape(self.broadcast_shape)
+        scale = torch.sqrt(variance).clamp_min(self.EPSILON)
+        return mean + x * scale if self.invert else (x - mean) / scale
+
+    @property
+    def adapted(self) -> bool:
+        """Whether the statistics are known (given, adapted, or loaded from saved weights)."""
+        return not self.adapts or bool(self.count > 0)
+
+    @torch.no_grad()
+    def adapt(self, batches) -> None:
+        """Mean and variance over the batches of this layer's input, combined batch by batch in
+        float64 exactly as Keras's ``adapt`` combines them (the lack-of-fit sum of squares)."""
+        total_mean = total_var = None
+        total_count = 0
+        for batch in batches:
+            batch = batch.double()
+            batch_mean = batch.mean(dim=self.reduce_dims).reshape(self.mean.shape)
+            batch_var = batch.var(dim=self.reduce_dims, correction=0).reshape(self.mean.shape)
+            batch_count = math.prod(batch.shape[d] for d in self.reduce_dims)
+            if batch_count == 0:
+                continue
+            if total_mean is None:
+                total_mean, total_var, total_count = batch_mean, batch_var, batch_count
+                continue
+            total_count += batch_count
+            weight = batch_count / total_count
+            new_mean = total_mean * (1 - weight) + batch_mean * weight
+            total_var = ((total_var + (total_mean - new_mean) ** 2) * (1 - weight)
+                         + (batch_var + (batch_mean - new_mean) ** 2) * weight)
+            total_mean = new_mean
+        if total_mean is None:
+            raise ValueError("Normalization cannot adapt: the training split has no samples.")
+        self.mean.copy_(total_mean)
+        self.variance.copy_(total_var)
+        self.count.fill_(total_count)

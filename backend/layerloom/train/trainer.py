@@ -26,6 +26,7 @@ import torch
 from ..data import Dataset
 from ..graph import CompileError, GraphModel, analyze, build_model
 from .accumulate import PassAccumulator
+from .adapt import adapt_layers
 from .artifacts import graph_sha256, write_artifacts
 from .batching import DeviceSplit, batch_bounds, epoch_permutation, load_split
 from .checkpoint import (CHECKPOINT_FILE, CheckpointError, capture_rng_state, load_checkpoint, restore_rng_state,
@@ -155,6 +156,15 @@ class Trainer:
         torch.manual_seed(self.config.seed)  # Dropout and other random layers draw from here
         if self.resume:
             self._restore()
+        self._adapt()
+
+    def _adapt(self) -> None:
+        """Layers that learn statistics from the training split (Normalization with adapt) do so now,
+        before the first step; a resumed run's checkpoint already holds them."""
+        train = self.splits["train"]
+        adapted = adapt_layers(self.model, train, self.config.effective_eval_batch_size)
+        if adapted:
+            self.notes.append(f"Adapted {', '.join(adapted)} to the training split ({train.size} samples).")
 
     def _amp_dtype(self) -> torch.dtype | None:
         if not self.config.amp:
