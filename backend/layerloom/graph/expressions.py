@@ -29,7 +29,7 @@ import math
 import operator
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any
 
@@ -353,8 +353,8 @@ class _Parser:
             self.descend(t)
             inner = self.expression()
             self.depth -= 1
-            self.expect(")", "')' to close the '(' at column " + str(t.column))
-            return inner
+            closing = self.expect(")", "')' to close the '(' at column " + str(t.column))
+            return replace(inner, start=t.start, end=closing.start + 1)  # errors quote it with its parentheses
         raise self.unexpected("a number, an input name, a function call or '('")
 
     def variable(self, t: Token) -> Var:
