@@ -13,6 +13,9 @@ from graph_helpers import random_inputs, real_output_shapes, real_weight_counts,
 from layerloom.graph import analyze, build_model, get_layer
 from layerloom.graph.catalog import ShapeError, TensorSpec
 
+LAMBDA_EXPRESSIONS = ["x * sigmoid(x)", "clip(x, -1, 1) ** 2 - x", "x - mean(x, axis=-1, keepdims=True)",
+                      "sum(x, axis=1)", "max(exp(x), axis=(1, -1), keepdims=True) / 2", "softplus(-x) + abs(x)"]
+LAMBDA_MERGES = ["a * sigmoid(b)", "a + b", "maximum(a, b) - minimum(a, 0)", "a + mean(b, axis=-1, keepdims=True)"]
 ACTIVATIONS = ["relu", "tanh", "sigmoid", "softmax", "leaky_relu", "gelu", "elu", "linear", "selu", "hard_sigmoid"]
 
 
@@ -29,6 +32,9 @@ def candidate_layers(draw, shape: tuple[int, ...]) -> list[tuple[str, dict[str, 
         ("ActivityRegularization", {"l2": 0.01}),
         ("Flatten", {}),
         ("Reshape", {"target_shape": [-1, 1] if rank < 4 else [-1]}),
+        ("Lambda", {"expression": draw(st.sampled_from(LAMBDA_EXPRESSIONS))}),
+        ("Normalization", draw(st.sampled_from([{"adapt": True}, {"axis": None, "mean": 1.0, "variance": 2.0},
+                                                {"axis": 1, "adapt": True, "invert": True}]))),
     ]
     if rank == 1:
         out.append(("RepeatVector", {"n": draw(st.integers(1, 4))}))
@@ -102,7 +108,7 @@ def random_graphs(draw) -> dict[str, Any]:
             same_shape = [t for t in tensors if t[1].shape == spec.shape and t[0] != src]
             same_rank = [t for t in tensors if len(t[1].shape) == len(spec.shape) and t[0] != src
                          and t[1].shape[1:] == spec.shape[1:]]
-            kind = draw(st.sampled_from(["elementwise", "concatenate", "dot"]))
+            kind = draw(st.sampled_from(["elementwise", "concatenate", "dot", "lambda"]))
             if kind == "elementwise" and same_shape:
                 other = draw(st.sampled_from(same_shape))
                 merge = draw(st.sampled_from(["Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum"]))
@@ -113,6 +119,15 @@ def random_graphs(draw) -> dict[str, Any]:
                 other = draw(st.sampled_from(same_rank))
                 nid = add("Concatenate", {"axis": 1}, [src, other[0]])
                 tensors.append((nid, TensorSpec((spec.shape[0] + other[1].shape[0], *spec.shape[1:]))))
+            elif kind == "lambda":  # any two tensors; those that do not broadcast are refused and skipped
+                other = draw(st.sampled_from(tensors))
+                params = {"expression": draw(st.sampled_from(LAMBDA_MERGES))}
+                try:
+                    out = get_layer("Lambda").output(get_layer("Lambda").params_model(**params), [spec, other[1]])
+                except ShapeError:
+                    continue
+                if max(out.shape) <= 64:
+                    tensors.append((add("Lambda", params, [src, other[0]]), out))
             elif kind == "dot" and len(spec.shape) == 1 and same_shape:
                 nid = add("Dot", {"axes": 1, "normalize": draw(st.booleans())}, [src, same_shape[0][0]])
                 tensors.append((nid, TensorSpec((1,))))
