@@ -133,7 +133,6 @@ class CallSite:
 
 CATEGORIES = (
     "Inputs/Outputs",
-    "Preprocessing",
     "Core",
     "Convolution",
     "Pooling",

@@ -1,4 +1,5 @@
-"""Preprocessing layers that live in the model, as Keras's do: Normalization (given or adapted statistics)."""
+"""Keras's preprocessing layers that live in the model: Normalization (given or adapted statistics),
+shown with the other normalization layers in the palette."""
 
 from __future__ import annotations
 
@@ -49,7 +50,7 @@ class NormalizationParams(Params):
 @register_layer
 class Normalization(Layer):
     type = "Normalization"
-    category = "Preprocessing"
+    category = "Normalization"
     doc = ("Shifts and scales inputs to mean 0 and variance 1: (x − mean) / sqrt(variance), with mean and variance "
            "given, or computed from the training split when the job starts (adapt).")
     params_model = NormalizationParams
