@@ -205,6 +205,22 @@ def test_validate_reports_every_problem_by_node_edge_and_field_as_200(client_a) 
     assert "no_output" in by_code
 
 
+@pytest.mark.parametrize("expression, column", [("__import__('os').system('ls')", 1), ("x+" * 524_288, 1001)],
+                         ids=["import", "one_megabyte"])
+def test_a_hostile_lambda_expression_is_a_bad_param_with_its_column_not_a_500(client_a, expression, column) -> None:
+    graph = {"format": "layerloom.graph", "version": 1, "name": "hostile",
+             "nodes": [{"id": "x", "type": "Input", "params": {"shape": [4]}},
+                       {"id": "lam", "type": "Lambda", "params": {"expression": expression}},
+                       {"id": "y", "type": "Output", "params": {"loss": "mse"}}],
+             "edges": [{"source": "x", "target": "lam"}, {"source": "lam", "target": "y"}]}
+    response = client_a.post("/api/graphs/validate", json=graph)
+    assert response.status_code == 200
+    [error] = response.json()["errors"]
+    assert (error["code"], error["node"], error["field"]) == ("bad_param", "lam", "params.expression")
+    assert f"column {column}:" in error["message"]
+    assert len(response.content) < 10_000  # the expression is not echoed back
+
+
 @pytest.mark.parametrize("body, code", [
     (b'{"nodes": [', "json_invalid"),
     (b'{"nodes": [{"id": "x", "params": {"shape": [NaN]}}]}', "json_invalid"),
