@@ -126,6 +126,9 @@ export function Canvas({ colorMode }: { colorMode: "light" | "dark" }) {
         // (on an empty canvas React Flow would queue the fit until the first layer is dropped)
         if (store.getState().nodes.length) void rf.fitView(FIT_OPTIONS);
       },
+      resetView() {
+        void rf.setViewport({ x: 0, y: 0, zoom: 1 });
+      },
       focusNode(id: string) {
         const n = rf.getInternalNode(id);
         if (!n) return;

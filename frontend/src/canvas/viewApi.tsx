@@ -11,6 +11,8 @@ export interface ViewApi {
   /** The flow position at the center of the visible canvas. */
   center(): XY;
   fitView(): void;
+  /** Back to 100% at the origin (a new, empty document). */
+  resetView(): void;
   focusNode(id: string): void;
 }
 
@@ -26,6 +28,9 @@ export class ViewHandle implements ViewApi {
   }
   fitView(): void {
     this.impl?.fitView();
+  }
+  resetView(): void {
+    this.impl?.resetView();
   }
   focusNode(id: string): void {
     this.impl?.focusNode(id);

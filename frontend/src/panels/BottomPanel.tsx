@@ -1,6 +1,6 @@
 /** The problems panel (errors and warnings; a click selects the node) and the Keras-style summary. */
 
-import { useMemo, useState } from "react";
+import { useEffect, useMemo, useState } from "react";
 import { formatBatchShape, formatCount } from "../domain/display";
 import { edgeKeys } from "../domain/graph";
 import { issueHelpRef, issueTitle } from "../domain/issues";
@@ -16,6 +16,14 @@ export function BottomPanel() {
   const [open, setOpen] = useState(true);
   const issues = useEditor((s) => s.analysis.issues);
   const status = useEditor((s) => s.analysis.status);
+  // The problems list folds away when a check finds nothing, and opens again when it finds something;
+  // the user's own toggle holds until the next such change.
+  const hasProblems = issues.errorCount + issues.warningCount > 0;
+  const settled = status !== "pending" && status !== "offline";
+  useEffect(() => {
+    if (!settled || tab !== "problems") return;
+    setOpen(hasProblems);
+  }, [hasProblems, settled]); // eslint-disable-line react-hooks/exhaustive-deps -- only on a change of outcome
   return (
     <section className={`ll-bottom ${open ? "" : "is-closed"}`} aria-label="Problems and summary">
       <div className="ll-tabs" role="tablist">
@@ -29,7 +37,7 @@ export function BottomPanel() {
           Summary
         </button>
         <span className="ll-spacer" />
-        <button type="button" className="ll-icon-btn" onClick={() => setOpen(!open)} aria-label={open ? "Collapse panel" : "Expand panel"} title={open ? "Collapse" : "Expand"}>
+        <button type="button" className="ll-icon-btn" onClick={() => setOpen(!open)} aria-label={open ? "Collapse panel" : "Expand panel"} title={open ? "Collapse" : "Expand"} aria-expanded={open} data-testid="bottom-toggle">
           {open ? "▾" : "▴"}
         </button>
       </div>

@@ -67,7 +67,7 @@ export function Header({ theme, onToggleTheme }: { theme: "light" | "dark"; onTo
       <span className="ll-spacer" />
 
       <nav className="ll-toolbar" aria-label="Toolbar">
-        <ToolButton icon="file" label="New graph" onClick={() => dispatch(store, "loadDocument", { doc: emptyGraph(), server: null })} testId="new" />
+        <ToolButton icon="file" label="New graph" onClick={() => (dispatch(store, "loadDocument", { doc: emptyGraph(), server: null }), view.resetView())} testId="new" />
         <ToolButton icon="gallery" label="Templates" onClick={() => setDialog("templates")} testId="templates">
           Templates
         </ToolButton>

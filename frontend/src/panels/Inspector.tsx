@@ -144,6 +144,7 @@ function NodeInspector({ id }: { id: string }) {
               disabled={!!node.share}
               serverMessage={fieldMessages[f.name]}
               onCommit={(value) => dispatch(store, "setParam", { id, name: f.name, value })}
+              onLive={(value, first) => dispatch(store, first ? "setParam" : "amendParam", { id, name: f.name, value })}
             />
           ))}
         </div>

@@ -1,10 +1,12 @@
 /**
  * Form fields generated from a JSON Schema property (domain/schemaForm.ts). Text-like fields keep a
  * draft while typing and commit on Enter or blur — one undo entry per edit, not per keystroke; an
- * invalid draft stays in the field with its message and is not committed.
+ * invalid draft stays in the field with its message and is not committed. Number fields also apply
+ * valid values while typing (debounced, through `onLive`), so shapes update before Enter or blur;
+ * the live steps of one focus are one gesture (the first recorded, the rest amend it).
  */
 
-import { useEffect, useId, useState, type ReactNode } from "react";
+import { useEffect, useId, useRef, useState, type ReactNode } from "react";
 import {
   defaultLabel,
   formatFieldText,
@@ -18,6 +20,8 @@ export interface FieldProps {
   /** The node's own value (undefined: not set, the default applies). */
   value: unknown;
   onCommit: (value: unknown) => void;
+  /** Apply a valid value while typing (number fields); `first` is true for the first step of a focus. */
+  onLive?: (value: unknown, first: boolean) => void;
   /** A message from the compiler about this field. */
   serverMessage?: string;
   disabled?: boolean;
@@ -56,7 +60,10 @@ function Row({ field, htmlFor, message, children, hint }: { field: FieldSpec; ht
   );
 }
 
-function TextField({ field, value, onCommit, serverMessage, disabled }: FieldProps) {
+/** How long typing must pause before a number field applies its value live. */
+export const LIVE_DELAY_MS = 250;
+
+function TextField({ field, value, onCommit, onLive, serverMessage, disabled }: FieldProps) {
   const id = useId();
   const shown = formatFieldText(value);
   const [draft, setDraft] = useState(shown);
@@ -73,14 +80,34 @@ function TextField({ field, value, onCommit, serverMessage, disabled }: FieldPro
     const problem = validateValue(field.schema, parsed.value);
     return problem ? { ok: false, message: problem } : parsed;
   };
+  const numeric = field.kind === "integer" || field.kind === "number";
+  const live = useRef<{ timer: ReturnType<typeof setTimeout> | null; started: boolean }>({ timer: null, started: false });
+  const stopLive = () => {
+    if (live.current.timer) clearTimeout(live.current.timer);
+    live.current = { timer: null, started: false };
+  };
+  useEffect(() => stopLive, []);
+  const scheduleLive = (text: string) => {
+    if (!numeric || !onLive) return;
+    if (live.current.timer) clearTimeout(live.current.timer);
+    live.current.timer = setTimeout(() => {
+      live.current.timer = null;
+      const r = check(text);
+      if (!r.ok || r.value === undefined) return;
+      onLive(r.value, !live.current.started);
+      live.current.started = true;
+    }, LIVE_DELAY_MS);
+  };
   const commit = () => {
+    const amend = live.current.started;
+    stopLive();
     if (draft === shown) return setMessage(null);
     const r = check(draft);
     if (!r.ok) return setMessage(r.message);
     setMessage(null);
-    onCommit(r.value);
+    if (amend && onLive) onLive(r.value, false);
+    else onCommit(r.value);
   };
-  const numeric = field.kind === "integer" || field.kind === "number";
   return (
     <Row field={field} htmlFor={id} message={message ?? serverMessage}>
       <input
@@ -97,6 +124,7 @@ function TextField({ field, value, onCommit, serverMessage, disabled }: FieldPro
           // Say what is wrong while typing, but only commit on Enter or blur.
           const r = check(e.target.value);
           setMessage(r.ok ? null : r.message);
+          if (r.ok) scheduleLive(e.target.value);
         }}
         onBlur={commit}
         onKeyDown={(e) => {

@@ -31,6 +31,19 @@ describe("history: one entry per gesture", () => {
     expect(future(s)).toBe(0);
   });
 
+  it("live typing in one field is one entry: the first step records, the rest amend it", () => {
+    const s = fresh(example("seed_mlp"));
+    const before = s.getState().nodes.find((n) => n.id === "d1")!.params;
+    dispatch(s, "setParam", { id: "d1", name: "units", value: 6 });
+    dispatch(s, "amendParam", { id: "d1", name: "units", value: 64 });
+    expect(s.getState().nodes.find((n) => n.id === "d1")!.params).toMatchObject({ units: 64 });
+    expect(past(s)).toBe(1);
+    undo(s);
+    expect(s.getState().nodes.find((n) => n.id === "d1")!.params).toEqual(before);
+    redo(s);
+    expect(s.getState().nodes.find((n) => n.id === "d1")!.params).toMatchObject({ units: 64 });
+  });
+
   it("a drag of many frames is one entry, undone to the pre-drag position", () => {
     const s = fresh(example("seed_mlp"));
     const before = s.getState().layout.d1;

@@ -7,6 +7,8 @@
  * - `record`    undoable; one history entry (when the document actually changed);
  * - `never`     changes what is not the user's edit (loading a graph, save status); not recorded,
  *               and `clearsHistory` starts a fresh history;
+ * - `amend`     the rest of a gesture whose first step was recorded (live typing in one field):
+ *               changes the document without a new entry, so one undo goes back to before the gesture;
  * - `ephemeral` part of a gesture or view state (a drag in progress, selection, measured sizes):
  *               may not touch the document; a drag becomes one durable `endDrag` on drop.
  */
@@ -44,7 +46,7 @@ import {
   type ServerRef,
 } from "./documentStore";
 
-export type HistoryPolicy = "record" | "never" | "ephemeral";
+export type HistoryPolicy = "record" | "amend" | "never" | "ephemeral";
 
 /** What a command sees: the document store's state and the gesture in progress. */
 export type CommandState = EditorState & GestureState;
@@ -210,6 +212,14 @@ export const docCommands = {
     kind: "doc",
     label: "Set parameter",
     history: "record",
+    perform: (s, a: { id: string; name: string; value: unknown }) => docPatch(setParam(selectDoc(s), a.id, a.name, a.value)),
+  } as DocCommand<{ id: string; name: string; value: unknown }>,
+
+  /** A later keystroke's value while typing in the field that `setParam` started: same undo entry. */
+  amendParam: {
+    kind: "doc",
+    label: "Set parameter",
+    history: "amend",
     perform: (s, a: { id: string; name: string; value: unknown }) => docPatch(setParam(selectDoc(s), a.id, a.name, a.value)),
   } as DocCommand<{ id: string; name: string; value: unknown }>,
 
@@ -453,6 +463,7 @@ export function dispatch<K extends DocCommandName>(
       }
       if (hasPatch) store.setState(patch);
       break;
+    case "amend":
     case "never":
       temporal.pause();
       try {
