@@ -31,7 +31,7 @@ export function BottomPanel() {
           Problems
           {issues.errorCount > 0 && <span className="ll-count is-error">{issues.errorCount}</span>}
           {issues.warningCount > 0 && <span className="ll-count is-warning">{issues.warningCount}</span>}
-          {issues.errorCount + issues.warningCount === 0 && status !== "pending" && status !== "offline" && <span className="ll-count is-ok">✓</span>}
+          {issues.errorCount + issues.warningCount === 0 && status !== "pending" && status !== "offline" && <span className="ll-count is-ok" data-testid="problems-ok" title="No problems">✓</span>}
         </button>
         <button type="button" role="tab" aria-selected={tab === "summary"} className={`ll-tab ${tab === "summary" ? "is-active" : ""}`} onClick={() => (setTab("summary"), setOpen(true))} data-testid="tab-summary">
           Summary

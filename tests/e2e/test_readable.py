@@ -1,0 +1,72 @@
+"""Readable at every size (issue 14 §2), in headless Chromium: numbers apply while typing, the header
+fits a 1280 px window, "New graph" resets the zoom, and the problems list folds when there are none."""
+
+from __future__ import annotations
+
+import pytest
+from harness import ROOT, ci
+
+try:
+    from playwright.sync_api import Page, expect
+except ImportError:
+    if ci():
+        raise
+    pytest.skip("the playwright Python package is missing (pip install playwright)", allow_module_level=True)
+
+from editor_actions import expect_valid, fit, history, import_file, select, shape  # noqa: E402
+
+SEED = ROOT / "examples" / "seed_mlp.json"
+
+
+def test_typing_a_number_updates_shapes_before_blur(page: Page) -> None:
+    import_file(page, SEED)
+    expect_valid(page, "7,114")
+    select(page, "d1")
+    depth = history(page)
+    units = page.get_by_test_id("param-units")
+    units.fill("")
+    units.press_sequentially("48", delay=120)  # "4", then "8", no Enter, no blur
+    expect(shape(page, "d1")).to_have_text("→ 48")
+    assert units.evaluate("e => e === document.activeElement")
+    units.press_sequentially("0", delay=50)
+    expect(shape(page, "d1")).to_have_text("→ 480")
+    units.press("Tab")
+    assert history(page) == depth + 1  # one undo entry for the whole typing
+    page.evaluate("() => document.activeElement.blur()")  # Ctrl+Z in a field is the field's own undo
+    page.keyboard.press("Control+z")
+    expect(shape(page, "d1")).to_have_text("→ 64")  # the seed's own 64 units
+
+
+@pytest.mark.parametrize("width,height", [(1280, 800), (1920, 1080)])
+def test_the_header_fits(page: Page, width: int, height: int) -> None:
+    page.set_viewport_size({"width": width, "height": height})
+    page.wait_for_timeout(100)
+    header = page.locator(".ll-header")
+    overflow = header.evaluate("h => h.scrollWidth - h.clientWidth")
+    assert overflow <= 0, f"the header overflows by {overflow} px at {width} px"
+    expect(page.get_by_test_id("theme")).to_be_in_viewport()
+    expect(page.get_by_test_id("open-training")).to_contain_text("Train")
+
+
+def test_new_graph_resets_the_zoom(page: Page) -> None:
+    import_file(page, SEED)
+    expect_valid(page, "7,114")
+    fit(page)
+    zoom = lambda: page.evaluate(  # noqa: E731
+        "() => new DOMMatrix(getComputedStyle(document.querySelector('.react-flow__viewport')).transform).a")
+    for _ in range(4):
+        page.get_by_role("button", name="Zoom Out").click()
+    assert zoom() < 0.9
+    page.get_by_test_id("new").click()
+    expect(page.get_by_test_id("empty-hint")).to_be_visible()
+    page.wait_for_timeout(100)
+    assert abs(zoom() - 1) < 1e-6
+
+
+def test_the_problems_list_folds_when_there_are_none(page: Page) -> None:
+    expect(page.get_by_test_id("bottom-toggle")).to_have_attribute("aria-expanded", "true")  # empty graph: 2 problems
+    import_file(page, SEED)
+    expect_valid(page, "7,114")
+    expect(page.get_by_test_id("bottom-toggle")).to_have_attribute("aria-expanded", "false")
+    page.get_by_test_id("tab-summary").click()  # still reachable by a click
+    expect(page.get_by_test_id("bottom-toggle")).to_have_attribute("aria-expanded", "true")
