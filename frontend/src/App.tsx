@@ -15,6 +15,7 @@ import { BottomPanel } from "./panels/BottomPanel";
 import { Header } from "./panels/Header";
 import { Inspector } from "./panels/Inspector";
 import { NoticeBar } from "./panels/Notice";
+import { ShortcutSheet } from "./panels/ShortcutSheet";
 import { TrainingHost } from "./training/TrainingEntry";
 import { Palette } from "./panels/Palette";
 import { startLiveAnalysis } from "./state/analysis";
@@ -90,6 +91,7 @@ function Editor({ catalog, theme, onToggleTheme }: { catalog: LayerSpec[]; theme
             <Inspector />
             <TrainingHost theme={theme} />
             <NoticeBar />
+            <ShortcutSheet />
           </div>
         </ViewProvider>
       </ReactFlowProvider>

@@ -70,3 +70,30 @@ def test_the_problems_list_folds_when_there_are_none(page: Page) -> None:
     expect(page.get_by_test_id("bottom-toggle")).to_have_attribute("aria-expanded", "false")
     page.get_by_test_id("tab-summary").click()  # still reachable by a click
     expect(page.get_by_test_id("bottom-toggle")).to_have_attribute("aria-expanded", "true")
+
+
+def test_help_where_it_is_needed(page: Page) -> None:
+    """Issue 14 §6: "?" opens the shortcut sheet (from the command registry); palette entries and
+    problems link to help pages the app serves; an empty Jobs page says how to start."""
+    page.keyboard.press("?")
+    sheet = page.get_by_test_id("shortcut-sheet")
+    expect(sheet).to_be_visible()
+    expect(page.get_by_test_id("shortcut-undo")).to_contain_text("Ctrl+Z")
+    expect(sheet).to_contain_text("Drop a layer onto a wire")
+    page.keyboard.press("Escape")
+    expect(sheet).to_have_count(0)
+
+    href = page.get_by_test_id("help-Dense").get_attribute("href")
+    assert href == "/api/help/layers/Dense"
+    help_page = page.context.new_page()
+    help_page.goto(page.url.split("/?")[0].rstrip("/") + href)
+    expect(help_page.locator("h1")).to_have_text("Dense")
+    expect(help_page.locator("table")).to_contain_text("units")
+    help_page.close()
+
+    # the empty graph has two problems; each links to its code's entry
+    first = page.get_by_test_id("problem-help").first
+    assert first.get_attribute("href").startswith("/api/help/errors#code-")
+
+    page.get_by_test_id("open-jobs").click()
+    expect(page.get_by_test_id("jobs-empty")).to_contain_text("press Train")

@@ -24,9 +24,9 @@ from ..store.db import make_engine, make_sessionmaker
 from ..jobs.dispatch import CeleryDispatcher, live_workers
 from .errors import install_error_handlers
 from .schemas import ComponentHealth
-from .routes import datasets, graphs, health, jobs, layers
+from .routes import datasets, graphs, health, help, jobs, layers
 
-ROUTERS = (layers.router, graphs.router, datasets.router, jobs.router, health.router)
+ROUTERS = (layers.router, graphs.router, datasets.router, jobs.router, health.router, help.router)
 
 
 def operation_id(route: APIRoute) -> str:

@@ -341,7 +341,7 @@ function EmptyHint() {
   return (
     <div className="ll-empty" data-testid="empty-hint">
       <div className="ll-empty-title">An empty canvas</div>
-      <div>Drag a layer from the palette, double-click one, or start from a template.</div>
+      <div>Drag a layer from the palette, double-click one, or start from a template. Press ? for shortcuts.</div>
     </div>
   );
 }

@@ -73,7 +73,7 @@ function Problems() {
     <ul className="ll-problems" data-testid="problems">
       {issues.all.map((issue, k) => (
         <li key={k}>
-          <button type="button" className={`ll-problem is-${issue.severity}`} onClick={() => select(issue)} title={issueHelpRef(issue.code)} data-testid="problem">
+          <button type="button" className={`ll-problem is-${issue.severity}`} onClick={() => select(issue)} title="Show the layer" data-testid="problem">
             <span className={`ll-sev is-${issue.severity}`} aria-label={issue.severity}>
               {issue.severity === "error" ? "●" : "▲"}
             </span>
@@ -81,6 +81,9 @@ function Problems() {
             {issue.node && <span className="ll-problem-node ll-mono">{issue.node}</span>}
             <span className="ll-problem-msg">{issue.message}</span>
           </button>
+          <a className="ll-help-link" href={issueHelpRef(issue.code)} target="_blank" rel="noreferrer" title={`What “${issue.code}” means`} aria-label={`About ${issue.code}`} data-testid="problem-help">
+            ?
+          </a>
         </li>
       ))}
     </ul>

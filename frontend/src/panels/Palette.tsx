@@ -6,6 +6,7 @@ import { groupCatalog, specOf } from "../domain/catalog";
 import { nodeIndex } from "../domain/graph";
 import { dispatch } from "../state/commands";
 import { useDocumentStore, useEditor } from "../state/EditorProvider";
+import { layerHelpRef } from "../domain/issues";
 import { categoryClass } from "../canvas/categories";
 import { LAYER_MIME, useView } from "../canvas/viewApi";
 
@@ -90,6 +91,19 @@ export function Palette() {
                     <div className="ll-palette-name">
                       <span className="ll-node-dot" />
                       {spec.type}
+                      <a
+                        className="ll-help-link"
+                        href={layerHelpRef(spec.type)}
+                        target="_blank"
+                        rel="noreferrer"
+                        draggable={false}
+                        onDoubleClick={(e) => e.stopPropagation()}
+                        title={`${spec.type}: parameters and ports`}
+                        aria-label={`Help for ${spec.type}`}
+                        data-testid={`help-${spec.type}`}
+                      >
+                        ?
+                      </a>
                     </div>
                     <div className="ll-palette-doc">{spec.doc}</div>
                   </div>

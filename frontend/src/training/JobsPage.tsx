@@ -83,7 +83,14 @@ export function JobsPage({ theme }: { theme: string }) {
                 </td>
               </tr>
             ))}
-            {!shown.length && <tr><td colSpan={8} className="lt-muted">No runs yet.</td></tr>}
+            {!shown.length && (
+              <tr>
+                <td colSpan={8} className="lt-muted" data-testid="jobs-empty">
+                  No runs yet. To start one: draw a model (or open a template), press <b>Train</b> in the header, pick a
+                  dataset, and start. Runs appear here with their live curves.
+                </td>
+              </tr>
+            )}
           </tbody>
         </table>
       </section>
