@@ -97,3 +97,18 @@ def test_help_where_it_is_needed(page: Page) -> None:
 
     page.get_by_test_id("open-jobs").click()
     expect(page.get_by_test_id("jobs-empty")).to_contain_text("press Train")
+
+
+def test_train_is_disabled_with_reasons_and_saves_nothing(page: Page, server) -> None:
+    """Issue 14 §4: while the mapping has errors the Train button is disabled and says why; nothing
+    is saved (no graph, no version) until a submission would be accepted."""
+    graphs_before = server.api("GET", "/graphs")["count"]
+    import_file(page, SEED)  # 100 features in, 10 classes out
+    expect_valid(page, "7,114")
+    page.get_by_test_id("open-training").click()
+    page.get_by_test_id("dataset-select").select_option("iris")  # 4 features, 3 classes: does not fit
+    expect(page.get_by_test_id("mapping")).to_be_visible()
+    expect(page.get_by_test_id("train")).to_be_disabled()
+    blockers = page.get_by_test_id("train-blockers")
+    expect(blockers).to_contain_text("Mapping of")
+    assert server.api("GET", "/graphs")["count"] == graphs_before

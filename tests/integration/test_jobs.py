@@ -95,6 +95,16 @@ def test_a_bad_config_is_422_with_the_field(app, client_a, dispatched) -> None:
     assert job_count(app) == 0 and not dispatched
 
 
+def test_check_runs_every_submit_check_and_stores_nothing(app, client_a, dispatched) -> None:
+    ok = client_a.post("/api/jobs/check", json={"graph": seed_mlp(), "dataset": "random_classification"})
+    assert ok.status_code == 204
+    bad = client_a.post("/api/jobs/check", json={"graph": seed_mlp(), "dataset": "iris"})
+    assert bad.status_code == 422
+    assert {(e["node"], e["code"]) for e in bad.json()["errors"]} >= {("x", "shape_mismatch"), ("y", "class_count_mismatch")}
+    assert job_count(app) == 0 and dispatched == []
+    assert client_a.get("/api/graphs").json()["count"] == 0
+
+
 def test_another_users_job_is_404_everywhere(client_a, client_b, dispatched) -> None:
     job_id = submit(client_a).json()["id"]
     for method, path in [("get", ""), ("post", "/cancel"), ("delete", ""), ("get", "/metrics"), ("get", "/events"),

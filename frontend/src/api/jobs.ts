@@ -101,6 +101,11 @@ export function submitJob(body: JobSubmit): Promise<Job> {
   return request("POST", "/jobs", body);
 }
 
+/** The server's checks of a submission, storing nothing (204, or the 422 a submission would get). */
+export function checkJob(body: JobSubmit): Promise<void> {
+  return request("POST", "/jobs/check", body);
+}
+
 export interface JobFilters {
   state?: string;
   dataset?: string;

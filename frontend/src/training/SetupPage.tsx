@@ -4,7 +4,7 @@
 import { useEffect, useMemo, useRef, useState } from "react";
 import { createGraph, saveGraphVersion } from "../api/graphs";
 import { getDataset, getSamples, listDatasets, uploadDataset, UploadError, type DatasetInfo, type Samples } from "../api/datasets";
-import { problemsOf, submitJob, type Problem } from "../api/jobs";
+import { checkJob, problemsOf, submitJob, type Problem } from "../api/jobs";
 import { serializeGraph } from "../domain/format";
 import { dispatch } from "../state/commands";
 import { selectDoc } from "../state/documentStore";
@@ -78,6 +78,12 @@ export function SetupPage() {
   const local = useMemo(() => (dataset ? mappingProblems(ends, arrays, form.mapping) : {}), [dataset, endsKey, form.mapping]); // eslint-disable-line react-hooks/exhaustive-deps
   const heads = ends.filter((e) => e.role === "output").map((e) => e.id);
   const built = buildConfig(form, heads);
+  // Why Train is disabled, in words: nothing is submitted (or saved) until this list is empty.
+  const blockers = [
+    ...(form.dataset ? [] : ["Choose a dataset."]),
+    ...Object.entries(local).flatMap(([end, messages]) => messages.map((m) => `Mapping of ${end}: ${m}`)),
+    ...Object.entries(built.problems).map(([field, message]) => `${field}: ${message}`),
+  ];
   const serverByNode: Record<string, string[]> = {};
   const serverOther: Problem[] = [];
   for (const p of problems) {
@@ -88,20 +94,18 @@ export function SetupPage() {
   const train = async () => {
     setProblems([]);
     if (Object.keys(built.problems).length) return;
-    setBusy("Saving the graph…");
+    setBusy("Checking…");
     try {
       const s = store.getState();
       const document = serializeGraph(selectDoc(s));
+      const setup = { dataset: form.dataset, mapping: mappingForSubmit(form.mapping), config: built.config };
+      // Checked before saving, so a refused submission leaves no new graph version behind.
+      await checkJob({ graph: document as unknown as Record<string, unknown>, ...setup });
+      setBusy("Saving the graph…");
       const saved = s.server ? await saveGraphVersion(s.server.graphId, document) : await createGraph(s.meta.name || "untitled", document);
       dispatch(store, "markSaved", { graphId: saved.graph.id, name: saved.graph.name, version: saved.version.number });
       setBusy("Submitting…");
-      const job = await submitJob({
-        graph_id: saved.graph.id,
-        graph_version: saved.version.number,
-        dataset: form.dataset,
-        mapping: mappingForSubmit(form.mapping),
-        config: built.config,
-      });
+      const job = await submitJob({ graph_id: saved.graph.id, graph_version: saved.version.number, ...setup });
       open("run", job.id);
     } catch (err) {
       setProblems(problemsOf(err));
@@ -235,11 +239,16 @@ export function SetupPage() {
           </ul>
         )}
         <div className="lt-actions">
-          <button type="button" className="ll-btn ll-btn-primary" data-testid="train" disabled={!form.dataset || !!busy || Object.keys(built.problems).length > 0} onClick={train}>
+          <button type="button" className="ll-btn ll-btn-primary" data-testid="train" disabled={blockers.length > 0 || !!busy} onClick={train}>
             {busy ?? "Train"}
           </button>
-          {Object.keys(local).length > 0 && <span className="lt-warn">The mapping has problems (above); the server will refuse it as it is.</span>}
-          <span className="lt-muted">Saves the graph as a new version, then trains it.</span>
+          {blockers.length > 0 ? (
+            <ul className="lt-warn lt-blockers" data-testid="train-blockers">
+              {blockers.map((b) => <li key={b}>{b}</li>)}
+            </ul>
+          ) : (
+            <span className="lt-muted">Checks the setup, saves the graph as a new version, then trains it.</span>
+          )}
         </div>
       </section>
     </div>

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from ...data import BUILTIN_DATASETS, DatasetError, load_builtin
-from ...graph import analyze
+from ...graph import Limits, analyze
 from ...jobs import lifecycle
 from ...jobs.runner import RUN_DIR
 from ...jobs.supervisor import job_dir
@@ -98,6 +98,32 @@ class JobMetrics(BaseModel):
 def submit_job(body: JobCreate, request: Request, user: CurrentUser, session: SessionDep, settings: SettingsDep,
                limits: GraphLimits) -> JobPublic:
     """Check the graph, config and dataset together, then queue the job. 422 lists every problem."""
+    document, version, config, dataset_row = _checked_submission(body, user, session, settings, limits)
+    job = Job(owner_id=user.id, graph_version_id=version.id if version else None, graph=document,
+              dataset_id=dataset_row.id if dataset_row else None,
+              builtin_dataset=None if dataset_row else body.dataset, mapping=body.mapping,
+              config=config.model_dump(mode="json", exclude={"mapping"}, exclude_defaults=True),
+              state=JobState.QUEUED, attempt=0, max_attempts=settings.max_attempts)
+    session.add(job)
+    session.flush()
+    lifecycle.append_event(session, job.id, "status", {"status": "queued", "message": "Queued."})
+    token = lifecycle.new_dispatch(session, job.id, settings.lease_seconds)
+    session.commit()
+    request.app.state.dispatch(job.id, token)  # after the commit: a worker must find the row
+    session.refresh(job)
+    return _public(session, job)
+
+
+@router.post("/jobs/check", status_code=204)
+def check_job(body: JobCreate, user: CurrentUser, session: SessionDep, settings: SettingsDep,
+              limits: GraphLimits) -> None:
+    """The same checks as submitting, storing nothing: 204 if the job would be accepted, else the
+    422 that submitting would give. The editor calls it before it saves a new graph version."""
+    _checked_submission(body, user, session, settings, limits)
+
+
+def _checked_submission(body: JobCreate, user: User, session: Session, settings: Settings, limits: Limits):
+    """Every check of a submission, in order; raises the 4xx that lists the problems."""
     document, version = _graph_to_train(session, user, body)
     analysis = analyze(document, limits)
     if not analysis.ok:
@@ -113,19 +139,7 @@ def submit_job(body: JobCreate, request: Request, user: CurrentUser, session: Se
     except MappingError as err:
         raise Unprocessable(f"The graph and the dataset {body.dataset!r} do not fit.",
                             [problem(p["code"], p["message"], node=p.get("node"), field=p.get("field")) for p in err.problems]) from None
-    job = Job(owner_id=user.id, graph_version_id=version.id if version else None, graph=document,
-              dataset_id=dataset_row.id if dataset_row else None,
-              builtin_dataset=None if dataset_row else body.dataset, mapping=body.mapping,
-              config=config.model_dump(mode="json", exclude={"mapping"}, exclude_defaults=True),
-              state=JobState.QUEUED, attempt=0, max_attempts=settings.max_attempts)
-    session.add(job)
-    session.flush()
-    lifecycle.append_event(session, job.id, "status", {"status": "queued", "message": "Queued."})
-    token = lifecycle.new_dispatch(session, job.id, settings.lease_seconds)
-    session.commit()
-    request.app.state.dispatch(job.id, token)  # after the commit: a worker must find the row
-    session.refresh(job)
-    return _public(session, job)
+    return document, version, config, dataset_row
 
 
 def _graph_to_train(session: Session, user: User, body: JobCreate) -> tuple[dict[str, Any], GraphVersion | None]:
