@@ -1,0 +1,263 @@
+"""Keras 3 itself (torch backend, a test-only dependency) is the oracle for the layers real
+architectures need: each layer alone gives Keras's parameter counts (total, trainable,
+non-trainable) and output shape, converted from Keras's channels-last to our channels-first; and
+for the depthwise, separable, grouped and affine-free batch-norm families, Keras's weights copied
+into our module give Keras's outputs."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+os.environ["KERAS_BACKEND"] = "torch"  # before keras is imported anywhere
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+from layerloom.graph import analyze, build_model  # noqa: E402
+
+L = keras.layers
+
+
+@dataclass
+class Case:
+    """One layer in both worlds: our type/params on channels-first inputs, and the Keras layer."""
+
+    keras_layer: Callable[[], Any]
+    type: str
+    params: dict[str, Any]
+    inputs: list[tuple[int, ...]]  # our per-sample input shapes
+    # "channels": Keras sees each shape with the channel axis (our axis 1) moved last, and its output
+    # is moved back; "same": both see the same shapes (features on the last axis, e.g. sequences).
+    layout: str = "channels"
+    dtype: str = "float32"
+    id: str = field(default="")
+
+
+def to_keras(shape: tuple[int, ...], layout: str) -> tuple[int, ...]:
+    return (*shape[1:], shape[0]) if layout == "channels" and len(shape) > 1 else shape
+
+
+def from_keras(shape: tuple[int, ...], layout: str) -> tuple[int, ...]:
+    return (shape[-1], *shape[:-1]) if layout == "channels" and len(shape) > 1 else shape
+
+
+IMG, SEQ, VOL = (3, 9, 10), (3, 11), (2, 5, 6, 7)
+
+CASES = [
+    # Convolutions
+    Case(lambda: L.DepthwiseConv2D(3, padding="same"), "DepthwiseConv2D", {"kernel_size": 3, "padding": "same"}, [IMG]),
+    Case(lambda: L.DepthwiseConv2D(3, strides=2, padding="same", depth_multiplier=2, use_bias=False), "DepthwiseConv2D",
+         {"kernel_size": 3, "strides": 2, "padding": "same", "depth_multiplier": 2, "use_bias": False}, [IMG]),
+    Case(lambda: L.DepthwiseConv2D((2, 3), dilation_rate=2), "DepthwiseConv2D", {"kernel_size": [2, 3], "dilation_rate": 2}, [IMG]),
+    Case(lambda: L.DepthwiseConv2D(5, strides=2, depth_multiplier=3, activation="relu6"), "DepthwiseConv2D",
+         {"kernel_size": 5, "strides": 2, "depth_multiplier": 3, "activation": "relu6"}, [(4, 12, 13)]),
+    Case(lambda: L.DepthwiseConv1D(3), "DepthwiseConv1D", {"kernel_size": 3}, [SEQ]),
+    Case(lambda: L.DepthwiseConv1D(2, strides=2, padding="same", depth_multiplier=2), "DepthwiseConv1D",
+         {"kernel_size": 2, "strides": 2, "padding": "same", "depth_multiplier": 2}, [SEQ]),
+    Case(lambda: L.SeparableConv2D(4, 3, padding="same"), "SeparableConv2D", {"filters": 4, "kernel_size": 3, "padding": "same"}, [IMG]),
+    Case(lambda: L.SeparableConv2D(8, (2, 3), strides=2, padding="same", depth_multiplier=2, use_bias=False), "SeparableConv2D",
+         {"filters": 8, "kernel_size": [2, 3], "strides": 2, "padding": "same", "depth_multiplier": 2, "use_bias": False}, [IMG]),
+    Case(lambda: L.SeparableConv2D(5, 3, dilation_rate=2), "SeparableConv2D", {"filters": 5, "kernel_size": 3, "dilation_rate": 2}, [(6, 10, 10)]),
+    Case(lambda: L.SeparableConv1D(4, 3), "SeparableConv1D", {"filters": 4, "kernel_size": 3}, [SEQ]),
+    Case(lambda: L.SeparableConv1D(6, 2, strides=2, padding="same", depth_multiplier=3), "SeparableConv1D",
+         {"filters": 6, "kernel_size": 2, "strides": 2, "padding": "same", "depth_multiplier": 3}, [SEQ]),
+    Case(lambda: L.Conv2D(6, 3, groups=3, strides=2, padding="same"), "Conv2D",
+         {"filters": 6, "kernel_size": 3, "groups": 3, "strides": 2, "padding": "same"}, [IMG]),
+    Case(lambda: L.Conv2D(8, 1, groups=4, use_bias=False), "Conv2D", {"filters": 8, "kernel_size": 1, "groups": 4, "use_bias": False}, [(8, 5, 5)]),
+    Case(lambda: L.Conv1D(6, 3, groups=3, padding="same"), "Conv1D", {"filters": 6, "kernel_size": 3, "groups": 3, "padding": "same"}, [SEQ]),
+    Case(lambda: L.Conv1D(4, 5, groups=2, strides=2), "Conv1D", {"filters": 4, "kernel_size": 5, "groups": 2, "strides": 2}, [(4, 20)]),
+    Case(lambda: L.Conv1DTranspose(3, 3, strides=2, padding="same"), "Conv1DTranspose",
+         {"filters": 3, "kernel_size": 3, "strides": 2, "padding": "same"}, [SEQ]),
+    Case(lambda: L.Conv1DTranspose(2, 2, padding="same"), "Conv1DTranspose", {"filters": 2, "kernel_size": 2, "padding": "same"}, [SEQ]),
+    Case(lambda: L.Conv1DTranspose(2, 2, strides=3), "Conv1DTranspose", {"filters": 2, "kernel_size": 2, "strides": 3}, [SEQ]),
+    Case(lambda: L.Conv1DTranspose(4, 5, strides=2, use_bias=False), "Conv1DTranspose",
+         {"filters": 4, "kernel_size": 5, "strides": 2, "use_bias": False}, [SEQ]),
+    Case(lambda: L.Conv3D(4, 3), "Conv3D", {"filters": 4, "kernel_size": 3}, [VOL]),
+    Case(lambda: L.Conv3D(2, (1, 2, 3), strides=2, padding="same"), "Conv3D",
+         {"filters": 2, "kernel_size": [1, 2, 3], "strides": 2, "padding": "same"}, [VOL]),
+    Case(lambda: L.Conv3D(4, 2, groups=2, use_bias=False), "Conv3D", {"filters": 4, "kernel_size": 2, "groups": 2, "use_bias": False}, [VOL]),
+    # Pooling
+    Case(lambda: L.MaxPooling3D(), "MaxPooling3D", {}, [VOL]),
+    Case(lambda: L.MaxPooling3D(3, strides=2, padding="same"), "MaxPooling3D", {"pool_size": 3, "strides": 2, "padding": "same"}, [VOL]),
+    Case(lambda: L.AveragePooling3D((1, 2, 2)), "AveragePooling3D", {"pool_size": [1, 2, 2]}, [VOL]),
+    Case(lambda: L.AveragePooling3D(2, strides=1, padding="same"), "AveragePooling3D", {"pool_size": 2, "strides": 1, "padding": "same"}, [VOL]),
+    Case(lambda: L.GlobalMaxPooling3D(), "GlobalMaxPooling3D", {}, [VOL]),
+    Case(lambda: L.GlobalAveragePooling3D(keepdims=True), "GlobalAveragePooling3D", {"keepdims": True}, [VOL]),
+    # Cropping, padding, upsampling
+    Case(lambda: L.Cropping1D(1), "Cropping1D", {"cropping": 1}, [SEQ]),
+    Case(lambda: L.Cropping1D((2, 0)), "Cropping1D", {"cropping": [2, 0]}, [SEQ]),
+    Case(lambda: L.Cropping2D(1), "Cropping2D", {"cropping": 1}, [IMG]),
+    Case(lambda: L.Cropping2D(((1, 0), (2, 1))), "Cropping2D", {"cropping": [[1, 0], [2, 1]]}, [IMG]),
+    Case(lambda: L.Cropping2D((0, 2)), "Cropping2D", {"cropping": [0, 2]}, [IMG]),
+    Case(lambda: L.ZeroPadding1D(1), "ZeroPadding1D", {"padding": 1}, [SEQ]),
+    Case(lambda: L.ZeroPadding1D((2, 0)), "ZeroPadding1D", {"padding": [2, 0]}, [SEQ]),
+    Case(lambda: L.UpSampling1D(2), "UpSampling1D", {"size": 2}, [SEQ]),
+    Case(lambda: L.UpSampling1D(3), "UpSampling1D", {"size": 3}, [SEQ]),
+    # Activation layers
+    Case(lambda: L.ReLU(), "ReLU", {}, [IMG]),
+    Case(lambda: L.ReLU(max_value=6.0), "ReLU", {"max_value": 6.0}, [IMG]),
+    Case(lambda: L.ReLU(max_value=2.0, negative_slope=0.1, threshold=0.5), "ReLU",
+         {"max_value": 2.0, "negative_slope": 0.1, "threshold": 0.5}, [IMG]),
+    Case(lambda: L.LeakyReLU(), "LeakyReLU", {}, [(6,)]),
+    Case(lambda: L.LeakyReLU(negative_slope=0.1), "LeakyReLU", {"negative_slope": 0.1}, [IMG]),
+    Case(lambda: L.PReLU(), "PReLU", {}, [IMG]),
+    Case(lambda: L.PReLU(shared_axes=[1, 2]), "PReLU", {"shared_axes": [2, 3]}, [IMG]),  # Keras's H, W are our 2, 3
+    Case(lambda: L.PReLU(), "PReLU", {}, [(5, 4)], layout="same"),
+    Case(lambda: L.ELU(), "ELU", {}, [IMG]),
+    Case(lambda: L.ELU(alpha=0.5), "ELU", {"alpha": 0.5}, [(6,)]),
+    Case(lambda: L.Softmax(), "Softmax", {"axis": 1}, [IMG]),  # Keras's last axis is our channels
+    Case(lambda: L.Softmax(axis=1), "Softmax", {"axis": 1}, [(5, 4)], layout="same"),
+    # Normalization
+    Case(lambda: L.BatchNormalization(center=False), "BatchNormalization", {"center": False}, [IMG]),
+    Case(lambda: L.BatchNormalization(scale=False), "BatchNormalization", {"scale": False}, [IMG]),
+    Case(lambda: L.BatchNormalization(center=False, scale=False), "BatchNormalization", {"center": False, "scale": False}, [VOL]),
+    Case(lambda: L.LayerNormalization(), "LayerNormalization", {"axis": 1}, [IMG]),
+    Case(lambda: L.LayerNormalization(), "LayerNormalization", {}, [(5, 4)], layout="same"),
+    Case(lambda: L.LayerNormalization(axis=[1, 2, 3]), "LayerNormalization", {"axis": [1, 2, 3]}, [IMG]),
+    Case(lambda: L.LayerNormalization(center=False), "LayerNormalization", {"center": False}, [(5, 4)], layout="same"),
+    Case(lambda: L.LayerNormalization(scale=False), "LayerNormalization", {"axis": 1, "scale": False}, [IMG]),
+    Case(lambda: L.GroupNormalization(groups=2), "GroupNormalization", {"groups": 2}, [(4, 5, 6)]),
+    Case(lambda: L.GroupNormalization(groups=4, center=False), "GroupNormalization", {"groups": 4, "center": False}, [(8, 5)]),
+    Case(lambda: L.GroupNormalization(groups=1, scale=False), "GroupNormalization", {"groups": 1, "scale": False}, [VOL]),
+    Case(lambda: L.UnitNormalization(), "UnitNormalization", {"axis": 1}, [IMG]),
+    Case(lambda: L.UnitNormalization(axis=[1, 2]), "UnitNormalization", {"axis": [1, 2]}, [(5, 4)], layout="same"),
+    # Preprocessing and regularization
+    Case(lambda: L.Rescaling(1 / 255), "Rescaling", {"scale": 1 / 255}, [IMG]),
+    Case(lambda: L.Rescaling(1 / 127.5, offset=-1), "Rescaling", {"scale": 1 / 127.5, "offset": -1.0}, [IMG]),
+    Case(lambda: L.SpatialDropout1D(0.2), "SpatialDropout1D", {"rate": 0.2}, [SEQ]),
+    Case(lambda: L.SpatialDropout2D(0.2), "SpatialDropout2D", {"rate": 0.2}, [IMG]),
+    Case(lambda: L.SpatialDropout3D(0.2), "SpatialDropout3D", {"rate": 0.2}, [VOL]),
+    Case(lambda: L.GaussianNoise(0.1), "GaussianNoise", {"stddev": 0.1}, [IMG]),
+    Case(lambda: L.GaussianDropout(0.3), "GaussianDropout", {"rate": 0.3}, [(6,)]),
+    Case(lambda: L.Dropout(0.5, noise_shape=(None, 1, 4)), "Dropout", {"rate": 0.5, "noise_shape": [None, 1, 4]}, [(5, 4)], layout="same"),
+    # Merges that broadcast: a squeeze-and-excitation scale (C, 1, 1) times a (C, H, W) map.
+    Case(lambda: L.Multiply(), "Multiply", {}, [(3, 1, 1), IMG]),
+    Case(lambda: L.Add(), "Add", {}, [IMG, (3, 1, 10)]),
+    Case(lambda: L.Subtract(), "Subtract", {}, [(3, 9, 1), (3, 1, 10)]),
+    Case(lambda: L.Average(), "Average", {}, [IMG, (3, 1, 1), IMG]),
+    Case(lambda: L.Maximum(), "Maximum", {}, [(1, 5, 4), (6, 5, 4)]),
+    Case(lambda: L.Minimum(), "Minimum", {}, [(5, 1), (5, 4)], layout="same"),
+    Case(lambda: L.Multiply(), "Multiply", {}, [(4,), (5, 4)], layout="same"),  # ranks differ: aligned at the end
+]
+for i, c in enumerate(CASES):
+    c.id = f"{c.type}-{i}"
+
+
+def our_graph(case: Case) -> dict[str, Any]:
+    nodes = [{"id": f"in{i}", "type": "Input", "params": {"shape": list(s), "dtype": case.dtype}} for i, s in enumerate(case.inputs)]
+    nodes += [{"id": "layer", "type": case.type, "params": case.params}, {"id": "out", "type": "Output", "params": {"loss": "mse"}}]
+    edges = [{"source": f"in{i}", "target": "layer", "target_port": i} for i in range(len(case.inputs))]
+    edges.append({"source": "layer", "target": "out"})
+    return {"format": "layerloom.graph", "version": 1, "name": case.id, "nodes": nodes, "edges": edges}
+
+
+def keras_counts(layer) -> tuple[int, int]:
+    trainable = sum(int(np.prod(w.shape)) for w in layer.trainable_weights)
+    frozen = sum(int(np.prod(w.shape)) for w in layer.non_trainable_weights)
+    return trainable, frozen
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_counts_and_shape_equal_keras(case: Case):
+    layer = case.keras_layer()
+    k_inputs = [keras.Input(to_keras(s, case.layout)) for s in case.inputs]
+    k_out = layer(k_inputs if len(k_inputs) > 1 else k_inputs[0])
+    analysis = analyze(our_graph(case))
+    assert analysis.ok, [i.message for i in analysis.issues]
+    ours = analysis.nodes["layer"]
+    assert ours.output.shape == from_keras(tuple(k_out.shape[1:]), case.layout)
+    assert (ours.trainable, ours.non_trainable) == keras_counts(layer)
+    assert ours.trainable + ours.non_trainable == layer.count_params()
+
+
+def test_every_new_layer_type_is_checked_against_keras():
+    new_types = {
+        "DepthwiseConv1D", "DepthwiseConv2D", "SeparableConv1D", "SeparableConv2D", "Conv1DTranspose", "Conv3D",
+        "MaxPooling3D", "AveragePooling3D", "GlobalMaxPooling3D", "GlobalAveragePooling3D", "Cropping1D", "Cropping2D",
+        "ZeroPadding1D", "UpSampling1D", "ReLU", "LeakyReLU", "PReLU", "ELU", "Softmax", "GroupNormalization",
+        "UnitNormalization", "Rescaling", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "GaussianNoise",
+        "GaussianDropout",
+    }
+    counted = {}
+    for c in CASES:
+        counted[c.type] = counted.get(c.type, 0) + 1
+    assert new_types <= set(counted)
+    assert all(counted[t] >= 2 for t in new_types - {"SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D",
+                                                      "GaussianNoise", "GaussianDropout", "GlobalMaxPooling3D",
+                                                      "GlobalAveragePooling3D"})
+
+
+# --- Numerics: Keras's weights in our module give Keras's outputs -------------------------------------------------
+
+def _np(value) -> np.ndarray:
+    return keras.ops.convert_to_numpy(value)
+
+
+def _depthwise_kernel(kernel: np.ndarray) -> np.ndarray:
+    """Keras (kh, kw, C, multiplier) -> PyTorch grouped (C * multiplier, 1, kh, kw); output channel c * m + j."""
+    kh, kw, c, m = kernel.shape
+    return kernel.reshape(kh, kw, c * m).transpose(2, 0, 1)[:, None]
+
+
+def _conv_kernel(kernel: np.ndarray) -> np.ndarray:
+    """Keras (kh, kw, in / groups, filters) -> PyTorch (filters, in / groups, kh, kw)."""
+    return kernel.transpose(3, 2, 0, 1)
+
+
+def _run_both(case_layer, our_type: str, params: dict, shape: tuple[int, ...], weights: Callable, training=False):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((4, *shape)).astype("float32")  # ours, channels first
+    layer = case_layer()
+    x_keras = np.moveaxis(x, 1, -1)
+    layer.build(x_keras.shape)
+    for w in layer.weights:  # non-trivial values everywhere (biases and moving statistics too)
+        w.assign(rng.uniform(0.5, 1.5, w.shape).astype("float32") if "variance" in w.path
+                 else rng.standard_normal(w.shape).astype("float32"))
+    expected = np.moveaxis(_np(layer(x_keras, training=training)), -1, 1)
+    analysis = analyze(our_graph(Case(case_layer, our_type, params, [shape])))
+    assert analysis.ok, [i.message for i in analysis.issues]
+    model = build_model(analysis, seed=0)
+    state = weights(layer)
+    model.load_state_dict({f"layer.{k}": torch.from_numpy(np.ascontiguousarray(v)) for k, v in state.items()}, strict=False)
+    missing = {k for k in model.state_dict() if not k.endswith("num_batches_tracked")} - {f"layer.{k}" for k in state}
+    assert not missing
+    model.train(training)
+    with torch.no_grad():
+        got = model({"in0": torch.from_numpy(x)})["out"].numpy()
+    assert got.shape == expected.shape
+    np.testing.assert_allclose(got, expected, atol=1e-5, rtol=1e-5)
+
+
+def test_depthwise_conv2d_outputs_equal_keras():
+    _run_both(lambda: L.DepthwiseConv2D(3, strides=2, padding="same", depth_multiplier=2), "DepthwiseConv2D",
+              {"kernel_size": 3, "strides": 2, "padding": "same", "depth_multiplier": 2}, (3, 8, 9),
+              lambda l: {"weight": _depthwise_kernel(_np(l.kernel)), "bias": _np(l.bias)})
+
+
+def test_separable_conv2d_outputs_equal_keras():
+    _run_both(lambda: L.SeparableConv2D(5, (3, 2), padding="same", depth_multiplier=2), "SeparableConv2D",
+              {"filters": 5, "kernel_size": [3, 2], "padding": "same", "depth_multiplier": 2}, (3, 7, 8),
+              lambda l: {"depthwise.weight": _depthwise_kernel(_np(l.depthwise_kernel)),
+                         "pointwise.weight": _conv_kernel(_np(l.pointwise_kernel)), "pointwise.bias": _np(l.bias)})
+
+
+def test_grouped_conv2d_outputs_equal_keras():
+    _run_both(lambda: L.Conv2D(6, 3, groups=3, strides=2, padding="same"), "Conv2D",
+              {"filters": 6, "kernel_size": 3, "groups": 3, "strides": 2, "padding": "same"}, (6, 8, 7),
+              lambda l: {"weight": _conv_kernel(_np(l.kernel)), "bias": _np(l.bias)})
+
+
+@pytest.mark.parametrize("training", [False, True])
+def test_batchnorm_without_center_and_scale_equals_keras(training):
+    _run_both(lambda: L.BatchNormalization(center=False, scale=False), "BatchNormalization",
+              {"center": False, "scale": False}, (3, 5, 4),
+              lambda l: {"running_mean": _np(l.moving_mean), "running_var": _np(l.moving_variance)}, training=training)
+
+
+def test_layernorm_over_channels_equals_keras_on_channels_last():
+    _run_both(lambda: L.LayerNormalization(scale=False), "LayerNormalization", {"axis": 1, "scale": False}, (4, 3, 5),
+              lambda l: {"bias": _np(l.beta)})
