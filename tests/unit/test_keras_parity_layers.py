@@ -7,6 +7,7 @@ into our module give Keras's outputs."""
 from __future__ import annotations
 
 import os
+import typing
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -18,6 +19,7 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 
 from layerloom.graph import analyze, build_model  # noqa: E402
+from layerloom.graph.layers._common import ActivationName  # noqa: E402
 
 L = keras.layers
 
@@ -261,3 +263,16 @@ def test_batchnorm_without_center_and_scale_equals_keras(training):
 def test_layernorm_over_channels_equals_keras_on_channels_last():
     _run_both(lambda: L.LayerNormalization(scale=False), "LayerNormalization", {"axis": 1, "scale": False}, (4, 3, 5),
               lambda l: {"bias": _np(l.beta)})
+
+
+@pytest.mark.parametrize("name", typing.get_args(ActivationName))
+def test_activation_functions_equal_keras(name):
+    """Every activation name, through our Activation layer, equals Keras's function of that name
+    (hardsigmoid is our extra spelling of Keras's hard_sigmoid)."""
+    x = np.linspace(-6, 6, 97, dtype="float32").reshape(1, 97)
+    expected = _np(L.Activation("hard_sigmoid" if name == "hardsigmoid" else name)(x))
+    analysis = analyze(our_graph(Case(lambda: None, "Activation", {"activation": name}, [(97,)])))
+    model = build_model(analysis, seed=0).eval()
+    with torch.no_grad():
+        got = model({"in0": torch.from_numpy(x)})["out"].numpy()
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
