@@ -276,3 +276,55 @@ def test_activation_functions_equal_keras(name):
     with torch.no_grad():
         got = model({"in0": torch.from_numpy(x)})["out"].numpy()
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+
+
+NO_WEIGHTS = [
+    (lambda: L.ReLU(max_value=6.0), "ReLU", {"max_value": 6.0}),
+    (lambda: L.ReLU(max_value=2.0, negative_slope=0.1, threshold=0.5), "ReLU", {"max_value": 2.0, "negative_slope": 0.1, "threshold": 0.5}),
+    (lambda: L.ReLU(negative_slope=0.2, threshold=0.3), "ReLU", {"negative_slope": 0.2, "threshold": 0.3}),
+    (lambda: L.LeakyReLU(), "LeakyReLU", {}),
+    (lambda: L.ELU(alpha=0.5), "ELU", {"alpha": 0.5}),
+    (lambda: L.Softmax(), "Softmax", {"axis": 1}),
+    (lambda: L.UnitNormalization(), "UnitNormalization", {"axis": 1}),
+    (lambda: L.Rescaling(1 / 127.5, offset=-1), "Rescaling", {"scale": 1 / 127.5, "offset": -1.0}),
+    (lambda: L.Cropping2D(((1, 0), (2, 1))), "Cropping2D", {"cropping": [[1, 0], [2, 1]]}),
+    (lambda: L.MaxPooling2D(3, strides=2, padding="same"), "MaxPooling2D", {"pool_size": 3, "strides": 2, "padding": "same"}),
+]
+
+
+@pytest.mark.parametrize("make,our_type,params", NO_WEIGHTS, ids=[f"{t}-{i}" for i, (_, t, _) in enumerate(NO_WEIGHTS)])
+def test_weightless_layers_equal_keras(make, our_type, params):
+    _run_both(make, our_type, params, (3, 6, 7), lambda l: {})
+
+
+def test_sequence_layers_equal_keras():
+    _run_both(lambda: L.ZeroPadding1D((2, 1)), "ZeroPadding1D", {"padding": [2, 1]}, (3, 5), lambda l: {})
+    _run_both(lambda: L.UpSampling1D(3), "UpSampling1D", {"size": 3}, (3, 5), lambda l: {})
+    _run_both(lambda: L.Cropping1D((2, 1)), "Cropping1D", {"cropping": [2, 1]}, (3, 7), lambda l: {})
+    _run_both(lambda: L.Conv1DTranspose(4, 3, strides=2, padding="same"), "Conv1DTranspose",
+              {"filters": 4, "kernel_size": 3, "strides": 2, "padding": "same"}, (3, 6),
+              lambda l: {"weight": _np(l.kernel).transpose(2, 1, 0), "bias": _np(l.bias)})  # (k, F, C) -> (C, F, k)
+    _run_both(lambda: L.SeparableConv1D(4, 3, strides=2, padding="same", depth_multiplier=2), "SeparableConv1D",
+              {"filters": 4, "kernel_size": 3, "strides": 2, "padding": "same", "depth_multiplier": 2}, (3, 8),
+              lambda l: {"depthwise.weight": _np(l.depthwise_kernel).reshape(3, 6).T[:, None],
+                         "pointwise.weight": _np(l.pointwise_kernel).transpose(2, 1, 0), "pointwise.bias": _np(l.bias)})
+
+
+def test_learned_activation_and_norms_equal_keras():
+    _run_both(lambda: L.PReLU(shared_axes=[1, 2]), "PReLU", {"shared_axes": [2, 3]}, (3, 4, 5),
+              lambda l: {"weight": _np(l.alpha).reshape(3, 1, 1)})
+    _run_both(lambda: L.GroupNormalization(groups=2), "GroupNormalization", {"groups": 2}, (4, 3, 5),
+              lambda l: {"weight": _np(l.gamma), "bias": _np(l.beta)})
+    _run_both(lambda: L.LayerNormalization(axis=[1, 2, 3]), "LayerNormalization", {"axis": [1, 2, 3]}, (3, 4, 5),
+              lambda l: {"weight": np.moveaxis(_np(l.gamma), -1, 0), "bias": np.moveaxis(_np(l.beta), -1, 0)})
+    _run_both(lambda: L.Conv3D(4, 2, strides=2, padding="same", groups=2), "Conv3D",
+              {"filters": 4, "kernel_size": 2, "strides": 2, "padding": "same", "groups": 2}, (2, 3, 5, 4),
+              lambda l: {"weight": _np(l.kernel).transpose(4, 3, 0, 1, 2), "bias": _np(l.bias)})
+
+
+@pytest.mark.parametrize("kernel,strides,padding", [(3, 2, "same"), (2, 1, "same"), (4, 2, "same"), (3, 1, "same"),
+                                                    (2, 3, "valid"), (3, 2, "valid"), (1, 2, "same")])
+def test_conv2d_transpose_outputs_equal_keras(kernel, strides, padding):
+    _run_both(lambda: L.Conv2DTranspose(3, kernel, strides=strides, padding=padding), "Conv2DTranspose",
+              {"filters": 3, "kernel_size": kernel, "strides": strides, "padding": padding}, (2, 4, 5),
+              lambda l: {"weight": _np(l.kernel).transpose(3, 2, 0, 1), "bias": _np(l.bias)})  # (kh, kw, F, C) -> (C, F, kh, kw)

@@ -21,7 +21,7 @@ class _Activation(Layer):
 class ReLUParams(Params):
     max_value: float | None = Field(None, ge=0.0, le=1e30, description="Cap on the output (6 gives ReLU6); none: no cap.")
     negative_slope: float = Field(0.0, ge=0.0, le=1e6, description="Slope below the threshold.")
-    threshold: float = Field(0.0, ge=-1e30, le=1e30, description="Values at or below it are set to zero (or follow negative_slope).")
+    threshold: float = Field(0.0, ge=0.0, le=1e30, description="Values at or below it are set to zero (or follow negative_slope).")
 
 
 @register_layer

@@ -293,19 +293,17 @@ class _ConvTranspose(Layer):
 
     def make_module(self, p, inputs):
         kernel, strides = per_dim(p.kernel_size, self.dims), per_dim(p.strides, self.dims)
-        # PyTorch's output: (n - 1)·s - 2·pad + k + output_padding. Choose pad / output_padding / crop
-        # per axis so it equals Keras's length.
+        # The full transposed convolution is (n - 1)·s + k long. Keras's 'same' removes the excess
+        # k - s as TensorFlow's convolution padding would: half (rounded down) at the start, the rest
+        # at the end; 'valid' and 'same' both add s - k zeros at the end when k < s. PyTorch's
+        # padding removes equally from both ends, output_padding adds at the end, and the crop
+        # removes the odd one at the end.
         pads, extra, crop = [], [], []
         for k, s in zip(kernel, strides):
-            # How much longer than Keras's length PyTorch's comes out with no padding.
             excess = k - s if p.padding == "same" else min(k - s, 0)
-            if excess < 0:
-                pads.append(0); extra.append(-excess); crop.append(0)
-            elif excess % 2 == 0 or s > 1:
-                pad = (excess + 1) // 2
-                pads.append(pad); extra.append(2 * pad - excess); crop.append(0)
-            else:  # odd excess with stride 1: output_padding must be < stride, so crop instead
-                pads.append(excess // 2); extra.append(0); crop.append(1)
+            pads.append(max(excess, 0) // 2)
+            extra.append(max(-excess, 0))
+            crop.append(max(excess, 0) % 2)
         return getattr(torch_ops, f"CroppedConvTranspose{self.dims}d")(
             inputs[0].shape[0], p.filters, kernel, stride=strides, padding=tuple(pads),
             output_padding=tuple(extra), bias=p.use_bias, crop=tuple(crop),
