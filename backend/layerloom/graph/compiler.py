@@ -250,7 +250,8 @@ def _envelope_issues(err: ValidationError, document: dict[str, Any]) -> list[Iss
 
 
 def _param_issue(node_id: str, layer_type: str, e: dict[str, Any]) -> Issue:
-    path = ".".join(str(p) for p in e["loc"] if not (isinstance(p, str) and p in ("int", "list[...]")))
+    # Drop the union-branch tags pydantic puts in the location ("int", "list[constrained-int]").
+    path = ".".join(str(p) for p in e["loc"] if not (isinstance(p, str) and (p in ("int", "float", "list[...]") or not p.isidentifier())))
     if e["type"] == "extra_forbidden":
         known = list(get_layer(layer_type).params_model.model_fields)  # type: ignore[union-attr]
         hint = f" {layer_type} takes: {', '.join(known)}." if known else f" {layer_type} takes no parameters."

@@ -33,8 +33,8 @@ class _ElementwiseMerge(_Merge):
             merged = broadcast_shapes(shape, spec.shape)
             if merged is None:
                 got = " and ".join(f"{s} from {src}" for s, src in zip(inputs[: k + 1], names))
-                raise ShapeError(f"{self.type} needs shapes that are equal or broadcast (each axis equal, or 1 in "
-                                 f"one of them, aligned at the end), got {got}.")
+                raise ShapeError(f"{self.type} needs shapes that broadcast (aligned at the end, each axis equal or 1 "
+                                 f"on one side), got {got}.")
             shape = merged
         return TensorSpec(shape)
 
