@@ -3,7 +3,8 @@
 Steps, each collecting issues instead of stopping at the first: format version, envelope schema,
 node ids and types, each node's params (pydantic, pointed at node and field), edges and ports,
 shared layers, topological order (cycles named), per-node output shapes and weight counts in that
-order, limits, then warnings for nodes whose result reaches no Output.
+order (with each layer's own warnings, such as a Dense acting on the width of an image), limits,
+then warnings for nodes whose result reaches no Output.
 
 Shapes and weight counts come from each layer's rules in the catalog rather than from running
 modules on meta tensors: PyTorch's meta kernels cost about half a millisecond per op, which would
