@@ -93,21 +93,21 @@ def errors_of(*layers, input_shape):
 
 def test_params_that_do_not_fit_the_input_are_clear_errors():
     [(node, code, field, message)] = errors_of(("c", "Conv2D", {"filters": 4, "groups": 2}), input_shape=[3, 8, 8])
-    assert (node, code) == ("c", "shape") and "divisible by 2" in message
+    assert (node, code, field) == ("c", "shape", "params.groups") and "divisible by 2" in message
     [(node, code, field, message)] = errors_of(("c", "Conv2D", {"filters": 3, "groups": 2}), input_shape=[4, 8, 8])
     assert (node, code, field) == ("c", "bad_param", "params") and "multiple of groups" in message
-    [(node, code, _, message)] = errors_of(("g", "GroupNormalization", {"groups": 3}), input_shape=[8, 4, 4])
-    assert (node, code) == ("g", "shape") and "divisible by 3" in message
-    [(node, code, _, message)] = errors_of(("d", "Dropout", {"noise_shape": [None, 1]}), input_shape=[4, 5])
-    assert (node, code) == ("d", "shape") and "3 entries" in message
-    [(node, code, _, message)] = errors_of(("c", "Cropping1D", {"cropping": [3, 2]}), input_shape=[2, 5])
-    assert (node, code) == ("c", "shape") and "leaving nothing" in message
-    [(node, code, _, message)] = errors_of(("p", "PReLU", {"shared_axes": [3]}), input_shape=[2, 5])
-    assert (node, code) == ("p", "shape") and "axes 1..2" in message
+    [(node, code, field, message)] = errors_of(("g", "GroupNormalization", {"groups": 3}), input_shape=[8, 4, 4])
+    assert (node, code, field) == ("g", "shape", "params.groups") and "divisible by 3" in message
+    [(node, code, field, message)] = errors_of(("d", "Dropout", {"noise_shape": [None, 1]}), input_shape=[4, 5])
+    assert (node, code, field) == ("d", "shape", "params.noise_shape") and "3 entries" in message
+    [(node, code, field, message)] = errors_of(("c", "Cropping1D", {"cropping": [3, 2]}), input_shape=[2, 5])
+    assert (node, code, field) == ("c", "shape", "params.cropping") and "leaving nothing" in message
+    [(node, code, field, message)] = errors_of(("p", "PReLU", {"shared_axes": [3]}), input_shape=[2, 5])
+    assert (node, code, field) == ("p", "shape", "params.shared_axes") and "axes 1..2" in message
     errors = errors_of(("c", "Conv1D", {"filters": 2, "kernel_size": [2, 3]}), input_shape=[2, 9])
     assert errors and {(node, code, field) for node, code, field, _ in errors} == {("c", "bad_param", "params.kernel_size")}
-    [(node, code, _, message)] = errors_of(("s", "Softmax", {"axis": 3}), input_shape=[2, 9])
-    assert (node, code) == ("s", "shape") and "out of range" in message
+    [(node, code, field, message)] = errors_of(("s", "Softmax", {"axis": 3}), input_shape=[2, 9])
+    assert (node, code, field) == ("s", "shape", "params.axis") and "out of range" in message
     [(node, code, _, _)] = errors_of(("r", "ReLU", {"threshold": -1}), input_shape=[4])
     assert (node, code) == ("r", "bad_param")
 

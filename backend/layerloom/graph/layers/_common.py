@@ -53,7 +53,7 @@ def resolve_axes(layer: str, axis: int | list[int], spec: TensorSpec) -> tuple[i
         resolved = a + rank + 1 if a < 0 else a
         if not 1 <= resolved <= rank:
             raise ShapeError(f"{layer} axis {a} is out of range for an input of shape {spec}: "
-                             f"use 1..{rank} (0 is the batch axis) or -1..-{rank}.")
+                             f"use 1..{rank} (0 is the batch axis) or -1..-{rank}.", field="params.axis")
         out.add(resolved)
     return tuple(sorted(out))
 

@@ -73,7 +73,7 @@ class PReLU(_Activation):
         shared = set(p.shared_axes or [])
         if shared and max(shared) > len(x.shape):
             raise ShapeError(f"PReLU shared_axes {sorted(shared)} name an axis the input {x} does not have "
-                             f"(it has axes 1..{len(x.shape)}).")
+                             f"(it has axes 1..{len(x.shape)}).", field="params.shared_axes")
         return tuple(1 if axis in shared else n for axis, n in enumerate(x.shape, start=1))
 
     def output(self, p, inputs):

@@ -145,7 +145,7 @@ class _Conv(_Windowed):
     def _check_groups(self, p, x: TensorSpec) -> None:
         if x.shape[0] % p.groups:
             raise ShapeError(f"{self.type} with groups {p.groups} needs input channels divisible by {p.groups}, "
-                             f"got {x.shape[0]} channels (shape {x}).")
+                             f"got {x.shape[0]} channels (shape {x}).", field="params.groups")
 
     def weights(self, p, inputs):
         w = [Weight("weight", (p.filters, inputs[0].shape[0] // p.groups, *self._kernel(p)))]

@@ -152,7 +152,8 @@ class Dropout(Layer):
                     n not in (None, 1, d) for n, d in zip(p.noise_shape, full)):
                 raise ShapeError(
                     f"Dropout noise_shape {p.noise_shape} does not fit the input (batch, {', '.join(map(str, x.shape))}): "
-                    f"give {len(full)} entries, batch axis first, each null, 1 or the input's size on that axis.")
+                    f"give {len(full)} entries, batch axis first, each null, 1 or the input's size on that axis.",
+                    field="params.noise_shape")
         return x
 
     def make_module(self, p: DropoutParams, inputs):

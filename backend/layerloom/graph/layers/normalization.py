@@ -118,7 +118,7 @@ class GroupNormalization(Layer):
         require_rank(self.type, x, (1, 2, 3, 4), "an input with 1 to 4 dimensions")
         if x.shape[0] % p.groups:
             raise ShapeError(f"GroupNormalization with {p.groups} groups needs channels (axis 1) divisible by {p.groups}, "
-                             f"got {x.shape[0]} (shape {x}).")
+                             f"got {x.shape[0]} (shape {x}).", field="params.groups")
         return x
 
     def weights(self, p, inputs):

@@ -141,7 +141,7 @@ class _Crop(_Resize):
         for length, (start, end) in zip(x.shape[1:], self._amounts(p)):
             if start + end >= length:
                 raise ShapeError(f"{self.type} removes {start} + {end} from an axis of length {length} (input {x}), "
-                                 "leaving nothing; crop less.")
+                                 "leaving nothing; crop less.", field="params.cropping")
             out.append(length - start - end)
         return TensorSpec((x.shape[0], *out))
 
