@@ -328,3 +328,100 @@ def test_conv2d_transpose_outputs_equal_keras(kernel, strides, padding):
     _run_both(lambda: L.Conv2DTranspose(3, kernel, strides=strides, padding=padding), "Conv2DTranspose",
               {"filters": 3, "kernel_size": kernel, "strides": strides, "padding": padding}, (2, 4, 5),
               lambda l: {"weight": _np(l.kernel).transpose(3, 2, 0, 1), "bias": _np(l.bias)})  # (kh, kw, F, C) -> (C, F, kh, kw)
+
+
+# --- Blocks of real architectures, wired in both worlds --------------------------------------------------------------
+
+def _our_dag(input_shape, nodes):
+    """nodes: (id, type, params, [source ids]); the last node feeds the Output."""
+    doc_nodes = [{"id": "x", "type": "Input", "params": {"shape": list(input_shape)}}]
+    edges = []
+    for nid, typ, params, sources in nodes:
+        doc_nodes.append({"id": nid, "type": typ, "params": params})
+        edges += [{"source": s, "target": nid, "target_port": i} for i, s in enumerate(sources)]
+    doc_nodes.append({"id": "y", "type": "Output", "params": {"loss": "mse"}})
+    edges.append({"source": nodes[-1][0], "target": "y"})
+    return analyze({"format": "layerloom.graph", "version": 1, "name": "block", "nodes": doc_nodes, "edges": edges})
+
+
+def test_mobilenetv2_inverted_residual_and_squeeze_excitation_equal_keras():
+    # Keras, channels-last: expand 1x1 -> BN -> ReLU6 -> pad -> depthwise 3x3 s2 -> BN -> ReLU6 -> SE -> project -> BN.
+    inp = keras.Input((16, 16, 8))
+    h = L.ReLU(6.0)(L.BatchNormalization()(L.Conv2D(48, 1, use_bias=False)(inp)))
+    h = L.ZeroPadding2D(((0, 1), (0, 1)))(h)
+    h = L.ReLU(6.0)(L.BatchNormalization()(L.DepthwiseConv2D(3, strides=2, use_bias=False)(h)))
+    se = L.GlobalAveragePooling2D(keepdims=True)(h)
+    se = L.Conv2D(48, 1, activation="sigmoid")(L.Conv2D(12, 1, activation="swish")(se))
+    h = L.Multiply()([h, se])
+    out = L.BatchNormalization()(L.Conv2D(16, 1, use_bias=False)(h))
+    model = keras.Model(inp, out)
+    ours = _our_dag((8, 16, 16), [
+        ("expand", "Conv2D", {"filters": 48, "kernel_size": 1, "use_bias": False}, ["x"]),
+        ("bn1", "BatchNormalization", {}, ["expand"]), ("relu1", "ReLU", {"max_value": 6}, ["bn1"]),
+        ("pad", "ZeroPadding2D", {"padding": [[0, 1], [0, 1]]}, ["relu1"]),
+        ("dw", "DepthwiseConv2D", {"kernel_size": 3, "strides": 2, "use_bias": False}, ["pad"]),
+        ("bn2", "BatchNormalization", {}, ["dw"]), ("relu2", "ReLU", {"max_value": 6}, ["bn2"]),
+        ("squeeze", "GlobalAveragePooling2D", {"keepdims": True}, ["relu2"]),
+        ("reduce", "Conv2D", {"filters": 12, "kernel_size": 1, "activation": "swish"}, ["squeeze"]),
+        ("excite", "Conv2D", {"filters": 48, "kernel_size": 1, "activation": "sigmoid"}, ["reduce"]),
+        ("scale", "Multiply", {}, ["relu2", "excite"]),
+        ("project", "Conv2D", {"filters": 16, "kernel_size": 1, "use_bias": False}, ["scale"]),
+        ("bn3", "BatchNormalization", {}, ["project"]),
+    ])
+    assert ours.ok, [i.message for i in ours.errors]
+    assert (ours.trainable_params, ours.non_trainable_params) == keras_counts(model)
+    assert ours.nodes["bn3"].output.shape == from_keras(tuple(out.shape[1:]), "channels")
+    assert ours.nodes["scale"].output.shape == (48, 8, 8)
+
+
+def test_convnext_block_ported_with_channel_axes_equals_keras_and_a_naive_port_warns():
+    inp = keras.Input((14, 14, 32))
+    h = L.DepthwiseConv2D(7, padding="same")(inp)
+    h = L.LayerNormalization(epsilon=1e-6)(h)
+    h = L.Dense(128, activation="gelu")(h)
+    h = L.Dense(32)(h)
+    out = L.Add()([inp, h])
+    model = keras.Model(inp, out)
+    faithful = _our_dag((32, 14, 14), [
+        ("dw", "DepthwiseConv2D", {"kernel_size": 7, "padding": "same"}, ["x"]),
+        ("ln", "LayerNormalization", {"axis": 1, "epsilon": 1e-6}, ["dw"]),
+        ("pw1", "Conv2D", {"filters": 128, "kernel_size": 1, "activation": "gelu"}, ["ln"]),
+        ("pw2", "Conv2D", {"filters": 32, "kernel_size": 1}, ["pw1"]),
+        ("add", "Add", {}, ["x", "pw2"]),
+    ])
+    assert faithful.ok and not [w for w in faithful.warnings if w.code == "channels"]
+    assert (faithful.trainable_params, faithful.non_trainable_params) == keras_counts(model)
+    assert faithful.nodes["add"].output.shape == from_keras(tuple(out.shape[1:]), "channels")
+    naive = _our_dag((32, 14, 14), [
+        ("dw", "DepthwiseConv2D", {"kernel_size": 7, "padding": "same"}, ["x"]),
+        ("ln", "LayerNormalization", {"epsilon": 1e-6}, ["dw"]),
+        ("d1", "Dense", {"units": 128, "activation": "gelu"}, ["ln"]),
+        ("d2", "Dense", {"units": 14}, ["d1"]),
+        ("add", "Add", {}, ["x", "d2"]),
+    ])
+    assert naive.ok  # it runs, but it is a different model: each of these acts on the width
+    assert {w.node for w in naive.warnings if w.code == "channels"} == {"ln", "d1", "d2"}
+
+
+def test_xception_entry_block_equals_keras():
+    inp = keras.Input((20, 20, 32))
+    residual = L.BatchNormalization()(L.Conv2D(64, 1, strides=2, padding="same", use_bias=False)(inp))
+    h = L.BatchNormalization()(L.SeparableConv2D(64, 3, padding="same", use_bias=False)(inp))
+    h = L.ReLU()(h)
+    h = L.BatchNormalization()(L.SeparableConv2D(64, 3, padding="same", use_bias=False)(h))
+    h = L.MaxPooling2D(3, strides=2, padding="same")(h)
+    out = L.Add()([h, residual])
+    model = keras.Model(inp, out)
+    ours = _our_dag((32, 20, 20), [
+        ("res", "Conv2D", {"filters": 64, "kernel_size": 1, "strides": 2, "padding": "same", "use_bias": False}, ["x"]),
+        ("res_bn", "BatchNormalization", {}, ["res"]),
+        ("sep1", "SeparableConv2D", {"filters": 64, "kernel_size": 3, "padding": "same", "use_bias": False}, ["x"]),
+        ("bn1", "BatchNormalization", {}, ["sep1"]), ("relu", "ReLU", {}, ["bn1"]),
+        ("sep2", "SeparableConv2D", {"filters": 64, "kernel_size": 3, "padding": "same", "use_bias": False}, ["relu"]),
+        ("bn2", "BatchNormalization", {}, ["sep2"]),
+        ("pool", "MaxPooling2D", {"pool_size": 3, "strides": 2, "padding": "same"}, ["bn2"]),
+        ("add", "Add", {}, ["pool", "res_bn"]),
+    ])
+    assert ours.ok, [i.message for i in ours.errors]
+    assert (ours.trainable_params, ours.non_trainable_params) == keras_counts(model)
+    assert ours.nodes["add"].output.shape == from_keras(tuple(out.shape[1:]), "channels")

@@ -67,6 +67,8 @@ class _DepthMultiplier(Params):
     depth_multiplier: PositiveInt = Field(1, le=100_000, description="Output channels of the depthwise step per input channel.")
 
 
+# The mixins are listed last so that their fields (filters, groups, depth_multiplier) come first in
+# the published schema, which is the inspector's order.
 class Conv1DParams(_Window1D, _Grouped):
     pass
 

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from pydantic import Field
 
-from ..catalog import Layer, Params, ShapeError, TensorSpec, Weight, register_layer
+from ..catalog import Layer, Params, ShapeError, Weight, register_layer
 from ..lazy import nn, torch_ops
 from ._common import Axis, PositiveInt, channels_note, require_rank, resolve_axes
 
