@@ -94,8 +94,8 @@ class Layer:
         """The weights a module built for these inputs holds (parameters and float buffers)."""
         return []
 
-    def notes(self, p: Any, inputs: list[TensorSpec]) -> list[tuple[str, str]]:
-        """Warnings about a valid but likely unintended use, as (field, message) pairs."""
+    def notes(self, p: Any, inputs: list[TensorSpec]) -> list[tuple[str, str, str]]:
+        """Warnings about a valid but likely unintended use, as (code, field, message)."""
         return []
 
     def make_module(self, p: Any, inputs: list[TensorSpec]) -> nn.Module | None:

@@ -496,8 +496,8 @@ class _Checker:
                          f"{self.limits.max_tensor_elements:,}. Use fewer units or a smaller input.", node=nid)
                 continue
             info.output, info.weights = out, weights
-            for field_name, note in info.layer.notes(info.params, specs_known):
-                self.add("channels", f"{nid}: {note}", node=nid, field=field_name, severity="warning")
+            for code, field_name, note in info.layer.notes(info.params, specs_known):
+                self.add(code, f"{nid}: {note}", node=nid, field=field_name, severity="warning")
             total += info.trainable + info.non_trainable
             if total > self.limits.max_params and not budget_hit:
                 budget_hit = True
