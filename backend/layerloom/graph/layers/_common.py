@@ -60,10 +60,13 @@ def resolve_axes(layer: str, axis: int | list[int], spec: TensorSpec) -> tuple[i
 
 def channels_note(layer: str, spec: TensorSpec, remedy: str, field: str) -> list[tuple[str, str, str]]:
     """The channels-first warning for a layer acting on the last axis: on a (channels, height, width)
-    tensor that is the width, while the same layer in a channels-last Keras model acts on channels."""
+    tensor that is the width, while the same layer in a channels-last Keras model acts on channels.
+    Only shapes are known here, so a tensor deliberately permuted to channels-last warns too; the
+    message says so."""
     if len(spec.shape) != 3 or min(spec.shape[1:]) < 2:
         return []
-    c, h, w = spec.shape
-    return [("channels", field, f"{layer} acts on the last axis (width, {w}) of {spec}, which looks like a (channels, height, width) "
-                    f"image of {c} channels; in a channels-last Keras model the same layer acts on channels. "
-                    f"If you mean channels, {remedy}.")]
+    c, _, w = spec.shape
+    return [("channels", field,
+             f"{layer} acts on the last axis (width, {w}) of {spec}, which looks like a (channels, height, width) "
+             f"image of {c} channels; in a channels-last Keras model the same layer acts on channels. "
+             f"If you mean channels, {remedy}; if the tensor is already channels-last (after a Permute), ignore this.")]
