@@ -425,3 +425,13 @@ def test_xception_entry_block_equals_keras():
     assert ours.ok, [i.message for i in ours.errors]
     assert (ours.trainable_params, ours.non_trainable_params) == keras_counts(model)
     assert ours.nodes["add"].output.shape == from_keras(tuple(out.shape[1:]), "channels")
+
+
+@pytest.mark.parametrize("make,our_type,params", [
+    (lambda: L.MaxPooling3D(3, strides=2, padding="same"), "MaxPooling3D", {"pool_size": 3, "strides": 2, "padding": "same"}),
+    (lambda: L.AveragePooling3D(2, strides=2, padding="same"), "AveragePooling3D", {"pool_size": 2, "strides": 2, "padding": "same"}),
+    (lambda: L.AveragePooling3D((1, 2, 2)), "AveragePooling3D", {"pool_size": [1, 2, 2]}),
+    (lambda: L.GlobalMaxPooling3D(keepdims=True), "GlobalMaxPooling3D", {"keepdims": True}),
+], ids=["max-same", "avg-same", "avg-valid", "global-max"])
+def test_volume_pooling_equals_keras(make, our_type, params):
+    _run_both(make, our_type, params, (2, 3, 5, 4), lambda l: {})
