@@ -35,8 +35,8 @@ def test_build_seed_mlp_from_the_palette(page: Page, artifacts: Path) -> None:
     wiring: 7,114 parameters and every node's shape, exactly the seed MLP of examples/."""
     expect(page.get_by_test_id("empty-hint")).to_be_visible()
     # the palette: every category of the catalog, and a search over names and docs
-    for group in ["Inputs/Outputs", "Core", "Convolution", "Pooling", "Recurrent", "Normalization", "Merge",
-                  "Regularization"]:
+    for group in ["Inputs/Outputs", "Core", "Convolution", "Pooling", "Recurrent", "Activation", "Normalization",
+                  "Preprocessing", "Merge", "Regularization"]:
         expect(page.locator(".ll-group-head", has_text=group)).to_have_count(1)
     page.get_by_test_id("palette-search").fill("long short")
     expect(page.get_by_test_id("palette-LSTM")).to_be_visible()
@@ -106,11 +106,11 @@ def test_shape_error_on_the_right_node_fixed_undone_and_redone(page: Page, tmp_p
 
     add = node(page, "add_1")
     expect(add).to_have_class(re.compile(r"\bhas-error\b"))
-    expect(add).to_have_attribute("title", re.compile(r"Add needs equal shapes, got \(64,\) from d1 and \(32,\) from dense_1"))
+    expect(add).to_have_attribute("title", re.compile(r"Add needs shapes that broadcast .*, got \(64,\) from d1 and \(32,\) from dense_1"))
     for other in ["x", "d1", "a1", "d2", "y", "dense_1"]:
         expect(node(page, other)).not_to_have_class(re.compile(r"\bhas-error\b"))
     problems = page.get_by_test_id("problem")
-    shape_problem = problems.filter(has_text="Add needs equal shapes")
+    shape_problem = problems.filter(has_text="Add needs shapes that broadcast")
     expect(shape_problem).to_have_count(1)
     page.get_by_test_id("canvas").click(position={"x": 5, "y": 5})  # clear the selection
     shape_problem.click()

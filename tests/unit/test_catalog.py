@@ -11,7 +11,7 @@ from layerloom.graph import analyze, build_model, catalog_json, get_layer, layer
 
 # A sample input for each layer type (per-sample shape, dtype); merges get two copies.
 SAMPLE_INPUT = {
-    "Dense": ([4, 6], "float32"), "Activation": ([5, 7], "float32"), "Dropout": ([6], "float32"),
+    "Dense": ([4, 6], "float32"), "Activation": ([5, 7], "float32"), "Dropout": ([3, 6], "float32"),
     "ActivityRegularization": ([6], "float32"), "Flatten": ([2, 3, 4], "float32"), "Reshape": ([2, 6], "float32"),
     "Permute": ([5], "float32"), "RepeatVector": ([5], "float32"), "Embedding": ([7], "int64"),
     "Conv1D": ([3, 11], "float32"), "Conv2D": ([3, 9, 10], "float32"), "Conv2DTranspose": ([3, 5, 6], "float32"),
@@ -20,12 +20,23 @@ SAMPLE_INPUT = {
     "MaxPooling2D": ([3, 7, 9], "float32"), "AveragePooling2D": ([3, 7, 9], "float32"),
     "GlobalMaxPooling1D": ([3, 9], "float32"), "GlobalAveragePooling1D": ([3, 9], "float32"),
     "GlobalMaxPooling2D": ([3, 7, 9], "float32"), "GlobalAveragePooling2D": ([3, 7, 9], "float32"),
-    "BatchNormalization": ([4, 5, 6], "float32"), "LayerNormalization": ([5, 6], "float32"),
+    "BatchNormalization": ([4, 5, 6], "float32"), "LayerNormalization": ([4, 5, 6], "float32"),
     "SimpleRNN": ([6, 3], "float32"), "LSTM": ([6, 3], "float32"), "GRU": ([6, 3], "float32"),
     "Add": ([4, 3], "float32"), "Subtract": ([4, 3], "float32"), "Multiply": ([4, 3], "float32"),
     "Average": ([4, 3], "float32"), "Maximum": ([4, 3], "float32"), "Minimum": ([4, 3], "float32"),
     "Concatenate": ([4, 3], "float32"), "Dot": ([4, 3], "float32"),
     "Lambda": ([2, 3, 4], "float32"), "Normalization": ([2, 3, 6], "float32"),
+    "Conv3D": ([2, 5, 6, 7], "float32"), "DepthwiseConv1D": ([3, 11], "float32"), "DepthwiseConv2D": ([3, 9, 10], "float32"),
+    "SeparableConv1D": ([3, 11], "float32"), "SeparableConv2D": ([3, 9, 10], "float32"),
+    "Conv1DTranspose": ([3, 6], "float32"), "MaxPooling3D": ([2, 5, 6, 7], "float32"),
+    "AveragePooling3D": ([2, 5, 6, 7], "float32"), "GlobalMaxPooling3D": ([2, 3, 4, 5], "float32"),
+    "GlobalAveragePooling3D": ([2, 3, 4, 5], "float32"), "UpSampling1D": ([2, 5], "float32"),
+    "ZeroPadding1D": ([2, 5], "float32"), "Cropping1D": ([2, 7], "float32"), "Cropping2D": ([2, 6, 7], "float32"),
+    "ReLU": ([3, 4, 5], "float32"), "LeakyReLU": ([6], "float32"), "PReLU": ([3, 4, 5], "float32"),
+    "ELU": ([2, 6], "float32"), "Softmax": ([3, 4, 5], "float32"), "GroupNormalization": ([4, 5, 6], "float32"),
+    "UnitNormalization": ([3, 4, 5], "float32"), "Rescaling": ([3, 4, 4], "float32"),
+    "SpatialDropout1D": ([3, 8], "float32"), "SpatialDropout2D": ([3, 4, 5], "float32"),
+    "SpatialDropout3D": ([2, 3, 4, 5], "float32"), "GaussianNoise": ([6], "float32"), "GaussianDropout": ([6], "float32"),
 }
 CASES = [(t, p) for t in layer_types() if t not in ("Input", "Output") for p in type(get_layer(t)).example_params]
 

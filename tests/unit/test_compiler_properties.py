@@ -12,30 +12,48 @@ from hypothesis import strategies as st
 from graph_helpers import random_inputs, real_output_shapes, real_weight_counts, saved_buffer_count
 from layerloom.graph import analyze, build_model, get_layer
 from layerloom.graph.catalog import ShapeError, TensorSpec
+from layerloom.graph.layers.merge import broadcast_shapes
 
 LAMBDA_EXPRESSIONS = ["x * sigmoid(x)", "clip(x, -1, 1) ** 2 - x", "x - mean(x, axis=-1, keepdims=True)",
                       "sum(x, axis=1)", "max(exp(x), axis=(1, -1), keepdims=True) / 2", "softplus(-x) + abs(x)"]
 LAMBDA_MERGES = ["a * sigmoid(b)", "a + b", "maximum(a, b) - minimum(a, 0)", "a + mean(b, axis=-1, keepdims=True)"]
-ACTIVATIONS = ["relu", "tanh", "sigmoid", "softmax", "leaky_relu", "gelu", "elu", "linear", "selu", "hard_sigmoid"]
+# Not "exponential": chained, it overflows to inf on random graphs (test_keras_parity_layers checks it).
+ACTIVATIONS = ["relu", "tanh", "sigmoid", "softmax", "leaky_relu", "gelu", "elu", "linear", "selu", "hard_sigmoid",
+               "hardsigmoid", "relu6", "hard_silu", "mish"]
 
 
-def candidate_layers(draw, shape: tuple[int, ...]) -> list[tuple[str, dict[str, Any]]]:
-    """Layers (type, params) worth trying on a tensor of this shape."""
+def candidate_layers(draw, shape: tuple[int, ...]) -> tuple[list[tuple[str, dict[str, Any]]], list[tuple[str, dict[str, Any]]]]:
+    """Layers (type, params) worth trying on a tensor of this shape: (any rank, this rank only)."""
     small = st.integers(1, 6)
     rank = len(shape)
+    channels = shape[0]
+    groups = draw(st.sampled_from([g for g in (1, 2, 3) if channels % g == 0]))
     out: list[tuple[str, dict[str, Any]]] = [
         ("Dense", {"units": draw(small), "activation": draw(st.sampled_from(ACTIVATIONS)), "use_bias": draw(st.booleans())}),
         ("Activation", {"activation": draw(st.sampled_from(ACTIVATIONS))}),
         ("Dropout", {"rate": 0.3}),
-        ("BatchNormalization", {"momentum": 0.9}),
-        ("LayerNormalization", {}),
+        ("Dropout", {"rate": 0.3, "noise_shape": [None, *[draw(st.sampled_from([None, 1])) for _ in shape]]}),
+        ("BatchNormalization", {"momentum": 0.9, "center": draw(st.booleans()), "scale": draw(st.booleans())}),
+        ("LayerNormalization", {"axis": draw(st.sampled_from([-1, 1, list(range(1, rank + 1))])),
+                                "center": draw(st.booleans()), "scale": draw(st.booleans())}),
+        ("GroupNormalization", {"groups": groups, "center": draw(st.booleans())}),
+        ("UnitNormalization", {"axis": draw(st.sampled_from([-1, 1]))}),
         ("ActivityRegularization", {"l2": 0.01}),
         ("Flatten", {}),
         ("Reshape", {"target_shape": [-1, 1] if rank < 4 else [-1]}),
         ("Lambda", {"expression": draw(st.sampled_from(LAMBDA_EXPRESSIONS))}),
         ("Normalization", draw(st.sampled_from([{"adapt": True}, {"axis": None, "mean": 1.0, "variance": 2.0},
                                                 {"axis": 1, "adapt": True, "invert": True}]))),
+        ("ReLU", draw(st.sampled_from([{}, {"max_value": 6.0}, {"max_value": 1.5, "negative_slope": 0.2, "threshold": 0.1}]))),
+        ("LeakyReLU", {"negative_slope": 0.2}),
+        ("PReLU", {"shared_axes": draw(st.sampled_from([None, list(range(2, rank + 1)) or None]))}),
+        ("ELU", {"alpha": 0.7}),
+        ("Softmax", {"axis": draw(st.sampled_from([-1, 1]))}),
+        ("Rescaling", {"scale": 0.5, "offset": draw(st.sampled_from([0.0, -1.0]))}),
+        ("GaussianNoise", {"stddev": 0.1}),
+        ("GaussianDropout", {"rate": 0.2}),
     ]
+    generic, out = out, []
     if rank == 1:
         out.append(("RepeatVector", {"n": draw(st.integers(1, 4))}))
     if rank == 2:
@@ -48,6 +66,19 @@ def candidate_layers(draw, shape: tuple[int, ...]) -> list[tuple[str, dict[str, 
             (draw(st.sampled_from(["SimpleRNN", "LSTM", "GRU"])),
              {"units": draw(small), "return_sequences": draw(st.booleans()), "bidirectional": draw(st.booleans())}),
             ("Permute", {"dims": [2, 1]}),
+            ("Conv1D", {"filters": groups * draw(small), "groups": groups, "kernel_size": draw(st.integers(1, 3)),
+                        "padding": draw(st.sampled_from(["valid", "same"]))}),
+            ("DepthwiseConv1D", {"kernel_size": draw(st.integers(1, 3)), "strides": draw(st.integers(1, 2)),
+                                 "depth_multiplier": draw(st.integers(1, 2)), "padding": draw(st.sampled_from(["valid", "same"]))}),
+            ("SeparableConv1D", {"filters": draw(small), "kernel_size": draw(st.integers(1, 3)), "strides": draw(st.integers(1, 2)),
+                                 "depth_multiplier": draw(st.integers(1, 2)), "padding": draw(st.sampled_from(["valid", "same"])),
+                                 "use_bias": draw(st.booleans())}),
+            ("Conv1DTranspose", {"filters": draw(small), "kernel_size": draw(st.integers(1, 3)), "strides": draw(st.integers(1, 3)),
+                                 "padding": draw(st.sampled_from(["valid", "same"]))}),
+            ("Cropping1D", {"cropping": draw(st.sampled_from([1, [1, 0], [0, 2]]))}),
+            ("ZeroPadding1D", {"padding": draw(st.sampled_from([1, [2, 0]]))}),
+            ("UpSampling1D", {"size": draw(st.integers(1, 3))}),
+            ("SpatialDropout1D", {"rate": 0.3}),
         ]
     if rank == 3:
         strides = draw(st.integers(1, 2))
@@ -64,8 +95,27 @@ def candidate_layers(draw, shape: tuple[int, ...]) -> list[tuple[str, dict[str, 
             ("UpSampling2D", {"size": draw(st.sampled_from([1, 2, [2, 1]])), "interpolation": draw(st.sampled_from(["nearest", "bilinear"]))}),
             ("ZeroPadding2D", {"padding": draw(st.sampled_from([1, [1, 2], [[0, 1], [2, 0]]]))}),
             ("Permute", {"dims": [1, 3, 2]}),
+            ("Conv2D", {"filters": groups * draw(small), "groups": groups, "kernel_size": draw(st.sampled_from([1, 3])),
+                        "strides": strides, "padding": draw(st.sampled_from(["valid", "same"]))}),
+            ("DepthwiseConv2D", {"kernel_size": draw(st.sampled_from([1, 2, 3, [2, 3]])), "strides": strides,
+                                 "depth_multiplier": draw(st.integers(1, 2)), "padding": draw(st.sampled_from(["valid", "same"])),
+                                 "activation": draw(st.sampled_from(ACTIVATIONS))}),
+            ("SeparableConv2D", {"filters": draw(small), "kernel_size": draw(st.sampled_from([1, 3, [3, 2]])), "strides": strides,
+                                 "depth_multiplier": draw(st.integers(1, 2)), "padding": draw(st.sampled_from(["valid", "same"]))}),
+            ("Cropping2D", {"cropping": draw(st.sampled_from([1, [1, 0], [[0, 1], [1, 0]]]))}),
+            ("SpatialDropout2D", {"rate": 0.3}),
         ]
-    return out
+    if rank == 4:
+        strides = draw(st.integers(1, 2))
+        out += [
+            ("Conv3D", {"filters": groups * draw(small), "groups": groups, "kernel_size": draw(st.sampled_from([1, 2, [1, 2, 3]])),
+                        "strides": strides, "padding": draw(st.sampled_from(["valid", "same"]))}),
+            (draw(st.sampled_from(["MaxPooling3D", "AveragePooling3D"])),
+             {"pool_size": draw(st.sampled_from([2, [1, 2, 2]])), "padding": draw(st.sampled_from(["valid", "same"]))}),
+            (draw(st.sampled_from(["GlobalMaxPooling3D", "GlobalAveragePooling3D"])), {"keepdims": draw(st.booleans())}),
+            ("SpatialDropout3D", {"rate": 0.3}),
+        ]
+    return generic, out
 
 
 @st.composite
@@ -89,7 +139,7 @@ def random_graphs(draw) -> dict[str, Any]:
         return nid
 
     for _ in range(draw(st.integers(1, 2))):
-        kind = draw(st.sampled_from(["vector", "sequence", "image", "tokens"]))
+        kind = draw(st.sampled_from(["vector", "sequence", "image", "tokens", "volume"]))
         if kind == "tokens":
             length = draw(st.integers(2, 6))
             tokens = add("Input", {"shape": [length], "dtype": "int64"}, [])
@@ -98,7 +148,8 @@ def random_graphs(draw) -> dict[str, Any]:
             continue
         shape = {"vector": [draw(st.integers(1, 8))],
                  "sequence": [draw(st.integers(2, 6)), draw(st.integers(1, 5))],
-                 "image": [draw(st.integers(1, 3)), draw(st.integers(3, 9)), draw(st.integers(3, 9))]}[kind]
+                 "image": [draw(st.integers(1, 3)), draw(st.integers(3, 9)), draw(st.integers(3, 9))],
+                 "volume": [draw(st.integers(1, 2)), draw(st.integers(2, 4)), draw(st.integers(3, 5)), draw(st.integers(3, 5))]}[kind]
         tensors.append((add("Input", {"shape": shape}, []), TensorSpec(tuple(shape))))
 
     for _ in range(draw(st.integers(1, 14))):
@@ -108,7 +159,15 @@ def random_graphs(draw) -> dict[str, Any]:
             same_shape = [t for t in tensors if t[1].shape == spec.shape and t[0] != src]
             same_rank = [t for t in tensors if len(t[1].shape) == len(spec.shape) and t[0] != src
                          and t[1].shape[1:] == spec.shape[1:]]
-            kind = draw(st.sampled_from(["elementwise", "concatenate", "dot", "lambda"]))
+            broadcastable = [t for t in tensors if t[0] != src and t[1].shape != spec.shape
+                             and broadcast_shapes(t[1].shape, spec.shape) is not None]
+            kind = draw(st.sampled_from(["elementwise", "broadcast", "concatenate", "dot", "lambda"]))
+            if kind == "broadcast" and broadcastable:  # e.g. a (C, 1, 1) scale times a (C, H, W) map
+                other = draw(st.sampled_from(broadcastable))
+                merge = draw(st.sampled_from(["Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum"]))
+                nid = add(merge, {}, [src, other[0]] if draw(st.booleans()) else [other[0], src])
+                tensors.append((nid, TensorSpec(broadcast_shapes(spec.shape, other[1].shape))))
+                continue
             if kind == "elementwise" and same_shape:
                 other = draw(st.sampled_from(same_shape))
                 merge = draw(st.sampled_from(["Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum"]))
@@ -139,7 +198,9 @@ def random_graphs(draw) -> dict[str, Any]:
                 out = get_layer("Dense").output(get_layer("Dense").params_model(**params), [spec])
                 tensors.append((add("Dense", {}, [src], share=owner), out))
             continue
-        layer_type, params = draw(st.sampled_from(candidate_layers(draw, spec.shape)))
+        generic, specific = candidate_layers(draw, spec.shape)
+        # Half the draws from the rank's own layers, so convolutions and pooling are not drowned out.
+        layer_type, params = draw(st.sampled_from(specific if specific and draw(st.booleans()) else generic))
         layer = get_layer(layer_type)
         try:
             out = layer.output(layer.params_model.model_validate(params), [spec])

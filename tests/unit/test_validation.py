@@ -183,7 +183,8 @@ def test_shape_error_names_node_incoming_shapes_and_rule():
                     {"source": "add", "target": "y"}]
     issue = only_error(doc, "shape")
     assert issue.node == "add"
-    assert issue.message == "add: Add needs equal shapes, got (64,) from d1 and (32,) from d2."
+    assert issue.message == ("add: Add needs shapes that broadcast (aligned at the end, each axis equal or 1 on one side), "
+                             "got (64,) from d1 and (32,) from d2.")
 
 
 def test_shape_errors_for_single_input_layers_show_the_input():

@@ -32,7 +32,13 @@ ACTIVATIONS: dict[str, tuple[Any, dict[str, Any]]] = {
     "softsign": (F.softsign, {}),
     "tanh": (torch.tanh, {}),
     "sigmoid": (torch.sigmoid, {}),
-    "hard_sigmoid": (F.hardsigmoid, {}),
+    "hard_sigmoid": (F.hardsigmoid, {}),  # Keras 3's: relu6(x + 3) / 6
+    "hardsigmoid": (F.hardsigmoid, {}),
+    "relu6": (F.relu6, {}),
+    "hard_silu": (F.hardswish, {}),
+    "hard_swish": (F.hardswish, {}),
+    "mish": (F.mish, {}),
+    "exponential": (torch.exp, {}),
     "softmax": (torch.softmax, {}),
     "log_softmax": (torch.log_softmax, {}),
     "leaky_relu": (F.leaky_relu, {"negative_slope": 0.2}),
@@ -209,7 +215,12 @@ def _trace(analysis: Analysis, for_training: bool) -> tuple[fx.Graph, list[Head]
 def _keras_init(module: nn.Module) -> None:
     """Keras's default initialisers, so a model trains as a Keras user expects: Glorot-uniform kernels
     and zero biases; orthogonal recurrent kernels and a forget-gate bias of 1 (LSTM); embeddings
-    uniform in ±0.05."""
+    uniform in ±0.05. Walks submodules too (a SeparableConv's depthwise and pointwise convolutions)."""
+    for part in module.modules():
+        _keras_init_one(part)
+
+
+def _keras_init_one(module: nn.Module) -> None:
     with torch.no_grad():
         if isinstance(module, (nn.Linear, nn.modules.conv._ConvNd)):
             nn.init.xavier_uniform_(module.weight)

@@ -94,6 +94,10 @@ class Layer:
         """The weights a module built for these inputs holds (parameters and float buffers)."""
         return []
 
+    def notes(self, p: Any, inputs: list[TensorSpec]) -> list[tuple[str, str, str]]:
+        """Warnings about a valid but likely unintended use, as (code, field, message)."""
+        return []
+
     def make_module(self, p: Any, inputs: list[TensorSpec]) -> nn.Module | None:
         """The torch module that implements this layer, or None when it is a plain function."""
         return None
@@ -137,7 +141,9 @@ CATEGORIES = (
     "Convolution",
     "Pooling",
     "Recurrent",
+    "Activation",
     "Normalization",
+    "Preprocessing",
     "Merge",
     "Regularization",
 )

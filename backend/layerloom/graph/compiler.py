@@ -3,7 +3,8 @@
 Steps, each collecting issues instead of stopping at the first: format version, envelope schema,
 node ids and types, each node's params (pydantic, pointed at node and field), edges and ports,
 shared layers, topological order (cycles named), per-node output shapes and weight counts in that
-order, limits, then warnings for nodes whose result reaches no Output.
+order (with each layer's own warnings, such as a Dense acting on the width of an image), limits,
+then warnings for nodes whose result reaches no Output.
 
 Shapes and weight counts come from each layer's rules in the catalog rather than from running
 modules on meta tensors: PyTorch's meta kernels cost about half a millisecond per op, which would
@@ -250,7 +251,8 @@ def _envelope_issues(err: ValidationError, document: dict[str, Any]) -> list[Iss
 
 
 def _param_issue(node_id: str, layer_type: str, e: dict[str, Any]) -> Issue:
-    path = ".".join(str(p) for p in e["loc"] if not (isinstance(p, str) and p in ("int", "list[...]")))
+    # Drop the union-branch tags pydantic puts in the location ("int", "list[constrained-int]").
+    path = ".".join(str(p) for p in e["loc"] if not (isinstance(p, str) and (p in ("int", "float", "list[...]") or not p.isidentifier())))
     if e["type"] == "extra_forbidden":
         known = list(get_layer(layer_type).params_model.model_fields)  # type: ignore[union-attr]
         hint = f" {layer_type} takes: {', '.join(known)}." if known else f" {layer_type} takes no parameters."
@@ -494,6 +496,8 @@ class _Checker:
                          f"{self.limits.max_tensor_elements:,}. Use fewer units or a smaller input.", node=nid)
                 continue
             info.output, info.weights = out, weights
+            for code, field_name, note in info.layer.notes(info.params, specs_known):
+                self.add(code, f"{nid}: {note}", node=nid, field=field_name, severity="warning")
             total += info.trainable + info.non_trainable
             if total > self.limits.max_params and not budget_hit:
                 budget_hit = True

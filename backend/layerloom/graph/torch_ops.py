@@ -30,34 +30,62 @@ def _pad_arg(spatial: tuple[int, ...], kernel, stride, dilation) -> list[int]:
     return pads
 
 
-class StridedSameConv1d(nn.Conv1d):
-    """Conv1d with Keras 'same' padding for any stride (PyTorch's 'same' allows stride 1 only)."""
+class _StridedSame:
+    """Mixin for a ConvNd: Keras 'same' padding for any stride or an even kernel (asymmetric
+    padding; PyTorch's own 'same' allows stride 1 only)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         pads = _pad_arg(tuple(x.shape[2:]), self.kernel_size, self.stride, self.dilation)
         return super().forward(F.pad(x, pads))
 
 
-class StridedSameConv2d(nn.Conv2d):
-    """Conv2d with Keras 'same' padding for any stride or an even kernel (asymmetric padding)."""
+class StridedSameConv1d(_StridedSame, nn.Conv1d):
+    pass
+
+
+class StridedSameConv2d(_StridedSame, nn.Conv2d):
+    pass
+
+
+class StridedSameConv3d(_StridedSame, nn.Conv3d):
+    pass
+
+
+class SeparableConv(nn.Module):
+    """Keras's SeparableConv: a depthwise convolution (no bias) then a 1x1 pointwise one; state_dict
+    ``depthwise.weight``, ``pointwise.weight``, ``pointwise.bias``."""
+
+    def __init__(self, depthwise: nn.Module, pointwise: nn.Module) -> None:
+        super().__init__()
+        self.depthwise = depthwise
+        self.pointwise = pointwise
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        pads = _pad_arg(tuple(x.shape[2:]), self.kernel_size, self.stride, self.dilation)
-        return super().forward(F.pad(x, pads))
+        return self.pointwise(self.depthwise(x))
 
 
-class CroppedConvTranspose2d(nn.ConvTranspose2d):
-    """ConvTranspose2d whose output is cropped at the end, for 'same' cases output_padding cannot
-    express (an even kernel with stride 1)."""
+class _CroppedTranspose:
+    """Mixin for a ConvTransposeNd whose output is cropped at the end of each spatial axis, for
+    'same' cases output_padding cannot express (an even kernel with stride 1)."""
 
-    def __init__(self, *args, crop: tuple[int, int] = (0, 0), **kwargs) -> None:
+    def __init__(self, *args, crop: tuple[int, ...], **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.crop = crop
+        self.crop = tuple(crop)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = super().forward(x)
-        ch, cw = self.crop
-        return y[..., : y.shape[-2] - ch, : y.shape[-1] - cw]
+        for axis, amount in enumerate(self.crop, start=2):
+            if amount:
+                y = y.narrow(axis, 0, y.shape[axis] - amount)
+        return y
+
+
+class CroppedConvTranspose1d(_CroppedTranspose, nn.ConvTranspose1d):
+    pass
+
+
+class CroppedConvTranspose2d(_CroppedTranspose, nn.ConvTranspose2d):
+    pass
 
 
 class SamePool(nn.Module):
@@ -76,14 +104,22 @@ class SamePool(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         dims = len(self.pool_size)
         pads = _pad_arg(tuple(x.shape[2:]), self.pool_size, self.strides, (1,) * dims)
-        max_pool = F.max_pool1d if dims == 1 else F.max_pool2d
-        avg_pool = F.avg_pool1d if dims == 1 else F.avg_pool2d
         if self.kind == "max":
+            max_pool = getattr(F, f"max_pool{dims}d")
             return max_pool(F.pad(x, pads, value=-math.inf), self.pool_size, self.strides)
+        avg_pool = getattr(F, f"avg_pool{dims}d")
         total = avg_pool(F.pad(x, pads), self.pool_size, self.strides)
         ones = torch.ones((1, 1, *x.shape[2:]), dtype=x.dtype, device=x.device)
         counted = avg_pool(F.pad(ones, pads), self.pool_size, self.strides)
         return total / counted
+
+
+def crop(x: torch.Tensor, amounts: tuple[tuple[int, int], ...]) -> torch.Tensor:
+    """Keras Cropping: remove (start, end) elements from each trailing spatial axis."""
+    first = x.dim() - len(amounts)
+    for axis, (start, end) in enumerate(amounts, start=first):
+        x = x.narrow(axis, start, x.shape[axis] - start - end)
+    return x
 
 
 class _KerasRecurrent:
@@ -155,7 +191,6 @@ def activity_penalty(x: torch.Tensor, l1: float, l2: float) -> torch.Tensor:
     if l2:
         penalty = penalty + l2 * x.square().sum()
     return penalty / x.shape[0]
-
 
 
 class KerasNormalization(nn.Module):
@@ -231,3 +266,116 @@ class KerasNormalization(nn.Module):
         self.mean.copy_(total_mean)
         self.variance.copy_(total_var)
         self.count.fill_(total_count)
+
+
+def relu(x: torch.Tensor, max_value: float | None = None, negative_slope: float = 0.0,
+         threshold: float = 0.0) -> torch.Tensor:
+    """Keras ``ReLU``: x above ``threshold`` (else 0), capped at ``max_value``, plus
+    ``negative_slope · (x − threshold)`` below the threshold."""
+    out = x * (x > threshold).to(x.dtype) if threshold != 0 else torch.relu(x)
+    if max_value is not None:
+        out = out.clamp(0.0, max_value)
+    if negative_slope:
+        out = out - negative_slope * torch.relu(threshold - x)
+    return out
+
+
+class PReLU(nn.Module):
+    """Keras ``PReLU``: a learned slope per element below zero (``weight`` has the input's shape,
+    with size 1 on the shared axes); starts at zero, as Keras's default ``alpha_initializer``."""
+
+    def __init__(self, shape: tuple[int, ...]) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.zeros(shape))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(x) - self.weight * torch.relu(-x)
+
+
+class NoiseShapeDropout(nn.Module):
+    """Keras ``Dropout`` with ``noise_shape``: one keep/drop draw per cell of ``noise_shape``
+    (batch axis first; None takes the input's size), broadcast over the axes of size 1."""
+
+    def __init__(self, rate: float, noise_shape: tuple[int | None, ...]) -> None:
+        super().__init__()
+        self.rate = rate
+        self.noise_shape = noise_shape
+
+    def extra_repr(self) -> str:
+        return f"rate={self.rate}, noise_shape={self.noise_shape}"
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.rate == 0:
+            return x
+        shape = [x.shape[i] if n is None else n for i, n in enumerate(self.noise_shape)]
+        keep = torch.empty(shape, dtype=x.dtype, device=x.device).bernoulli_(1.0 - self.rate)
+        return x * keep / (1.0 - self.rate)
+
+
+class GaussianNoise(nn.Module):
+    """Keras ``GaussianNoise``: adds N(0, stddev²) noise while training; identity at inference."""
+
+    def __init__(self, stddev: float) -> None:
+        super().__init__()
+        self.stddev = stddev
+
+    def extra_repr(self) -> str:
+        return f"stddev={self.stddev}"
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + torch.randn_like(x) * self.stddev if self.training and self.stddev else x
+
+
+class GaussianDropout(nn.Module):
+    """Keras ``GaussianDropout``: multiplies by N(1, rate / (1 − rate)) noise while training."""
+
+    def __init__(self, rate: float) -> None:
+        super().__init__()
+        self.rate = rate
+
+    def extra_repr(self) -> str:
+        return f"rate={self.rate}"
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.rate == 0:
+            return x
+        return x * (1.0 + torch.randn_like(x) * math.sqrt(self.rate / (1.0 - self.rate)))
+
+
+class AxesLayerNorm(nn.Module):
+    """Keras ``LayerNormalization`` over any axes (the batch axis is 0), with ``scale`` (``weight``)
+    and ``center`` (``bias``) each optional; the weights have the normalized axes' sizes."""
+
+    def __init__(self, axes: tuple[int, ...], input_shape: tuple[int, ...], eps: float,
+                 center: bool, scale: bool) -> None:
+        super().__init__()
+        self.axes, self.eps = axes, eps
+        param_shape = tuple(input_shape[a - 1] for a in axes)
+        # How the weights line up with a (batch, *input_shape) tensor.
+        self.broadcast = tuple(input_shape[a - 1] if a in axes else 1 for a in range(1, len(input_shape) + 1))
+        self.weight = nn.Parameter(torch.ones(param_shape)) if scale else None
+        self.bias = nn.Parameter(torch.zeros(param_shape)) if center else None
+
+    def extra_repr(self) -> str:
+        return f"axes={self.axes}, eps={self.eps}"
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        mean = x.mean(dim=self.axes, keepdim=True)
+        var = x.var(dim=self.axes, keepdim=True, unbiased=False)
+        y = (x - mean) * torch.rsqrt(var + self.eps)
+        if self.weight is not None:
+            y = y * self.weight.reshape(self.broadcast)
+        if self.bias is not None:
+            y = y + self.bias.reshape(self.broadcast)
+        return y
+
+
+def unit_normalize(x: torch.Tensor, dims: tuple[int, ...]) -> torch.Tensor:
+    """Keras ``UnitNormalization``: scale to unit L2 norm over ``dims`` (squared norm floored at 1e-12)."""
+    return x * torch.rsqrt(x.square().sum(dim=dims, keepdim=True).clamp_min(1e-12))
+
+
+def lift_rank(x: torch.Tensor, rank: int) -> torch.Tensor:
+    """Insert size-1 axes after the batch axis until ``x`` has ``rank`` axes: how Keras's merge
+    layers align inputs of different ranks (per-sample shapes aligned at the end, as NumPy)."""
+    return x.reshape(x.shape[0], *([1] * (rank - x.dim())), *x.shape[1:])

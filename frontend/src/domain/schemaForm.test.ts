@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { CATALOG } from "../testing/fixtures";
 import { summarizeParams, formatCount, formatShape } from "./display";
-import { describeFields, parseFieldText, validateParams, validateValue } from "./schemaForm";
+import { describeFields, formatFieldText, parseFieldText, validateParams, validateValue } from "./schemaForm";
 
 const fields = (type: string) => describeFields(CATALOG.get(type)!.params_schema);
 const field = (type: string, name: string) => fields(type).find((f) => f.name === name)!;
@@ -26,6 +26,16 @@ describe("forms from JSON Schema", () => {
     expect(parseFieldText(field("ZeroPadding2D", "padding"), "[[1, 2], [3, 4]]")).toEqual({ ok: true, value: [[1, 2], [3, 4]] });
     expect(parseFieldText(field("MaxPooling2D", "strides"), "")).toEqual({ ok: true, value: undefined });
     expect(parseFieldText(field("Dense", "units"), "six")).toMatchObject({ ok: false });
+  });
+  it("round-trips lists with empty entries and axes", () => {
+    const noise = field("Dropout", "noise_shape");
+    expect(parseFieldText(noise, "[null, 1, null]")).toEqual({ ok: true, value: [null, 1, null] });
+    expect(formatFieldText([null, 1, null])).toBe("[null,1,null]");
+    expect(parseFieldText(noise, formatFieldText([null, 1, null]))).toEqual({ ok: true, value: [null, 1, null] });
+    expect(validateValue(noise.schema, [null, 1, null])).toBeNull();
+    expect(parseFieldText(field("LayerNormalization", "axis"), "1")).toEqual({ ok: true, value: 1 });
+    expect(parseFieldText(field("LayerNormalization", "axis"), "2, 3")).toEqual({ ok: true, value: [2, 3] });
+    expect(field("ReLU", "max_value").kind).toBe("number");
   });
   it("explains what is wrong", () => {
     expect(validateValue(field("Dense", "units").schema, 0)).toBe("Must be ≥ 1.");

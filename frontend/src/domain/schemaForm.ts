@@ -181,7 +181,8 @@ export function parseFieldText(field: Pick<FieldSpec, "kind" | "schema">, text: 
 /** How a value appears in a text field. */
 export function formatFieldText(value: unknown): string {
   if (value === undefined || value === null) return "";
-  if (Array.isArray(value)) return value.some(Array.isArray) ? JSON.stringify(value) : value.join(", ");
+  // Nested lists and lists with empty entries (Dropout's noise_shape [null, 1, null]) are shown as JSON.
+  if (Array.isArray(value)) return value.some((v) => Array.isArray(v) || v === null) ? JSON.stringify(value) : value.join(", ");
   return String(value);
 }
 

@@ -1,3 +1,5 @@
-"""Catalog entries, one module per palette category; importing this package registers them all."""
+"""Catalog entries, one module per family; importing this package registers them all (in this
+order, which is the order within each palette category)."""
 
-from . import core, convolution, lambda_layer, merge, normalization, pooling, preprocessing, recurrent  # noqa: F401
+from . import core, lambda_layer, convolution, reshaping, pooling, recurrent, activation, normalization  # noqa: F401, I001
+from . import preprocessing, merge, regularization  # noqa: F401, I001

@@ -9,7 +9,7 @@ from pydantic import Field, model_validator
 
 from ..catalog import Layer, Params, ShapeError, TensorSpec, Weight, format_shape, register_layer
 from ..lazy import nn, torch, torch_ops
-from ._common import ActivationName, PositiveInt, require_rank
+from ._common import ActivationName, PositiveInt, channels_note, require_rank
 
 # Loss and metric names a head may use; the trainer implements exactly these (a test keeps both in step).
 Loss = Literal[
@@ -99,6 +99,9 @@ class Dense(Layer):
         w = [Weight("weight", (p.units, n_in))]
         return w + ([Weight("bias", (p.units,))] if p.use_bias else [])
 
+    def notes(self, p: DenseParams, inputs):
+        return channels_note("Dense", inputs[0], "use a 1x1 Conv2D with filters = units instead", "inputs")
+
     def make_module(self, p: DenseParams, inputs):
         return nn.Linear(inputs[0].shape[-1], p.units, bias=p.use_bias)
 
@@ -127,6 +130,10 @@ class Activation(Layer):
 
 class DropoutParams(Params):
     rate: float = Field(0.5, ge=0.0, lt=1.0, description="Fraction of inputs set to zero during training.")
+    noise_shape: list[Annotated[int, Field(ge=1, le=MAX_DIM)] | None] | None = Field(
+        None, min_length=2, max_length=5, description=(
+            "Shape of the keep/drop mask, batch axis first, as in Keras; null entries take the input's size "
+            "and 1 shares one draw along that axis ([null, null, 1, 1] drops whole channels of an image)."))
 
 
 @register_layer
@@ -135,13 +142,24 @@ class Dropout(Layer):
     category = "Regularization"
     doc = "Randomly zeroes a fraction of its inputs during training (scaling the rest); identity at inference."
     params_model = DropoutParams
-    example_params = ({"rate": 0.25},)
+    example_params = ({"rate": 0.25}, {"rate": 0.5, "noise_shape": [None, 1, None]})
 
-    def output(self, p, inputs):
-        return inputs[0]
+    def output(self, p: DropoutParams, inputs):
+        x = inputs[0]
+        if p.noise_shape is not None:
+            full = (None, *x.shape)
+            if len(p.noise_shape) != len(full) or any(
+                    n not in (None, 1, d) for n, d in zip(p.noise_shape, full)):
+                raise ShapeError(
+                    f"Dropout noise_shape {p.noise_shape} does not fit the input (batch, {', '.join(map(str, x.shape))}): "
+                    f"give {len(full)} entries, batch axis first, each null, 1 or the input's size on that axis.",
+                    field="params.noise_shape")
+        return x
 
     def make_module(self, p: DropoutParams, inputs):
-        return nn.Dropout(p.rate)
+        if p.noise_shape is None:
+            return nn.Dropout(p.rate)
+        return torch_ops.NoiseShapeDropout(p.rate, tuple(p.noise_shape))
 
 
 class ActivityRegularizationParams(Params):

@@ -22,27 +22,55 @@ class _Merge(Layer):
 
 
 class _ElementwiseMerge(_Merge):
-    """Merges whose inputs must all have one shape; subclasses give the element-wise function."""
+    """Element-wise merges; subclasses give the function. Shapes broadcast as in Keras: per-sample
+    shapes aligned at the end, a size-1 axis stretching to the other's size, so a (C, 1, 1)
+    squeeze-and-excitation scale multiplies a (C, H, W) map."""
 
     def output(self, p, inputs, sources: list[str] | None = None):
-        first = inputs[0].shape
-        if any(spec.shape != first for spec in inputs[1:]):
-            names = sources or [f"port {i}" for i in range(len(inputs))]
-            got = " and ".join(f"{spec} from {src}" for spec, src in zip(inputs, names))
-            raise ShapeError(f"{self.type} needs equal shapes, got {got}.")
-        return TensorSpec(first)
+        names = sources or [f"port {i}" for i in range(len(inputs))]
+        shape = inputs[0].shape
+        for k, spec in enumerate(inputs[1:], start=1):
+            merged = broadcast_shapes(shape, spec.shape)
+            if merged is None:
+                got = " and ".join(f"{s} from {src}" for s, src in zip(inputs[: k + 1], names))
+                raise ShapeError(f"{self.type} needs shapes that broadcast (aligned at the end, each axis equal or 1 "
+                                 f"on one side), got {got}.")
+            shape = merged
+        return TensorSpec(shape)
 
     def emit(self, call, p, args):
+        return self.combine_all(call, self._aligned(call, args))
+
+    @staticmethod
+    def _aligned(call, args):
+        """Inputs of lower rank get size-1 axes after the batch axis (Keras's expand_dims(axis=1))."""
+        rank = max(len(s.shape) for s in call.input_specs)
+        return [arg if len(spec.shape) == rank else call.function(torch_ops.lift_rank, arg, rank + 1)
+                for arg, spec in zip(args, call.input_specs)]
+
+    def combine_all(self, call, args):
         out = args[0]
         for arg in args[1:]:
             out = self.combine(call, out, arg)
         return out
 
 
+def broadcast_shapes(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...] | None:
+    """NumPy's broadcast of two per-sample shapes, or None when they do not broadcast."""
+    if len(a) < len(b):
+        a, b = b, a
+    out = list(a[: len(a) - len(b)])
+    for x, y in zip(a[len(a) - len(b):], b):
+        if x != y and 1 not in (x, y):
+            return None
+        out.append(max(x, y))  # equal, or one of them is 1
+    return tuple(out)
+
+
 @register_layer
 class Add(_ElementwiseMerge):
     type = "Add"
-    doc = "Element-wise sum of its inputs (all the same shape); the merge of residual blocks."
+    doc = "Element-wise sum of its inputs (equal or broadcastable shapes); the merge of residual blocks."
 
     def combine(self, call, a, b):
         return call.function(operator.add, a, b)
@@ -61,7 +89,7 @@ class Subtract(_ElementwiseMerge):
 @register_layer
 class Multiply(_ElementwiseMerge):
     type = "Multiply"
-    doc = "Element-wise product of its inputs."
+    doc = "Element-wise product of its inputs; a (C, 1, 1) scale broadcasts over a (C, H, W) map (squeeze-and-excitation)."
 
     def combine(self, call, a, b):
         return call.function(operator.mul, a, b)
@@ -90,7 +118,7 @@ class Average(_ElementwiseMerge):
     type = "Average"
     doc = "Element-wise mean of its inputs."
 
-    def emit(self, call, p, args):
+    def combine_all(self, call, args):
         return call.function(torch_ops.average, *args)
 
 

@@ -1,4 +1,4 @@
-"""Max / average pooling (1D, 2D, global), with Keras's window defaults and 'same' padding."""
+"""Max / average pooling (1D, 2D, 3D, global), with Keras's window defaults and 'same' padding."""
 
 from __future__ import annotations
 
@@ -6,13 +6,26 @@ from pydantic import Field
 
 from ..catalog import Layer, Params, ShapeError, TensorSpec, register_layer
 from ..lazy import nn, torch, torch_ops
-from ._common import IntOrPair, Padding, conv_output_length, per_dim, require_rank
+from ._common import IntOrPair, IntOrSingle, IntOrTriple, Padding, conv_output_length, per_dim, require_rank
+
+SHAPE_NAMES = {1: "a (channels, length) input", 2: "a (channels, height, width) input",
+               3: "a (channels, depth, height, width) input"}
 
 
 class PoolParams(Params):
     pool_size: IntOrPair = Field(2, description="Window size.")
     strides: IntOrPair | None = Field(None, description="Step of the window; defaults to pool_size.")
     padding: Padding = "valid"
+
+
+class Pool1DParams(PoolParams):
+    pool_size: IntOrSingle = Field(2, description="Window length.")
+    strides: IntOrSingle | None = Field(None, description="Step of the window; defaults to pool_size.")
+
+
+class Pool3DParams(PoolParams):
+    pool_size: IntOrTriple = Field(2, description="Window size: an int, or [depth, height, width].")
+    strides: IntOrTriple | None = Field(None, description="Step of the window; defaults to pool_size.")
 
 
 class _Pool(Layer):
@@ -24,11 +37,11 @@ class _Pool(Layer):
 
     def _geometry(self, p: PoolParams):
         pool = per_dim(p.pool_size, self.dims)
-        return pool, per_dim(p.strides, self.dims, default=list(pool) if self.dims > 1 else pool[0])
+        return pool, per_dim(p.strides, self.dims, default=list(pool))
 
     def output(self, p: PoolParams, inputs):
         x = inputs[0]
-        require_rank(self.type, x, (self.dims + 1,), "a (channels, length) input" if self.dims == 1 else "a (channels, height, width) input")
+        require_rank(self.type, x, (self.dims + 1,), SHAPE_NAMES[self.dims])
         pool, strides = self._geometry(p)
         out = []
         for length, k, s in zip(x.shape[1:], pool, strides):
@@ -45,9 +58,7 @@ class _Pool(Layer):
         pool, strides = self._geometry(p)
         if p.padding == "same":
             return torch_ops.SamePool(self.kind, pool, strides)
-        if self.kind == "max":
-            return (nn.MaxPool1d if self.dims == 1 else nn.MaxPool2d)(pool, strides)
-        return (nn.AvgPool1d if self.dims == 1 else nn.AvgPool2d)(pool, strides)
+        return getattr(nn, f"{'MaxPool' if self.kind == 'max' else 'AvgPool'}{self.dims}d")(pool, strides)
 
 
 @register_layer
@@ -55,6 +66,7 @@ class MaxPooling1D(_Pool):
     type = "MaxPooling1D"
     doc = "Maximum over windows along the length of a (channels, length) input."
     dims, kind = 1, "max"
+    params_model = Pool1DParams
 
 
 @register_layer
@@ -65,10 +77,19 @@ class MaxPooling2D(_Pool):
 
 
 @register_layer
+class MaxPooling3D(_Pool):
+    type = "MaxPooling3D"
+    doc = "Maximum over pool_size windows of each channel of a volume (channels, depth, height, width)."
+    dims, kind = 3, "max"
+    params_model = Pool3DParams
+
+
+@register_layer
 class AveragePooling1D(_Pool):
     type = "AveragePooling1D"
     doc = "Average over windows along the length of a (channels, length) input."
     dims, kind = 1, "avg"
+    params_model = Pool1DParams
 
 
 @register_layer
@@ -76,6 +97,14 @@ class AveragePooling2D(_Pool):
     type = "AveragePooling2D"
     doc = "Average over pool_size windows of each channel of an image."
     dims, kind = 2, "avg"
+
+
+@register_layer
+class AveragePooling3D(_Pool):
+    type = "AveragePooling3D"
+    doc = "Average over pool_size windows of each channel of a volume (channels, depth, height, width)."
+    dims, kind = 3, "avg"
+    params_model = Pool3DParams
 
 
 class GlobalPoolParams(Params):
@@ -91,7 +120,7 @@ class _GlobalPool(Layer):
 
     def output(self, p: GlobalPoolParams, inputs):
         x = inputs[0]
-        require_rank(self.type, x, (self.dims + 1,), "a (channels, length) input" if self.dims == 1 else "a (channels, height, width) input")
+        require_rank(self.type, x, (self.dims + 1,), SHAPE_NAMES[self.dims])
         return TensorSpec((x.shape[0], *([1] * self.dims)) if p.keepdims else (x.shape[0],))
 
     def emit(self, call, p: GlobalPoolParams, args):
@@ -125,3 +154,17 @@ class GlobalAveragePooling2D(_GlobalPool):
     type = "GlobalAveragePooling2D"
     doc = "Mean over each whole channel: (channels, height, width) becomes (channels,)."
     dims, reduce = 2, "mean"
+
+
+@register_layer
+class GlobalMaxPooling3D(_GlobalPool):
+    type = "GlobalMaxPooling3D"
+    doc = "Maximum over each whole channel of a volume: (channels, depth, height, width) becomes (channels,)."
+    dims, reduce = 3, "amax"
+
+
+@register_layer
+class GlobalAveragePooling3D(_GlobalPool):
+    type = "GlobalAveragePooling3D"
+    doc = "Mean over each whole channel of a volume: (channels, depth, height, width) becomes (channels,)."
+    dims, reduce = 3, "mean"

@@ -1,9 +1,10 @@
-"""Keras's preprocessing layers that live in the model: Normalization (given or adapted statistics),
-shown with the other normalization layers in the palette."""
+"""Keras's preprocessing layers that live in the model: Normalization (given or adapted statistics,
+shown with the other normalization layers in the palette) and Rescaling."""
 
 from __future__ import annotations
 
 import math
+import operator
 from typing import Annotated
 
 from pydantic import Field, model_validator
@@ -116,3 +117,25 @@ class Normalization(Layer):
         as_list = (lambda v: v if isinstance(v, list) else [v])
         return torch_ops.KerasNormalization(spec.shape, kept, mean=as_list(p.mean), variance=as_list(p.variance),
                                             given_shape=self._given_shape(p, spec, kept), invert=p.invert)
+
+
+class RescalingParams(Params):
+    scale: float = Field(..., ge=-1e12, le=1e12, description="Multiplier, e.g. 1/255 for 8-bit pixels.")
+    offset: float = Field(0.0, ge=-1e12, le=1e12, description="Added after scaling, e.g. -1 with scale 1/127.5.")
+
+
+@register_layer
+class Rescaling(Layer):
+    type = "Rescaling"
+    category = "Preprocessing"
+    doc = "Computes x · scale + offset, e.g. pixels 0..255 to 0..1 (scale 1/255) or to -1..1 (1/127.5, offset -1)."
+    params_model = RescalingParams
+    accepts_int = True  # integer pixels come out as floats, as Keras casts them
+    example_params = ({"scale": 1 / 255}, {"scale": 1 / 127.5, "offset": -1.0})
+
+    def output(self, p, inputs):
+        return TensorSpec(inputs[0].shape)
+
+    def emit(self, call, p: RescalingParams, args):
+        out = call.function(operator.mul, args[0], p.scale)
+        return call.function(operator.add, out, p.offset) if p.offset else out
