@@ -60,6 +60,8 @@ def add_train_commands(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--clip-norm", type=float, help="clip the gradient norm to this value")
     train.add_argument("--device", help="auto (default), cpu, cuda or cuda:N")
     train.add_argument("--amp", action="store_true", help="mixed precision (CUDA only)")
+    train.add_argument("--tensorboard", action="store_true",
+                       help="also write TensorBoard event files to OUT/tensorboard (tensorboard --logdir OUT)")
     train.add_argument("--map", action="append", default=[], metavar="NODE=ARRAY",
                        help="feed a graph Input or head from a differently named array (repeatable)")
     train.set_defaults(func=cmd_train)
@@ -162,6 +164,8 @@ def _config(args: argparse.Namespace, config_class: type) -> Any:
     options.update({k: v for k, v in flags.items() if v is not None})
     if args.amp:
         options["amp"] = True
+    if args.tensorboard:
+        options["tensorboard"] = True
     optimizer = {"name": args.optimizer, "lr": args.lr, "weight_decay": args.weight_decay, "momentum": args.momentum}
     options["optimizer"] = {**options.get("optimizer", {}), **{k: v for k, v in optimizer.items() if v is not None}}
     if args.schedule:

@@ -117,6 +117,9 @@ class TrainConfig(_Strict):
                     "but at most one per 0.5 s (so short epochs report by epoch only).",
     )
     evaluate_test: bool = Field(True, description="Evaluate on the test split (when the dataset has one) at the end.")
+    tensorboard: bool = Field(
+        False, description="Also write TensorBoard event files (per-epoch scalars) to <run dir>/tensorboard.",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> "TrainConfig":

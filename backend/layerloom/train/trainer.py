@@ -34,6 +34,7 @@ from .checkpoint import (CHECKPOINT_FILE, CheckpointError, capture_rng_state, lo
 from .config import ConfigError, TrainConfig
 from .engine import Engine
 from .events import Callback, EventEmitter, HistoryRecorder, json_safe
+from .tensorboard import TENSORBOARD_DIR, TensorBoardWriter
 from .mapping import check_compatibility
 from .optim import build_optimizer, build_scheduler
 from .stopping import EarlyStopping
@@ -112,6 +113,9 @@ class Trainer:
         self.first_seq = first_seq
         self.cancel_requested = _cancel_check(cancel)
         self.recorder = HistoryRecorder()
+        callbacks = list(callbacks)
+        if self.config.tensorboard and self.out_dir is not None:
+            callbacks.append(TensorBoardWriter(self.out_dir / TENSORBOARD_DIR))
         self.emitter = EventEmitter([self.recorder, *callbacks], first_seq or 0)
         self.notes: list[str] = []  # said in log events once the run has started
         self.epoch = 0  # epochs completed

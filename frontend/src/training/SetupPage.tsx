@@ -214,6 +214,7 @@ export function SetupPage() {
           <label>Clip gradient norm<input {...f("gradClip")} placeholder="off" />{fieldError("grad_clip_norm")}</label>
           <label>Log every N steps<input {...f("logEverySteps")} placeholder="auto" data-testid="cfg-log-every" />{fieldError("log_every_steps")}</label>
           <label className="lt-check"><input type="checkbox" checked={form.shuffle} onChange={(e) => setForm({ shuffle: e.target.checked })} />Shuffle</label>
+          <label className="lt-check" title="Also write TensorBoard event files into the run (tensorboard --logdir on the unpacked run directory)"><input type="checkbox" checked={form.tensorboard} onChange={(e) => setForm({ tensorboard: e.target.checked })} data-testid="cfg-tensorboard" />TensorBoard files</label>
           <label className="lt-check"><input type="checkbox" checked={form.earlyStopping} onChange={(e) => setForm({ earlyStopping: e.target.checked })} data-testid="cfg-es" />Early stopping</label>
           {form.earlyStopping && (<>
             <label>Monitor<input {...f("esMonitor")} data-testid="cfg-es-monitor" /></label>

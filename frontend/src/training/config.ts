@@ -68,5 +68,6 @@ export function buildConfig(f: SetupForm, heads: string[]): { config: Record<str
   if (Object.keys(weights).length) config.loss_weights = weights;
   const every = num("log_every_steps", f.logEverySteps, { int: true, min: 1, optional: true });
   if (every) config.log_every_steps = every;
+  if (f.tensorboard) config.tensorboard = true;
   return { config, problems };
 }

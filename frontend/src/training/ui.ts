@@ -32,6 +32,7 @@ export interface SetupForm {
   gradClip: string;
   lossWeights: Record<string, string>;
   logEverySteps: string;
+  tensorboard: boolean;
 }
 
 export const DEFAULT_FORM: SetupForm = {
@@ -61,6 +62,7 @@ export const DEFAULT_FORM: SetupForm = {
   gradClip: "",
   lossWeights: {},
   logEverySteps: "",
+  tensorboard: false,
 };
 
 interface TrainingUi {
