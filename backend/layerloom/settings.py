@@ -34,6 +34,8 @@ class Settings(BaseSettings):
     max_graph_nodes: int = Field(10_000, ge=1)
     max_graph_edges: int = Field(50_000, ge=1)
     max_tensor_elements: int = Field(50_000_000, ge=1, description="Largest per-sample activation a layer may produce.")
+    max_block_depth: int = Field(16, ge=1, le=100, description="How deep blocks may call blocks; expanded nodes "
+                                 "count against max_graph_nodes.")
 
     # Storage.
     data_dir: Path = Field(Path("./data"), description="Uploads, artifacts, the SQLite file and the embedded broker.")

@@ -54,7 +54,7 @@ Paging = Annotated[PageParams, Depends()]
 def get_graph_limits(settings: SettingsDep) -> Limits:
     """The compiler's limits from this app's settings (not the process-wide ones)."""
     return Limits(settings.max_params, settings.max_graph_nodes, settings.max_graph_edges,
-                  settings.max_tensor_elements)
+                  settings.max_tensor_elements, settings.max_block_depth)
 
 
 GraphLimits = Annotated[Limits, Depends(get_graph_limits)]

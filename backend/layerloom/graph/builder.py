@@ -104,7 +104,7 @@ def build_model(analysis: Analysis, seed: int | None = None) -> GraphModel:
                 module = info.layer.make_module(info.params, info.input_specs)  # type: ignore[union-attr]
                 if module is not None:
                     _keras_init(module)
-                    root.add_module(nid, module)
+                    _add_submodule(root, nid, module)
     infer_graph, heads = _trace(analysis, for_training=False)
     train_graph, heads = _trace(analysis, for_training=True)
     model = GraphModel(root, infer_graph, class_name=_class_name(analysis.name))
@@ -116,6 +116,17 @@ def build_model(analysis: Analysis, seed: int | None = None) -> GraphModel:
     model.heads = heads
     model.input_shapes = {nid: analysis.nodes[nid].output.shape for nid in analysis.input_ids}  # type: ignore[union-attr]
     return model
+
+
+def _add_submodule(root: nn.Module, node_id: str, module: nn.Module) -> None:
+    """A node inside blocks ("stage2_b1.conv1") lives in one container module per call, so its
+    state_dict keys read stage2_b1.conv1.weight and fx calls it as self.stage2_b1.conv1."""
+    *calls, name = node_id.split(".")
+    for call in calls:
+        if call not in root._modules:
+            root.add_module(call, nn.Module())
+        root = root._modules[call]  # type: ignore[assignment]
+    root.add_module(name, module)
 
 
 def _class_name(name: str) -> str:

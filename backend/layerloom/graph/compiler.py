@@ -26,6 +26,7 @@ from typing import Any, Literal
 from pydantic import ValidationError
 
 from ..settings import get_settings
+from .blocks import CallInfo, Expansion, expand_blocks
 from .catalog import Layer, Params, ShapeError, TensorSpec, Weight, get_layer, suggest_type
 from .format import NODE_ID_RE, Graph, GraphFormatError, upgrade
 
@@ -59,10 +60,13 @@ class Issue:
     field: str | None = None
     severity: Severity = "error"
     nodes: list[str] | None = None  # every node involved, e.g. the nodes on a cycle
+    # Inside a block: the call chain down to the inner node, e.g. ["stage2_b1", "conv1"]; ``node`` is
+    # then the top-level call (its first element).
+    path: list[str] | None = None
 
     def to_json(self) -> dict[str, Any]:
         out = {"code": self.code, "message": self.message, "severity": self.severity}
-        for key in ("node", "edge", "field", "nodes"):
+        for key in ("node", "edge", "field", "nodes", "path"):
             value = getattr(self, key)
             if value is not None:
                 out[key] = value
@@ -75,11 +79,12 @@ class Limits:
     max_nodes: int
     max_edges: int
     max_tensor_elements: int
+    max_block_depth: int = 16
 
     @classmethod
     def from_settings(cls) -> "Limits":
         s = get_settings()
-        return cls(s.max_params, s.max_graph_nodes, s.max_graph_edges, s.max_tensor_elements)
+        return cls(s.max_params, s.max_graph_nodes, s.max_graph_edges, s.max_tensor_elements, s.max_block_depth)
 
 
 @dataclass(slots=True)
@@ -115,6 +120,8 @@ class Analysis:
     nodes: dict[str, NodeInfo] = field(default_factory=dict)
     order: list[str] = field(default_factory=list)
     issues: list[Issue] = field(default_factory=list)
+    # Block calls by expanded id ("s2", nested "s2.b1"); ``nodes`` holds their inner nodes as "s2.conv1".
+    calls: dict[str, CallInfo] = field(default_factory=dict)
 
     @property
     def errors(self) -> list[Issue]:
@@ -130,11 +137,11 @@ class Analysis:
 
     @property
     def input_ids(self) -> list[str]:
-        return [n.id for n in self.nodes.values() if n.type == "Input"]
+        return [n.id for n in self.nodes.values() if n.type == "Input" and "." not in n.id]  # not a block's ports
 
     @property
     def output_ids(self) -> list[str]:
-        return [n.id for n in self.nodes.values() if n.type == "Output"]
+        return [n.id for n in self.nodes.values() if n.type == "Output" and "." not in n.id]
 
     @property
     def trainable_params(self) -> int:
@@ -160,6 +167,10 @@ class Analysis:
                            "total": info.trainable + info.non_trainable},
                 "shared_with": info.share,
             }
+        if self.calls:
+            from .blocks import calls_json  # only graphs with blocks need it
+
+            calls_json(self, nodes)
         return {
             "ok": self.ok,
             "name": self.name,
@@ -222,7 +233,16 @@ def _analyze(document: Any, limits: Limits) -> Analysis:
         result.issues.extend(_envelope_issues(err, document))
         return result
     result.graph, result.name = graph, graph.name
-    _Checker(result, graph, limits).run()
+    expansion = expand_blocks(graph, limits.max_nodes, limits.max_edges, limits.max_block_depth)
+    own = [Issue(i.code, i.message, node=i.node, edge=i.edge, field=i.field, path=i.path) for i in expansion.issues]
+    if expansion.fatal:
+        result.issues.extend(own)
+        return result
+    result.calls = expansion.calls
+    _Checker(result, expansion.graph, limits, expansion).run()
+    if expansion.has_blocks:  # point issues found in the expanded graph back at the calls
+        translated = [expansion.translate(issue) for issue in result.issues]
+        result.issues = own + [issue for issue in translated if issue is not None]
     return result
 
 
@@ -271,8 +291,11 @@ def _param_issue(node_id: str, layer_type: str, e: dict[str, Any]) -> Issue:
 class _Checker:
     """Runs the checks in order over one parsed graph, filling ``result``."""
 
-    def __init__(self, result: Analysis, graph: Graph, limits: Limits) -> None:
+    def __init__(self, result: Analysis, graph: Graph, limits: Limits, expansion: Expansion | None = None) -> None:
         self.result, self.graph, self.limits = result, graph, limits
+        # Blocks expanded: inner ids are "call.inner" (checked as "inner"); ports have their own layers.
+        self.local_ids = expansion.local_ids if expansion else {}
+        self.block_layers = expansion.layers if expansion else {}
         self.nodes = result.nodes
         self.incoming: dict[str, dict[int, int]] = {}  # node -> port -> edge index
         self.outgoing: dict[str, list[str]] = {}
@@ -293,12 +316,13 @@ class _Checker:
 
     def check_nodes(self) -> None:
         for index, node in enumerate(self.graph.nodes):
-            if not NODE_ID_RE.match(node.id):
-                self.add("bad_id", f"Node id {node.id!r} is not a valid name: use up to 64 letters, digits and '_', "
+            name = self.local_ids.get(node.id, node.id)
+            if not NODE_ID_RE.match(name):
+                self.add("bad_id", f"Node id {name!r} is not a valid name: use up to 64 letters, digits and '_', "
                          "starting with a letter (it names the layer's weights and its data array).", node=node.id, field="id")
-            elif node.id in RESERVED_IDS:
-                self.add("bad_id", f"Node id {node.id!r} is reserved (a method of the generated PyTorch module); "
-                         f"rename it, e.g. to '{node.id}_1'.", node=node.id, field="id")
+            elif name in RESERVED_IDS:
+                self.add("bad_id", f"Node id {name!r} is reserved (a method of the generated PyTorch module); "
+                         f"rename it, e.g. to '{name}_1'.", node=node.id, field="id")
             if node.id in self.nodes:
                 self.add("duplicate_id", f"Two nodes are named {node.id!r}; node ids must be unique.", node=node.id, field="id")
                 continue
@@ -306,7 +330,7 @@ class _Checker:
             self.nodes[node.id] = info
             self.incoming[node.id] = {}
             self.outgoing[node.id] = []
-            layer = get_layer(node.type)
+            layer = self.block_layers.get(node.id) or get_layer(node.type)
             if layer is None:
                 hint = suggest_type(node.type)
                 self.add("unknown_type", f"{node.id}: unknown layer type {node.type!r}"
@@ -456,7 +480,7 @@ class _Checker:
         return found
 
     def check_inputs_outputs(self) -> None:
-        types = {info.type for info in self.nodes.values()}
+        types = {info.type for info in self.nodes.values() if "." not in info.id}  # a block's ports do not count
         if "Input" not in types:
             self.add("no_input", "The graph has no Input node; add one for each array the model reads.", field="nodes")
         if "Output" not in types:

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 FORMAT_NAME = "layerloom.graph"
 CURRENT_VERSION = 1
@@ -44,6 +44,62 @@ class Node(BaseModel):
     share: str | None = None
 
 
+ArgValue = bool | int | float | str  # bool first: JSON true must not become the int 1
+
+
+ARG_TYPE_WORDS = {"int": "an integer", "float": "a number", "str": "a string", "bool": "true or false"}
+
+
+def convert_arg(value: ArgValue, kind: str) -> ArgValue | None:
+    """``value`` as a block argument of type ``kind``, or None when it is not one (a bool is no int)."""
+    if kind == "bool":
+        return value if isinstance(value, bool) else None
+    if isinstance(value, bool):
+        return None
+    if kind == "int":
+        return value if isinstance(value, int) else None
+    if kind == "float":
+        return float(value) if isinstance(value, (int, float)) else None
+    return value if isinstance(value, str) else None
+
+
+class BlockArg(BaseModel):
+    """One argument a block declares. Inner params refer to it as ``{"arg": "<name>"}``; a call
+    passes a value in ``params.args`` or takes ``default``. Without a default the argument is required."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["int", "float", "str", "bool"]
+    default: ArgValue | None = None
+    description: str = Field("", max_length=2_000)
+
+    @model_validator(mode="after")
+    def _default_has_the_type(self) -> "BlockArg":
+        if self.default is not None:
+            converted = convert_arg(self.default, self.type)
+            if converted is None:
+                raise ValueError(f"the default {self.default!r} is not {ARG_TYPE_WORDS[self.type]}")
+            self.default = converted
+        return self
+
+
+BlockName = Annotated[str, StringConstraints(pattern=NODE_ID_PATTERN)]
+
+
+class Block(BaseModel):
+    """A named subgraph, defined once and called by ``Block`` nodes. Its Input nodes are its input
+    ports and its Output nodes its output ports, in document order; an Input may leave out ``shape``
+    (it then takes the shape of what each call feeds it)."""
+
+    model_config = ConfigDict(extra="allow")  # editor data (e.g. a title) is kept and ignored
+
+    description: str = Field("", max_length=10_000)
+    args: dict[BlockName, BlockArg] = Field(default_factory=dict)
+    nodes: list[Node]
+    edges: list[Edge] = Field(default_factory=list)
+    layout: dict[str, Any] = Field(default_factory=dict)
+
+
 class Graph(BaseModel):
     """A whole graph document. ``layout`` and other UI data never change the compiled model;
     unknown top-level keys are kept (for the editor's own data) and ignored."""
@@ -57,8 +113,8 @@ class Graph(BaseModel):
     nodes: list[Node]
     edges: list[Edge] = Field(default_factory=list)
     layout: dict[str, Any] = Field(default_factory=dict)
-    # Reusable subgraphs; the format reserves them, the compiler does not expand them yet.
-    blocks: dict[str, Any] = Field(default_factory=dict)
+    # Reusable subgraphs by name, called by nodes {"type": "Block", "params": {"block": name, "args": {...}}}.
+    blocks: dict[BlockName, Block] = Field(default_factory=dict)
 
 
 class GraphFormatError(ValueError):
