@@ -41,7 +41,7 @@ def cmd_check(args: argparse.Namespace) -> int:
             print(f"error [{issue.code}] {issue.message}", file=sys.stderr)
         print(f"{args.graph}: {len(analysis.errors)} error(s)", file=sys.stderr)
         return 1
-    print(render_summary(analysis))
+    print(render_summary(analysis, expand_nested=args.expand))
     return 0
 
 
@@ -77,6 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check", help="validate a graph JSON file and print its summary (or its errors, exit code 1)")
     check.add_argument("graph", help="path to a graph JSON file")
     check.add_argument("--json", action="store_true", help="print the machine-readable analysis instead of the table")
+    check.add_argument("--expand", action="store_true", help="show the layers inside each block call, indented")
     check.set_defaults(func=cmd_check)
 
     serve = sub.add_parser("serve", help="run the app: API, editor and one training worker (SQLite by default)")

@@ -38,6 +38,7 @@ class Problem(BaseModel):
     edge: int | None = None
     field: str | None = None
     nodes: list[str] | None = None
+    path: list[str] | None = None  # inside a block: the call chain down to the inner node
     severity: Literal["error", "warning"] | None = None
 
 
@@ -50,12 +51,21 @@ class ErrorResponse(BaseModel):
 
 
 class NodeAnalysis(BaseModel):
+    """One node; inside a block its id is "call.inner". A Block call has its own entry with every
+    output port's shape, its totals and its inner nodes' ids."""
+
     type: str
     inputs: list[str] | None
     output_shape: list[int] | None
     dtype: str | None
     params: dict[str, int]
     shared_with: str | None
+    call: str | None = None  # the Block call this node sits in
+    port: int | None = None  # for a block's Input / Output node: its port number
+    block: str | None = None  # for a Block call: the block it calls, its arguments, outputs and inner nodes
+    args: dict[str, bool | int | float | str] | None = None
+    output_shapes: list[list[int] | None] | None = None
+    inner: list[str] | None = None
 
 
 class SummaryRow(BaseModel):
@@ -65,6 +75,8 @@ class SummaryRow(BaseModel):
     params: int
     connected_to: list[str]
     shared_with: str | None
+    block: str | None = None
+    children: list["SummaryRow"] = []
 
 
 class Summary(BaseModel):

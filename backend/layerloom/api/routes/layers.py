@@ -10,6 +10,7 @@ from typing import Any
 from ...settings import REPO_ROOT
 
 from ...graph import catalog_json, graph_json_schema
+from ...graph.block_library import library_json
 from ..routing import make_router
 
 router = make_router("layers", errors=())
@@ -30,6 +31,14 @@ def list_layers() -> list[dict[str, Any]]:
 def get_graph_schema() -> dict[str, Any]:
     """JSON Schema of the graph document envelope (node parameters are in ``/api/layers``)."""
     return graph_json_schema()
+
+
+@router.get("/blocks")
+def list_blocks() -> list[dict[str, Any]]:
+    """The built-in block library for the palette's "Blocks" section: ``[{name, title, description,
+    block, example}]``, where ``block`` is a definition to copy into the document's ``blocks``. Only
+    entries whose layers exist here are listed."""
+    return library_json()
 
 
 EXAMPLES_DIR = REPO_ROOT / "examples"
