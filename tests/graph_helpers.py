@@ -48,18 +48,24 @@ def real_output_shapes(model: GraphModel, analysis: Analysis, inputs: dict[str, 
     shapes: dict[str, tuple[int, ...]] = {}
     for nid in analysis.order:
         info = analysis.nodes[nid]
-        if info.type == "Output":
+        name = nid.replace(".", "_")  # fx's name for a node inside a block ("call.inner")
+        if info.type == "Output" and nid in outputs:
             shapes[nid] = tuple(outputs[nid].shape[1:])
-        elif nid in recorder.values:
-            shapes[nid] = tuple(recorder.values[nid].shape[1:])
-        else:  # an identity at inference (e.g. ActivityRegularization) writes no line of its own
+        elif name in recorder.values and info.type not in ("Input", "Output"):
+            shapes[nid] = tuple(recorder.values[name].shape[1:])
+        elif info.inputs:  # an identity (a block's port, ActivityRegularization at inference) writes no line
             shapes[nid] = shapes[info.inputs[0]]
+        else:
+            shapes[nid] = tuple(recorder.values[name].shape[1:])
     return shapes
 
 
 def real_weight_counts(model: GraphModel, node_id: str) -> tuple[int, int]:
     """(trainable, non-trainable) numbers held by a node's module, as PyTorch stores them."""
-    module = getattr(model, node_id, None)
+    try:
+        module = model.get_submodule(node_id)  # "call.inner" inside a block
+    except AttributeError:
+        module = None
     if module is None:
         return 0, 0
     trainable = sum(p.numel() for p in module.parameters())

@@ -156,6 +156,10 @@ class Expansion:
     def has_blocks(self) -> bool:
         return bool(self.calls) or bool(self.layers)
 
+    def _is_expanded(self, name: str) -> bool:
+        """An id of the flat graph inside a call (or one an edge in a block names, even if missing)."""
+        return name in self.local_ids or name in self.calls or name.rsplit(".", 1)[0] in self.calls
+
     def translate(self, issue: Any) -> Any | None:
         """Point an issue from the flat graph at the document: returns the issue, changed in place,
         or None when it repeats one the expansion already reported."""
@@ -166,8 +170,7 @@ class Expansion:
         if (issue.node in self.local_ids and self.layers.get(issue.node) is INPUT_PORT
                 and issue.code in ("port_unfed", "port_fed_twice")):
             return None  # the call's own port check said it, in the call's terms
-        message = _ID_RE.sub(lambda m: _display(m.group(0)) if m.group(0) in self.local_ids or m.group(0) in self.calls
-                             else m.group(0), issue.message)
+        message = _ID_RE.sub(lambda m: _display(m.group(0)) if self._is_expanded(m.group(0)) else m.group(0), issue.message)
         edge_call = None
         if issue.edge is not None and self.edge_origin is not None:
             edge_call, local = self.edge_origin[issue.edge]
