@@ -1,8 +1,10 @@
 """Property test: on random valid DAGs, inferred shapes and parameter counts equal what the built
-module really produces and holds. Graphs mix every layer family with merges and shared layers."""
+module really produces and holds. Graphs mix every layer family with merges and shared layers; the
+second test wraps random sub-DAGs of them into blocks (nested, parametric and shared calls)."""
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import torch
@@ -11,6 +13,7 @@ from hypothesis import strategies as st
 
 from graph_helpers import random_inputs, real_output_shapes, real_weight_counts, saved_buffer_count
 from layerloom.graph import analyze, build_model, get_layer
+from layerloom.graph.blocks import call_totals
 from layerloom.graph.catalog import ShapeError, TensorSpec
 from layerloom.graph.layers.merge import broadcast_shapes
 
@@ -240,3 +243,118 @@ def test_inferred_shapes_and_counts_equal_the_built_module(document):
     out = model.forward_train(random_inputs(analysis, batch=2))
     assert set(out["heads"]) == set(analysis.output_ids)
     assert all(torch.isfinite(v).all() for v in out["heads"].values())
+
+
+# ---- blocks: random sub-DAGs wrapped into blocks (nested, parametric, shared) ---------------------
+
+
+def wrap_in_block(draw, doc: dict[str, Any], name: str, call_id: str) -> bool:
+    """Turn a contiguous run of ``doc``'s nodes into the block ``name`` called by ``call_id``.
+
+    Nodes are generated sources-first, so a contiguous run is convex (no path leaves it and comes
+    back): wrapping it cannot make a cycle. Edges entering the run become the block's Input ports,
+    values leaving it its Output ports. Some int params become block arguments, some ports declare
+    their shape, and the run may already hold a Block call (then the blocks nest)."""
+    nodes, edges = doc["nodes"], doc["edges"]
+    candidates = [k for k, n in enumerate(nodes) if n["type"] not in ("Input", "Output")]
+    if not candidates:
+        return False
+    first = draw(st.sampled_from(candidates))
+    last = draw(st.sampled_from([k for k in candidates if k >= first][:6]))
+    inside = {n["id"] for n in nodes[first:last + 1] if n["type"] not in ("Input", "Output")}
+    if any((n.get("share") in inside) != (n["id"] in inside) for n in nodes if n.get("share")):
+        return False  # a share across the boundary: leave this run alone
+    before = analyze(doc)
+    in_ports: dict[tuple[str, int], int] = {}
+    out_ports: dict[tuple[str, int], int] = {}
+    inner_edges, outer_edges = [], []
+    for e in edges:
+        key = (e["source"], e.get("source_port", 0))
+        if e["source"] in inside and e["target"] in inside:
+            inner_edges.append(e)
+        elif e["target"] in inside:
+            inner_edges.append({**e, "source": f"in{in_ports.setdefault(key, len(in_ports))}", "source_port": 0})
+        elif e["source"] in inside:
+            outer_edges.append({**e, "source": call_id, "source_port": out_ports.setdefault(key, len(out_ports))})
+        else:
+            outer_edges.append(e)
+    outer_edges += [{"source": s, "source_port": sp, "target": call_id, "target_port": p} for (s, sp), p in in_ports.items()]
+    inner_edges += [{"source": s, "source_port": sp, "target": f"out{q}"} for (s, sp), q in out_ports.items()]
+    ports_in = []
+    for (source, source_port), p in in_ports.items():
+        port: dict[str, Any] = {"id": f"in{p}", "type": "Input", "params": {}}
+        call = before.calls.get(source)  # an earlier call feeds the run: its output port's shape
+        spec = before.nodes[call.outputs[source_port] if call else source].output
+        if draw(st.booleans()):  # declare the shape, as a typed function signature would
+            port["params"] = {"shape": list(spec.shape), "dtype": "float32" if spec.dtype == "float" else "int64"}
+        ports_in.append(port)
+    args, call_args, body = {}, {}, []
+    for n in nodes[first:last + 1]:
+        if n["id"] not in inside:
+            continue
+        n = copy.deepcopy(n)
+        for key in ("units", "filters"):
+            if isinstance(n["params"].get(key), int) and draw(st.booleans()):
+                arg = f"{n['id']}_{key}"
+                value = n["params"][key]
+                n["params"][key] = {"arg": arg}
+                passed = draw(st.booleans())
+                args[arg] = {"type": "int", "default": None if passed else value}
+                if passed:
+                    call_args[arg] = value
+        body.append(n)
+    doc["blocks"][name] = {"args": args, "nodes": ports_in + body + [
+        {"id": f"out{q}", "type": "Output", "params": {}} for q in range(len(out_ports))], "edges": inner_edges}
+    call = {"id": call_id, "type": "Block", "params": {"block": name, "args": call_args}}
+    rest = [n for n in nodes[first:last + 1] if n["id"] not in inside]  # Inputs: they stay before the call
+    doc["nodes"] = nodes[:first] + rest + [call] + nodes[last + 1:]
+    doc["edges"] = outer_edges
+    # Call the block again on the same inputs: with its own weights, or sharing the first call's.
+    for again, share in (("dup", False), ("shared", True)):
+        if draw(st.booleans()):
+            other = f"{call_id}_{again}"
+            node: dict[str, Any] = {"id": other, "type": "Block", "params": {"block": name, "args": call_args}}
+            if share:
+                node["share"] = call_id
+            doc["nodes"].append(node)
+            doc["edges"] += [{"source": s, "source_port": sp, "target": other, "target_port": p}
+                             for (s, sp), p in in_ports.items()]
+            for q in range(len(out_ports)):
+                doc["nodes"].append({"id": f"{other}_y{q}", "type": "Output", "params": {"loss": "mse"}})
+                doc["edges"].append({"source": other, "source_port": q, "target": f"{other}_y{q}"})
+    return True
+
+
+@st.composite
+def random_block_graphs(draw) -> dict[str, Any]:
+    doc = draw(random_graphs())
+    doc["blocks"] = {}
+    for k in range(draw(st.integers(1, 3))):  # a later run may contain an earlier call: nested blocks
+        wrap_in_block(draw, doc, f"blk{k}", f"c{k}")
+    return doc
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(random_block_graphs())
+def test_blocks_infer_the_shapes_and_counts_of_the_built_module(document):
+    analysis = analyze(document)
+    assert analysis.ok, [i.message for i in analysis.errors]
+    model = build_model(analysis, seed=0)
+    model.eval()
+    real = real_output_shapes(model, analysis, random_inputs(analysis, batch=2))
+    for nid, info in analysis.nodes.items():
+        assert real[nid] == info.output.shape, f"{nid} ({info.type})"
+        if not info.share:
+            assert real_weight_counts(model, nid) == (info.trainable, info.non_trainable), f"{nid} ({info.type})"
+    for call in analysis.calls.values():
+        owned = call_totals(analysis, call)
+        if call.share is None and call.id in dict(model.named_modules()):
+            assert real_weight_counts(model, call.id) == owned, call.id  # the call's submodule holds its totals
+        elif call.share is not None:
+            assert owned == (0, 0)
+    trainable = sum(p.numel() for p in model.parameters())
+    buffers = sum(b.numel() for b in model.buffers() if b.is_floating_point())
+    assert (trainable, buffers) == (analysis.trainable_params, analysis.non_trainable_params)
+    model.train()
+    out = model.forward_train(random_inputs(analysis, batch=2))
+    assert set(out["heads"]) == set(analysis.output_ids)
