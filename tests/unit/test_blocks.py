@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import re
 from typing import Any
 
@@ -11,7 +12,7 @@ import torch
 
 from graph_helpers import random_inputs, real_output_shapes
 from layerloom.graph import Limits, analyze, build_model, render_summary, summary_json
-from layerloom.graph.block_library import LIBRARY, example_graph, library_issues, library_json
+from layerloom.graph.block_library import LIBRARY, block_definition, example_graph, library_issues, library_json
 
 
 def block(nodes: list[tuple], edges: list[tuple], args: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -456,3 +457,52 @@ def test_the_library_offers_the_blocks_that_work_with_todays_layers() -> None:
 ])
 def test_library_blocks_have_the_reference_parameter_counts(name: str, total: int) -> None:
     assert analyze(example_graph(name)).total_params == total
+
+
+def test_layerloom_check_expand_prints_the_inner_rows(tmp_path, capsys) -> None:
+    from layerloom.cli import main
+
+    path = tmp_path / "nested.json"
+    path.write_text(json.dumps(nested_doc()), encoding="utf-8")
+    assert main(["check", str(path)]) == 0
+    collapsed = capsys.readouterr().out
+    assert main(["check", "--expand", str(path)]) == 0
+    expanded = capsys.readouterr().out
+    assert "s1 (Block stage)" in collapsed and "conv1 (Conv2D)" not in collapsed
+    assert "  b1 (Block conv_bn)" in expanded and "    conv1 (Conv2D)" in expanded
+
+
+def test_an_unused_output_port_is_one_warning() -> None:
+    split = block([("x", "Input"), ("wide", "Dense", {"units": 7}), ("narrow", "Dense", {"units": 2}),
+                   ("narrower", "Dense", {"units": 1}), ("w", "Output"), ("n", "Output")],
+                  [("x", "wide"), ("x", "narrow"), ("narrow", "narrower"), ("wide", "w"), ("narrower", "n")])
+    doc = graph([inp("x", [4]), call("s", "split"), out()], [("x", "s"), ("s", "y")], {"split": split})
+    analysis = analyze(doc)
+    assert analysis.ok
+    assert [(w.code, w.node, w.path) for w in analysis.warnings] == [("unreachable", "s", ["s", "n"])]
+    assert analysis.warnings[0].message.startswith("s › n: output port 1 ('n') of block 'split' is not used")
+
+
+def test_resnet50_from_two_library_blocks_has_keras_counts() -> None:
+    """keras.applications.ResNet50(weights=None): 25,636,712 parameters, 53,120 of them non-trainable."""
+    nodes = [inp("image", [3, 224, 224]),
+             {"id": "conv1_pad", "type": "ZeroPadding2D", "params": {"padding": 3}},
+             {"id": "conv1_conv", "type": "Conv2D", "params": {"filters": 64, "kernel_size": 7, "strides": 2}},
+             {"id": "conv1_bn", "type": "BatchNormalization", "params": {"epsilon": 1.001e-5}},
+             {"id": "conv1_relu", "type": "Activation", "params": {"activation": "relu"}},
+             {"id": "pool1_pad", "type": "ZeroPadding2D", "params": {"padding": 1}},
+             {"id": "pool1_pool", "type": "MaxPooling2D", "params": {"pool_size": 3, "strides": 2}}]
+    for stage, (filters, count, strides) in enumerate([(64, 3, 1), (128, 4, 2), (256, 6, 2), (512, 3, 2)], start=2):
+        nodes.append(call(f"conv{stage}_block1", "bottleneck", filters=filters, out_filters=4 * filters, strides=strides))
+        nodes += [call(f"conv{stage}_block{b}", "bottleneck_identity", filters=filters, out_filters=4 * filters)
+                  for b in range(2, count + 1)]
+    nodes += [{"id": "avg_pool", "type": "GlobalAveragePooling2D", "params": {}},
+              {"id": "predictions", "type": "Dense", "params": {"units": 1000, "activation": "softmax"}}, out("label")]
+    ids = [n["id"] for n in nodes]
+    doc = graph(nodes, list(zip(ids, ids[1:])), {name: block_definition(name)
+                                                 for name in ("bottleneck", "bottleneck_identity")})
+    analysis = analyze(doc)
+    assert analysis.ok, analysis.errors
+    assert (analysis.total_params, analysis.non_trainable_params) == (25_636_712, 53_120)
+    assert analysis.nodes["conv5_block3.out_relu"].output.shape == (2048, 7, 7)
+    assert len(summary_json(analysis)["rows"]) == 7 + 16 + 3

@@ -156,6 +156,28 @@ class Expansion:
     def has_blocks(self) -> bool:
         return bool(self.calls) or bool(self.layers)
 
+    def point_at_calls(self, issues: list[Any]) -> list[Any]:
+        """Every issue of the flat graph translated (see ``translate``). An unused output port of a call
+        is one warning saying so, in place of one for each inner node that only feeds that port."""
+        if not self.has_blocks:
+            return issues
+        unused_ports = {i.node for i in issues if i.code == "unreachable" and self.layers.get(i.node) is OUTPUT_PORT}
+        calls_with_unused_port = {nid.rsplit(".", 1)[0] for nid in unused_ports}
+        out = []
+        for issue in issues:
+            if issue.code == "unreachable" and issue.node in self.local_ids:
+                call_id = issue.node.rsplit(".", 1)[0]
+                if issue.node in unused_ports:
+                    call = self.calls[call_id]
+                    issue.message = (f"{issue.node}: output port {call.outputs.index(issue.node)} ('{self.local_ids[issue.node]}') "
+                                     f"of block '{call.block}' is not used, so the layers that only feed it compute nothing.")
+                elif call_id in calls_with_unused_port or any(call_id.startswith(c + ".") for c in calls_with_unused_port):
+                    continue
+            translated = self.translate(issue)
+            if translated is not None:
+                out.append(translated)
+        return out
+
     def _is_expanded(self, name: str) -> bool:
         """An id of the flat graph inside a call (or one an edge in a block names, even if missing)."""
         return name in self.local_ids or name in self.calls or name.rsplit(".", 1)[0] in self.calls

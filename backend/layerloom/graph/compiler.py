@@ -241,8 +241,7 @@ def _analyze(document: Any, limits: Limits) -> Analysis:
     result.calls = expansion.calls
     _Checker(result, expansion.graph, limits, expansion).run()
     if expansion.has_blocks:  # point issues found in the expanded graph back at the calls
-        translated = [expansion.translate(issue) for issue in result.issues]
-        result.issues = own + [issue for issue in translated if issue is not None]
+        result.issues = own + expansion.point_at_calls(result.issues)
     return result
 
 
@@ -549,7 +548,7 @@ class _Checker:
                          node=info.id, field="share")
 
     def warn_unused(self) -> None:
-        reaches_output = {nid for nid, info in self.nodes.items() if info.type == "Output"}
+        reaches_output = {nid for nid, info in self.nodes.items() if info.type == "Output" and "." not in nid}  # heads, not ports
         parents: dict[str, list[str]] = {nid: [] for nid in self.nodes}
         for nid, ports in self.incoming.items():
             parents[nid] = [self.graph.edges[k].source for k in ports.values()]
