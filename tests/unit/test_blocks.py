@@ -506,3 +506,29 @@ def test_resnet50_from_two_library_blocks_has_keras_counts() -> None:
     assert (analysis.total_params, analysis.non_trainable_params) == (25_636_712, 53_120)
     assert analysis.nodes["conv5_block3.out_relu"].output.shape == (2048, 7, 7)
     assert len(summary_json(analysis)["rows"]) == 7 + 16 + 3
+
+
+def test_a_mistake_in_a_block_definition_is_reported_once_for_all_its_calls() -> None:
+    broken = copy.deepcopy(CONV_BN)
+    broken["nodes"][2]["params"] = {"momentum": 7}  # out of range whatever the call
+    doc = graph([inp("x", [8, 6, 6]), *[call(f"b{i}", "conv_bn", filters=8) for i in range(8)], out()],
+                [("x", "b0"), *[(f"b{i}", f"b{i + 1}") for i in range(7)], ("b7", "y")], {"conv_bn": broken})
+    errors = analyze(doc).errors
+    assert len(errors) == 1, errors
+    assert errors[0].path == ["b0", "bn"] and errors[0].nodes == [f"b{i}" for i in range(8)]
+    assert errors[0].message.startswith("b0 › bn:") and "(the same in b1, b2, b3, b4, b5 and 2 more)" in errors[0].message
+
+
+def test_calls_inside_a_block_can_share_with_each_other() -> None:
+    twice = block([("x", "Input"), ("first", "Block", {"block": "conv_bn", "args": {"filters": 8}}),
+                   ("second", "Block", {"block": "conv_bn"}), ("y", "Output")],
+                  [("x", "first"), ("first", "second"), ("second", "y")])
+    twice["nodes"][2]["share"] = "first"
+    doc = graph([inp("x", [8, 6, 6]), call("t1", "twice"), call("t2", "twice"), out()],
+                [("x", "t1"), ("t1", "t2"), ("t2", "y")], {"conv_bn": CONV_BN, "twice": twice})
+    analysis = analyze(doc)
+    assert analysis.ok, analysis.errors
+    assert analysis.total_params == 2 * sum(conv_bn_count(8, 8))  # one conv_bn's weights per twice-call
+    assert analysis.calls["t2.second"].share == "t2.first" and analysis.nodes["t2.second.conv1"].share == "t2.first.conv1"
+    keys = set(build_model(analysis).state_dict())
+    assert "t2.first.conv1.weight" in keys and not any(k.startswith("t2.second.") for k in keys)

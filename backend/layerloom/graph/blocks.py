@@ -176,6 +176,30 @@ class Expansion:
             translated = self.translate(issue)
             if translated is not None:
                 out.append(translated)
+        return self._merge_repeats(out)
+
+    def _merge_repeats(self, issues: list[Any]) -> list[Any]:
+        """A mistake in a block's definition shows in every call of it; say it once and list the other
+        calls (in ``nodes`` and the message) instead of repeating it for each of ResNet's 16 calls."""
+        first_of: dict[tuple, Any] = {}
+        others: dict[int, list[str]] = {}
+        out = []
+        for issue in issues:
+            if issue.path and len(issue.path) > 1 and issue.path[0] in self.calls:
+                top = issue.path[0]
+                key = (self.calls[top].block, issue.code, issue.severity, issue.field, tuple(issue.path[1:]),
+                       issue.message.replace(top + SEPARATOR, "\0"))
+                first = first_of.setdefault(key, issue)
+                if first is not issue:
+                    others.setdefault(id(first), []).append(top)
+                    continue
+            out.append(issue)
+        for issue in out:
+            more = others.get(id(issue))
+            if more:
+                shown = ", ".join(more[:5]) + (f" and {len(more) - 5} more" if len(more) > 5 else "")
+                issue.message += f" (the same in {shown})"
+                issue.nodes = [issue.node, *more]
         return out
 
     def _is_expanded(self, name: str) -> bool:
