@@ -353,8 +353,7 @@ def test_blocks_infer_the_shapes_and_counts_of_the_built_module(document):
         elif call.share is not None:
             assert owned == (0, 0)
     trainable = sum(p.numel() for p in model.parameters())
-    buffers = sum(b.numel() for b in model.buffers() if b.is_floating_point())
-    assert (trainable, buffers) == (analysis.trainable_params, analysis.non_trainable_params)
+    assert (trainable, saved_buffer_count(model)) == (analysis.trainable_params, analysis.non_trainable_params)
     model.train()
     out = model.forward_train(random_inputs(analysis, batch=2))
     assert set(out["heads"]) == set(analysis.output_ids)
