@@ -439,7 +439,7 @@ def test_a_block_call_computes_what_the_same_layers_inlined_compute() -> None:
 
 def test_the_library_offers_the_blocks_that_work_with_todays_layers() -> None:
     offered = {entry["name"] for entry in library_json()}
-    assert {"residual", "bottleneck", "bottleneck_identity", "inception"} <= offered
+    assert {"residual", "bottleneck", "bottleneck_identity", "inception", "squeeze_excitation"} <= offered
     for name in LIBRARY:
         assert (name in offered) == (library_issues(name) == [])
     for entry in library_json():
@@ -454,6 +454,7 @@ def test_the_library_offers_the_blocks_that_work_with_todays_layers() -> None:
     ("bottleneck_identity", 71_552),  # conv2_block2
     ("residual", 2 * (9 * 16 * 16 + 16) + 2 * 4 * 16),
     ("inception", 163_696),  # GoogLeNet's inception (3a) on 192 channels
+    ("squeeze_excitation", (32 * 8 + 8) + (8 * 32 + 32)),
 ])
 def test_library_blocks_have_the_reference_parameter_counts(name: str, total: int) -> None:
     assert analyze(example_graph(name)).total_params == total
@@ -532,3 +533,12 @@ def test_calls_inside_a_block_can_share_with_each_other() -> None:
     assert analysis.calls["t2.second"].share == "t2.first" and analysis.nodes["t2.second.conv1"].share == "t2.first.conv1"
     keys = set(build_model(analysis).state_dict())
     assert "t2.first.conv1.weight" in keys and not any(k.startswith("t2.second.") for k in keys)
+
+
+def test_summary_json_rows_carry_every_field() -> None:
+    from dataclasses import asdict
+
+    from layerloom.graph.summary import summary_rows
+
+    analysis = analyze(nested_doc())
+    assert summary_json(analysis)["rows"] == [asdict(r) for r in summary_rows(analysis)]

@@ -142,8 +142,33 @@ class BlockIssue:
 
 
 @dataclass(slots=True)
+class FlatNode:
+    """A node of the expanded graph: what the checks read of a ``format.Node``, built without
+    pydantic's cost (the values come from an already validated document)."""
+
+    id: str
+    type: str
+    params: dict[str, Any]
+    share: str | None = None
+
+
+@dataclass(slots=True)
+class FlatEdge:
+    source: str
+    target: str
+    source_port: int = 0
+    target_port: int = 0
+
+
+@dataclass(slots=True)
+class FlatGraph:
+    nodes: list[Any]  # FlatNode, or the document's own Node where nothing changed
+    edges: list[Any]
+
+
+@dataclass(slots=True)
 class Expansion:
-    graph: Graph  # the flat graph the checks run on
+    graph: Graph | FlatGraph  # the graph the checks run on: the document itself when it calls no block
     calls: dict[str, CallInfo] = field(default_factory=dict)
     layers: dict[str, Layer] = field(default_factory=dict)  # port and placeholder nodes: their layer
     local_ids: dict[str, str] = field(default_factory=dict)  # expanded id -> the id written in its block
@@ -258,8 +283,7 @@ def expand_blocks(graph: Graph, max_nodes: int, max_edges: int, max_depth: int) 
         expander.level(graph.nodes, graph.edges, context=None)
     except _TooLarge as err:
         return Expansion(graph=graph, issues=[BlockIssue("too_large", str(err), field="blocks")], fatal=True)
-    flat = Graph.model_construct(**{**dict(graph), "nodes": expander.nodes, "edges": expander.edges})
-    return Expansion(graph=flat, calls=expander.calls, layers=expander.layers, local_ids=expander.local_ids,
+    return Expansion(graph=FlatGraph(expander.nodes, expander.edges), calls=expander.calls, layers=expander.layers, local_ids=expander.local_ids,
                      issues=expander.issues, edge_origin=expander.edge_origin, quiet=expander.quiet)
 
 
@@ -278,8 +302,8 @@ class _Expander:
     def __init__(self, graph: Graph, max_nodes: int, max_edges: int, max_depth: int) -> None:
         self.blocks: dict[str, Block] = graph.blocks
         self.max_nodes, self.max_edges, self.max_depth = max_nodes, max_edges, max_depth
-        self.nodes: list[Node] = []
-        self.edges: list[Edge] = []
+        self.nodes: list[FlatNode] = []
+        self.edges: list[FlatEdge] = []
         self.edge_origin: list[tuple[str | None, int]] = []
         self.calls: dict[str, CallInfo] = {}
         self.layers: dict[str, Layer] = {}
@@ -293,7 +317,7 @@ class _Expander:
         self.issues.append(BlockIssue(code, f"{_display(subject)}: {message}", node=parts[0], field=field, edge=edge,
                                       path=parts if len(parts) > 1 else None))
 
-    def add_node(self, node: Node, local_id: str | None, layer: Layer | None = None) -> None:
+    def add_node(self, node: FlatNode, local_id: str | None, layer: Layer | None = None) -> None:
         if len(self.nodes) >= self.max_nodes:
             raise _TooLarge(f"With its blocks expanded the graph has more than {self.max_nodes:,} nodes (the limit, "
                             "max_graph_nodes); call fewer or smaller blocks.")
@@ -316,7 +340,7 @@ class _Expander:
             if node.type == BLOCK_TYPE:
                 call = self.call(node, xid, index, params, by_id, context)
                 if call is None:
-                    self.add_node(Node.model_construct(id=xid, type=BLOCK_TYPE, params={}, share=None),
+                    self.add_node(FlatNode(id=xid, type=BLOCK_TYPE, params={}, share=None),
                                   node.id if context else None, UNEXPANDED)
                     self.quiet.add(xid)
                 else:
@@ -331,7 +355,7 @@ class _Expander:
                     layer, share = OUTPUT_PORT, None
                 elif context.share_owner:
                     share = f"{context.share_owner}.{node.id}"
-            self.add_node(Node.model_construct(id=xid, type=node.type, params=params, share=share),
+            self.add_node(FlatNode(id=xid, type=node.type, params=params, share=share),
                           node.id if context else None, layer)
         fed: dict[tuple[str, int], int] = {}
         for k, edge in enumerate(edges):
@@ -361,7 +385,7 @@ class _Expander:
             if len(self.edges) >= self.max_edges:
                 raise _TooLarge(f"With its blocks expanded the graph has more than {self.max_edges:,} edges (the limit, "
                                 "max_graph_edges); call fewer or smaller blocks.")
-            self.edges.append(Edge.model_construct(source=source, target=target, source_port=source_port,
+            self.edges.append(FlatEdge(source=source, target=target, source_port=source_port,
                                                    target_port=target_port))
             self.edge_origin.append((context.call.id if context else None, k))
         for call in calls.values():

@@ -26,7 +26,7 @@ from typing import Any, Literal
 from pydantic import ValidationError
 
 from ..settings import get_settings
-from .blocks import CallInfo, Expansion, expand_blocks
+from .blocks import CallInfo, Expansion, FlatGraph, expand_blocks
 from .catalog import Layer, Params, ShapeError, TensorSpec, Weight, get_layer, suggest_type
 from .format import NODE_ID_RE, Graph, GraphFormatError, upgrade
 
@@ -290,7 +290,7 @@ def _param_issue(node_id: str, layer_type: str, e: dict[str, Any]) -> Issue:
 class _Checker:
     """Runs the checks in order over one parsed graph, filling ``result``."""
 
-    def __init__(self, result: Analysis, graph: Graph, limits: Limits, expansion: Expansion | None = None) -> None:
+    def __init__(self, result: Analysis, graph: "Graph | FlatGraph", limits: Limits, expansion: Expansion | None = None) -> None:
         self.result, self.graph, self.limits = result, graph, limits
         # Blocks expanded: inner ids are "call.inner" (checked as "inner"); ports have their own layers.
         self.local_ids = expansion.local_ids if expansion else {}
