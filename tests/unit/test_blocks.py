@@ -542,3 +542,16 @@ def test_summary_json_rows_carry_every_field() -> None:
 
     analysis = analyze(nested_doc())
     assert summary_json(analysis)["rows"] == [asdict(r) for r in summary_rows(analysis)]
+
+
+def test_edges_inside_a_block_cannot_feed_its_input_ports_or_leave_its_output_ports() -> None:
+    wrong = copy.deepcopy(CONV_BN)
+    wrong["edges"].append({"source": "relu", "target": "x"})
+    doc = graph([inp("x", [8, 6, 6]), call("c", "conv_bn", filters=2), out()], [("x", "c"), ("c", "y")],
+                {"conv_bn": wrong})
+    errors = analyze(doc).errors
+    assert [(e.code, e.node, e.path, e.field) for e in errors] == [("port_out_of_range", "c", ["c"], "target")]
+    assert errors[0].message.startswith("c › edge 4: x is an input port of block 'conv_bn'")
+    wrong["edges"][-1] = {"source": "y", "target": "bn"}
+    errors = analyze(doc).errors
+    assert errors[0].code == "port_out_of_range" and "y is an output port" in errors[0].message

@@ -362,6 +362,18 @@ class _Expander:
             source, source_port = prefix + edge.source, edge.source_port
             target, target_port = prefix + edge.target, edge.target_port
             where = f"edge {k}" if context is None else f"{_display(context.call.id)}{SEPARATOR}edge {k}"
+            if context is not None:
+                port = by_id.get(edge.target) if edge.target not in calls else None
+                if port is not None and port.type == "Input":
+                    self.report_edge(where, k, context, f"{edge.target} is an input port of block '{context.call.block}'; "
+                                     "it takes what the call feeds it, not an edge inside the block.", "target")
+                    continue
+                port = by_id.get(edge.source) if edge.source not in calls else None
+                if port is not None and port.type == "Output":
+                    self.report_edge(where, k, context, f"{edge.source} is an output port of block '{context.call.block}'; "
+                                     "nothing inside the block can take its value (take it from the layer feeding it).",
+                                     "source")
+                    continue
             if edge.source in calls:
                 call = calls[edge.source]
                 if source_port >= len(call.outputs):

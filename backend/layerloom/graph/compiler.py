@@ -26,7 +26,7 @@ from typing import Any, Literal
 from pydantic import ValidationError
 
 from ..settings import get_settings
-from .blocks import CallInfo, Expansion, FlatGraph, expand_blocks
+from .blocks import CallInfo, Expansion, FlatGraph, calls_json, expand_blocks
 from .catalog import Layer, Params, ShapeError, TensorSpec, Weight, get_layer, suggest_type
 from .format import NODE_ID_RE, Graph, GraphFormatError, upgrade
 
@@ -168,9 +168,7 @@ class Analysis:
                 "shared_with": info.share,
             }
         if self.calls:
-            from .blocks import calls_json  # only graphs with blocks need it
-
-            calls_json(self, nodes)
+            calls_json(self, nodes)  # one entry per call, and each inner node's call
         return {
             "ok": self.ok,
             "name": self.name,
