@@ -1,7 +1,8 @@
 """Validation and shape inference: graph document -> ``Analysis`` (every problem at once).
 
 Steps, each collecting issues instead of stopping at the first: format version, envelope schema,
-node ids and types, each node's params (pydantic, pointed at node and field), edges and ports,
+Block calls expanded into their inner nodes (graph/blocks.py, which also points issues found inside
+a block back at the call), node ids and types, each node's params (pydantic, pointed at node and field), edges and ports,
 shared layers, topological order (cycles named), per-node output shapes and weight counts in that
 order (with each layer's own warnings, such as a Dense acting on the width of an image), limits,
 then warnings for nodes whose result reaches no Output.
