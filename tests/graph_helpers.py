@@ -77,3 +77,31 @@ def saved_buffer_count(module: torch.nn.Module) -> int:
     Normalization's given mean) are not weights, as Keras does not count them either."""
     params = {name for name, _ in module.named_parameters()}
     return sum(v.numel() for k, v in module.state_dict().items() if k not in params and v.is_floating_point())
+
+
+def resnet50_with_blocks() -> dict[str, Any]:
+    """keras.applications.ResNet50 (224×224×3, 1,000 classes) drawn with the library's two
+    bottleneck blocks: one call per Keras block, named like Keras's (conv3_block2 …)."""
+    from layerloom.graph.block_library import block_definition
+
+    def call(nid: str, block: str, **args: Any) -> dict[str, Any]:
+        return {"id": nid, "type": "Block", "params": {"block": block, "args": args}}
+
+    nodes = [{"id": "image", "type": "Input", "params": {"shape": [3, 224, 224]}},
+             {"id": "conv1_pad", "type": "ZeroPadding2D", "params": {"padding": 3}},
+             {"id": "conv1_conv", "type": "Conv2D", "params": {"filters": 64, "kernel_size": 7, "strides": 2}},
+             {"id": "conv1_bn", "type": "BatchNormalization", "params": {"epsilon": 1.001e-5}},
+             {"id": "conv1_relu", "type": "Activation", "params": {"activation": "relu"}},
+             {"id": "pool1_pad", "type": "ZeroPadding2D", "params": {"padding": 1}},
+             {"id": "pool1_pool", "type": "MaxPooling2D", "params": {"pool_size": 3, "strides": 2}}]
+    for stage, (filters, count, strides) in enumerate([(64, 3, 1), (128, 4, 2), (256, 6, 2), (512, 3, 2)], start=2):
+        nodes.append(call(f"conv{stage}_block1", "bottleneck", filters=filters, out_filters=4 * filters, strides=strides))
+        nodes += [call(f"conv{stage}_block{b}", "bottleneck_identity", filters=filters, out_filters=4 * filters)
+                  for b in range(2, count + 1)]
+    nodes += [{"id": "avg_pool", "type": "GlobalAveragePooling2D", "params": {}},
+              {"id": "predictions", "type": "Dense", "params": {"units": 1000, "activation": "softmax"}},
+              {"id": "label", "type": "Output", "params": {"loss": "categorical_crossentropy"}}]
+    ids = [n["id"] for n in nodes]
+    return {"format": "layerloom.graph", "version": 1, "name": "resnet50", "nodes": nodes,
+            "edges": [{"source": a, "target": b} for a, b in zip(ids, ids[1:])],
+            "blocks": {name: block_definition(name) for name in ("bottleneck", "bottleneck_identity")}}

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import torch
 
-from graph_helpers import random_inputs, real_output_shapes
+from graph_helpers import random_inputs, real_output_shapes, resnet50_with_blocks
 from layerloom.graph import Limits, analyze, build_model, render_summary, summary_json
 from layerloom.graph.block_library import LIBRARY, block_definition, example_graph, library_issues, library_json
 
@@ -485,24 +485,9 @@ def test_an_unused_output_port_is_one_warning() -> None:
 
 
 def test_resnet50_from_two_library_blocks_has_keras_counts() -> None:
-    """keras.applications.ResNet50(weights=None): 25,636,712 parameters, 53,120 of them non-trainable."""
-    nodes = [inp("image", [3, 224, 224]),
-             {"id": "conv1_pad", "type": "ZeroPadding2D", "params": {"padding": 3}},
-             {"id": "conv1_conv", "type": "Conv2D", "params": {"filters": 64, "kernel_size": 7, "strides": 2}},
-             {"id": "conv1_bn", "type": "BatchNormalization", "params": {"epsilon": 1.001e-5}},
-             {"id": "conv1_relu", "type": "Activation", "params": {"activation": "relu"}},
-             {"id": "pool1_pad", "type": "ZeroPadding2D", "params": {"padding": 1}},
-             {"id": "pool1_pool", "type": "MaxPooling2D", "params": {"pool_size": 3, "strides": 2}}]
-    for stage, (filters, count, strides) in enumerate([(64, 3, 1), (128, 4, 2), (256, 6, 2), (512, 3, 2)], start=2):
-        nodes.append(call(f"conv{stage}_block1", "bottleneck", filters=filters, out_filters=4 * filters, strides=strides))
-        nodes += [call(f"conv{stage}_block{b}", "bottleneck_identity", filters=filters, out_filters=4 * filters)
-                  for b in range(2, count + 1)]
-    nodes += [{"id": "avg_pool", "type": "GlobalAveragePooling2D", "params": {}},
-              {"id": "predictions", "type": "Dense", "params": {"units": 1000, "activation": "softmax"}}, out("label")]
-    ids = [n["id"] for n in nodes]
-    doc = graph(nodes, list(zip(ids, ids[1:])), {name: block_definition(name)
-                                                 for name in ("bottleneck", "bottleneck_identity")})
-    analysis = analyze(doc)
+    """keras.applications.ResNet50(weights=None): 25,636,712 parameters, 53,120 of them non-trainable
+    (tests/unit/test_block_library_keras.py checks it against Keras itself)."""
+    analysis = analyze(resnet50_with_blocks())
     assert analysis.ok, analysis.errors
     assert (analysis.total_params, analysis.non_trainable_params) == (25_636_712, 53_120)
     assert analysis.nodes["conv5_block3.out_relu"].output.shape == (2048, 7, 7)

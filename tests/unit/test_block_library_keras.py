@@ -1,0 +1,102 @@
+"""The built-in blocks against Keras 3 itself (torch backend, test-only): Keras's own ResNet block
+function and keras.applications.ResNet50, and the other library blocks written as Keras layers.
+Parameter counts (total, trainable, non-trainable) and output shapes (channels-last converted to
+channels-first) must be equal."""
+
+from __future__ import annotations
+
+import math
+import os
+
+os.environ.setdefault("KERAS_BACKEND", "torch")
+
+import keras  # noqa: E402
+import pytest  # noqa: E402
+from keras import layers  # noqa: E402
+from keras.src.applications.resnet import residual_block_v1  # noqa: E402
+
+from graph_helpers import resnet50_with_blocks  # noqa: E402
+from layerloom.graph import analyze  # noqa: E402
+from layerloom.graph.block_library import block_definition, library_json  # noqa: E402
+
+
+def one_call(block: str, shape: list[int], **args) -> dict:
+    """Input (channels-first ``shape``) -> one call of a library block -> Output."""
+    return {"format": "layerloom.graph", "version": 1, "name": block,
+            "nodes": [{"id": "x", "type": "Input", "params": {"shape": shape}},
+                      {"id": "call", "type": "Block", "params": {"block": block, "args": args}},
+                      {"id": "y", "type": "Output", "params": {"loss": "mse"}}],
+            "edges": [{"source": "x", "target": "call"}, {"source": "call", "target": "y"}],
+            "blocks": {block: block_definition(block)}}
+
+
+def keras_counts(model: keras.Model) -> tuple[int, int, int]:
+    trainable = sum(math.prod(w.shape) for w in model.trainable_weights)
+    non_trainable = sum(math.prod(w.shape) for w in model.non_trainable_weights)
+    return trainable + non_trainable, trainable, non_trainable
+
+
+def channels_first(shape: tuple) -> tuple[int, ...]:
+    *_, h, w, c = shape
+    return (c, h, w)
+
+
+def assert_same(document: dict, model: keras.Model) -> None:
+    analysis = analyze(document)
+    assert analysis.ok, analysis.errors
+    assert (analysis.total_params, analysis.trainable_params, analysis.non_trainable_params) == keras_counts(model)
+    assert analysis.nodes["y"].output.shape == channels_first(model.output.shape)
+
+
+@pytest.mark.parametrize("filters, stride, channels, size", [(64, 1, 64, 8), (32, 2, 48, 9), (16, 2, 64, 7)])
+def test_bottleneck_is_kerass_residual_block_v1_with_conv_shortcut(filters, stride, channels, size) -> None:
+    x = keras.Input((size, size, channels))
+    model = keras.Model(x, residual_block_v1(x, filters, stride=stride, conv_shortcut=True, name="b"))
+    assert_same(one_call("bottleneck", [channels, size, size], filters=filters, out_filters=4 * filters,
+                         strides=stride), model)
+
+
+@pytest.mark.parametrize("filters, size", [(64, 8), (16, 5)])
+def test_bottleneck_identity_is_kerass_residual_block_v1_without_conv_shortcut(filters, size) -> None:
+    x = keras.Input((size, size, 4 * filters))
+    model = keras.Model(x, residual_block_v1(x, filters, conv_shortcut=False, name="b"))
+    assert_same(one_call("bottleneck_identity", [4 * filters, size, size], filters=filters,
+                         out_filters=4 * filters), model)
+
+
+def test_resnet50_drawn_with_blocks_is_keras_applications_resnet50() -> None:
+    reference = keras.applications.ResNet50(weights=None)
+    analysis = analyze(resnet50_with_blocks())
+    assert analysis.ok, analysis.errors
+    assert (analysis.total_params, analysis.trainable_params, analysis.non_trainable_params) == keras_counts(reference)
+    for call in analysis.calls.values():  # every block's output, named as Keras names it
+        ours = analysis.nodes[call.outputs[0]].output.shape
+        assert ours == channels_first(reference.get_layer(f"{call.id}_out").output.shape), call.id
+
+
+def test_residual_inception_and_squeeze_excitation_match_the_same_keras_layers() -> None:
+    x = keras.Input((8, 8, 16))
+    y = layers.Conv2D(16, 3, padding="same")(x)
+    y = layers.Activation("relu")(layers.BatchNormalization()(y))
+    y = layers.BatchNormalization()(layers.Conv2D(16, 3, padding="same")(y))
+    assert_same(one_call("residual", [16, 8, 8], filters=16),
+                keras.Model(x, layers.Activation("relu")(layers.Add()([y, x]))))
+
+    x = keras.Input((8, 8, 192))
+    b1 = layers.Conv2D(64, 1, activation="relu")(x)
+    b3 = layers.Conv2D(128, 3, padding="same", activation="relu")(layers.Conv2D(96, 1, activation="relu")(x))
+    b5 = layers.Conv2D(32, 5, padding="same", activation="relu")(layers.Conv2D(16, 1, activation="relu")(x))
+    pool = layers.Conv2D(32, 1, activation="relu")(layers.MaxPooling2D(3, strides=1, padding="same")(x))
+    assert_same(one_call("inception", [192, 8, 8]), keras.Model(x, layers.Concatenate()([b1, b3, b5, pool])))
+
+    x = keras.Input((8, 8, 32))
+    gate = layers.GlobalAveragePooling2D(keepdims=True)(x)
+    gate = layers.Conv2D(32, 1, activation="sigmoid")(layers.Conv2D(8, 1, activation="relu")(gate))
+    assert_same(one_call("squeeze_excitation", [32, 8, 8], filters=32, squeeze_filters=8),
+                keras.Model(x, layers.Multiply()([x, gate])))
+
+
+def test_every_offered_block_has_a_keras_comparison_here() -> None:
+    compared = {"bottleneck", "bottleneck_identity", "residual", "inception", "squeeze_excitation"}
+    offered = {entry["name"] for entry in library_json()}
+    assert offered - compared == set(), "add a Keras comparison for the new library block(s)"
