@@ -13,10 +13,12 @@ os.environ.setdefault("KERAS_BACKEND", "torch")
 import keras  # noqa: E402
 import pytest  # noqa: E402
 from keras import layers  # noqa: E402
+from keras.src.applications.efficientnet import block as efficientnet_block  # noqa: E402
+from keras.src.applications.mobilenet import _depthwise_conv_block  # noqa: E402
 from keras.src.applications.resnet import residual_block_v1  # noqa: E402
 
 from graph_helpers import resnet50_with_blocks  # noqa: E402
-from layerloom.graph import analyze  # noqa: E402
+from layerloom.graph import analyze, layer_types  # noqa: E402
 from layerloom.graph.block_library import block_definition, library_json  # noqa: E402
 
 
@@ -96,7 +98,50 @@ def test_residual_inception_and_squeeze_excitation_match_the_same_keras_layers()
                 keras.Model(x, layers.Multiply()([x, gate])))
 
 
+def offered(name: str) -> None:
+    """Skip only while a layer the block needs is missing from the catalog; once the layers exist, a
+    block that fails to check fails the test."""
+    missing = {n["type"] for n in block_definition(name)["nodes"]} - set(layer_types())
+    if missing:
+        pytest.skip(f"the library block {name!r} needs {', '.join(sorted(missing))}, not in this catalog yet")
+
+
+@pytest.mark.parametrize("filters, strides, multiplier, channels, size", [(64, 1, 1, 32, 8), (24, 2, 2, 16, 10)])
+def test_depthwise_separable_is_mobilenets_depthwise_conv_block(filters, strides, multiplier, channels, size) -> None:
+    offered("depthwise_separable")
+    x = keras.Input((size, size, channels))
+    model = keras.Model(x, _depthwise_conv_block(x, filters, 1.0, depth_multiplier=multiplier,
+                                                 strides=(strides, strides), block_id=1))
+    assert_same(one_call("depthwise_separable", [channels, size, size], filters=filters, strides=strides,
+                         depth_multiplier=multiplier), model)
+
+
+@pytest.mark.parametrize("name, filters_in, filters_out, expand_ratio, kernel_size, strides", [
+    ("mbconv_no_expansion", 32, 16, 1, 3, 1),  # EfficientNetB0's block1a
+    ("mbconv", 16, 24, 6, 3, 2),  # block2a
+    ("mbconv_residual", 24, 24, 6, 3, 1),  # block2b
+    ("mbconv", 40, 80, 6, 5, 2),
+    ("mbconv_residual", 80, 80, 6, 5, 1),
+])
+def test_mbconv_is_efficientnets_block(name, filters_in, filters_out, expand_ratio, kernel_size, strides) -> None:
+    offered(name)
+    size = 12
+    x = keras.Input((size, size, filters_in))
+    model = keras.Model(x, efficientnet_block(x, filters_in=filters_in, filters_out=filters_out, kernel_size=kernel_size,
+                                              strides=strides, expand_ratio=expand_ratio, se_ratio=0.25,
+                                              drop_rate=0.1, name="b"))
+    args = {"filters_in": filters_in, "squeeze": max(1, int(filters_in * 0.25)), "kernel_size": kernel_size}
+    if expand_ratio != 1:
+        args["expanded"] = filters_in * expand_ratio
+    if name == "mbconv_residual":
+        args["drop_rate"] = 0.1
+    else:
+        args.update(filters_out=filters_out, strides=strides)
+    assert_same(one_call(name, [filters_in, size, size], **args), model)
+
+
 def test_every_offered_block_has_a_keras_comparison_here() -> None:
-    compared = {"bottleneck", "bottleneck_identity", "residual", "inception", "squeeze_excitation"}
+    compared = {"bottleneck", "bottleneck_identity", "residual", "inception", "squeeze_excitation",
+                "depthwise_separable", "mbconv", "mbconv_residual", "mbconv_no_expansion"}
     offered = {entry["name"] for entry in library_json()}
     assert offered - compared == set(), "add a Keras comparison for the new library block(s)"

@@ -162,14 +162,16 @@ SQUEEZE_EXCITATION = {
 
 DEPTHWISE_SEPARABLE = {
     "title": "Depthwise-separable convolution",
-    "description": "MobileNet's building block: a 3×3 depthwise convolution and a 1×1 pointwise convolution, "
-                   "each followed by batch normalization and ReLU6.",
+    "description": "MobileNet's building block (keras.applications.mobilenet): a 3×3 depthwise convolution "
+                   "and a 1×1 pointwise convolution, each followed by batch normalization and ReLU6.",
     "args": {"filters": _int(64, "Channels of the pointwise convolution."),
-             "strides": _int(1, "Stride of the depthwise convolution.")},
+             "strides": _int(1, "Stride of the depthwise convolution."),
+             "depth_multiplier": _int(1, "Channels of the depthwise step per input channel.")},
     "nodes": [
         {"id": "x", "type": "Input"},
         {"id": "dw", "type": "DepthwiseConv2D",
-         "params": {"kernel_size": 3, "strides": _arg("strides"), "padding": "same", "use_bias": False}},
+         "params": {"kernel_size": 3, "strides": _arg("strides"), "depth_multiplier": _arg("depth_multiplier"),
+                    "padding": "same", "use_bias": False}},
         _bn("dw_bn"), {"id": "dw_relu", "type": "ReLU", "params": {"max_value": 6.0}},
         _conv("pw", _arg("filters"), 1, use_bias=False), _bn("pw_bn"),
         {"id": "pw_relu", "type": "ReLU", "params": {"max_value": 6.0}},
@@ -179,38 +181,70 @@ DEPTHWISE_SEPARABLE = {
     "example": {"inputs": [[32, 8, 8]], "args": {"filters": 64}},
 }
 
-MBCONV = {
-    "title": "MBConv (inverted residual)",
-    "description": "EfficientNet's mobile inverted bottleneck: 1×1 expansion, depthwise convolution, "
-                   "squeeze-and-excitation, 1×1 projection, each with batch normalization (swish activations); "
-                   "the input is added back when `filters_in` equals `filters_out` and strides is 1 — use "
-                   "'mbconv_residual' for that case.",
-    "args": {"filters_in": _int(16, "Channels of the input."),
-             "expanded": _int(96, "Channels after expansion: filters_in × expand_ratio."),
-             "squeeze": _int(4, "Channels of the SE bottleneck: max(1, filters_in × se_ratio)."),
-             "filters_out": _int(24, "Channels of the output."),
-             "kernel_size": _int(3, "Size of the depthwise window."),
-             "strides": _int(1, "Stride of the depthwise convolution.")},
-    "nodes": [
-        {"id": "x", "type": "Input"},
-        _conv("expand_conv", _arg("expanded"), 1, use_bias=False), _bn("expand_bn"),
-        {"id": "expand_act", "type": "Activation", "params": {"activation": "swish"}},
+def _mbconv(expand: bool, residual: bool) -> dict[str, Any]:
+    """EfficientNet's MBConv as keras.applications.efficientnet's ``block`` builds it: without the
+    expansion when expand_ratio is 1, with the residual add when strides is 1 and filters_in equals
+    filters_out. Keras picks these by an if; a block's structure is fixed, hence three entries."""
+    args = {"filters_in": _int(16, "Channels of the input."),
+            "squeeze": _int(4, "Channels of the SE bottleneck: max(1, int(filters_in × se_ratio)).")}
+    if expand:
+        args["expanded"] = _int(96, "Channels after the 1×1 expansion: filters_in × expand_ratio.")
+    if not residual:
+        args["filters_out"] = _int(24, "Channels of the output.")
+    args["kernel_size"] = _int(3, "Size of the depthwise window.")
+    if residual:
+        args["drop_rate"] = _float(0.0, "Dropout of the whole residual branch per sample (drop connect).")
+    else:
+        args["strides"] = _int(1, "Stride of the depthwise convolution.")
+    width = _arg("expanded") if expand else _arg("filters_in")
+    nodes: list[dict[str, Any]] = [{"id": "x", "type": "Input"}]
+    chain = ["x"]
+    if expand:
+        nodes += [_conv("expand_conv", width, 1, use_bias=False), _bn("expand_bn"),
+                  {"id": "expand_activation", "type": "Activation", "params": {"activation": "swish"}}]
+        chain += ["expand_conv", "expand_bn", "expand_activation"]
+    nodes += [
         {"id": "dwconv", "type": "DepthwiseConv2D",
-         "params": {"kernel_size": _arg("kernel_size"), "strides": _arg("strides"), "padding": "same", "use_bias": False}},
-        _bn("bn"), {"id": "act", "type": "Activation", "params": {"activation": "swish"}},
+         "params": {"kernel_size": _arg("kernel_size"), "strides": 1 if residual else _arg("strides"),
+                    "padding": "same", "use_bias": False}},
+        _bn("bn"), {"id": "activation", "type": "Activation", "params": {"activation": "swish"}},
         {"id": "se_squeeze", "type": "GlobalAveragePooling2D", "params": {"keepdims": True}},
         _conv("se_reduce", _arg("squeeze"), 1, activation="swish"),
-        _conv("se_expand", _arg("expanded"), 1, activation="sigmoid"),
+        _conv("se_expand", width, 1, activation="sigmoid"),
         {"id": "se_excite", "type": "Multiply"},
-        _conv("project_conv", _arg("filters_out"), 1, use_bias=False), _bn("project_bn"),
-        {"id": "y", "type": "Output"},
-    ],
-    "edges": [*_chain("x", "expand_conv", "expand_bn", "expand_act", "dwconv", "bn", "act", "se_squeeze",
-                      "se_reduce", "se_expand"),
-              {"source": "act", "target": "se_excite"}, {"source": "se_expand", "target": "se_excite", "target_port": 1},
-              *_chain("se_excite", "project_conv", "project_bn", "y")],
-    "example": {"inputs": [[16, 8, 8]], "args": {}},
-}
+        _conv("project_conv", _arg("filters_in") if residual else _arg("filters_out"), 1, use_bias=False),
+        _bn("project_bn"),
+    ]
+    edges = [*_chain(*chain, "dwconv", "bn", "activation", "se_squeeze", "se_reduce", "se_expand"),
+             {"source": "activation", "target": "se_excite"},
+             {"source": "se_expand", "target": "se_excite", "target_port": 1},
+             *_chain("se_excite", "project_conv", "project_bn")]
+    if residual:
+        nodes += [{"id": "drop", "type": "Dropout", "params": {"rate": _arg("drop_rate"), "noise_shape": [None, 1, 1, 1]}},
+                  {"id": "add", "type": "Add"}]
+        edges += [*_chain("project_bn", "drop", "add"), {"source": "x", "target": "add", "target_port": 1},
+                  {"source": "add", "target": "y"}]
+    else:
+        edges.append({"source": "project_bn", "target": "y"})
+    nodes.append({"id": "y", "type": "Output"})
+    kind = ("with the residual add (strides 1, filters_in = filters_out)" if residual else
+            "without the residual add (the first block of a stage)")
+    return {
+        "title": "MBConv" + (" (residual)" if residual else "" if expand else " (no expansion)"),
+        "description": "EfficientNet's mobile inverted bottleneck: "
+                       + ("1×1 expansion, " if expand else "")
+                       + "depthwise convolution, squeeze-and-excitation and 1×1 projection, with batch normalization "
+                       f"and swish, {kind}; as keras.applications.efficientnet builds it.",
+        "args": args,
+        "nodes": nodes,
+        "edges": edges,
+        "example": {"inputs": [[16, 8, 8]], "args": {"filters_in": 16}},
+    }
+
+
+MBCONV = _mbconv(expand=True, residual=False)
+MBCONV_RESIDUAL = _mbconv(expand=True, residual=True)
+MBCONV_NO_EXPANSION = _mbconv(expand=False, residual=False)
 
 TRANSFORMER_ENCODER = {
     "title": "Transformer encoder",
@@ -252,6 +286,8 @@ LIBRARY: dict[str, dict[str, Any]] = {
     "squeeze_excitation": SQUEEZE_EXCITATION,
     "depthwise_separable": DEPTHWISE_SEPARABLE,
     "mbconv": MBCONV,
+    "mbconv_residual": MBCONV_RESIDUAL,
+    "mbconv_no_expansion": MBCONV_NO_EXPANSION,
     "transformer_encoder": TRANSFORMER_ENCODER,
 }
 
