@@ -140,8 +140,23 @@ def test_mbconv_is_efficientnets_block(name, filters_in, filters_out, expand_rat
     assert_same(one_call(name, [filters_in, size, size], **args), model)
 
 
+@pytest.mark.parametrize("embed_dim, num_heads, ff_dim, steps", [(32, 2, 32, 10), (16, 4, 64, 7)])
+def test_transformer_encoder_is_the_keras_io_transformer_block(embed_dim, num_heads, ff_dim, steps) -> None:
+    offered("transformer_encoder")
+    x = keras.Input((steps, embed_dim))
+    attention = layers.Dropout(0.1)(layers.MultiHeadAttention(num_heads=num_heads, key_dim=embed_dim)(x, x))
+    out1 = layers.LayerNormalization(epsilon=1e-6)(x + attention)
+    ffn = layers.Dense(embed_dim)(layers.Dense(ff_dim, activation="relu")(out1))
+    out2 = layers.LayerNormalization(epsilon=1e-6)(out1 + layers.Dropout(0.1)(ffn))
+    analysis = analyze(one_call("transformer_encoder", [steps, embed_dim], embed_dim=embed_dim,
+                                num_heads=num_heads, ff_dim=ff_dim))
+    assert analysis.ok, analysis.errors
+    assert analysis.total_params == keras_counts(keras.Model(x, out2))[0]
+    assert analysis.nodes["y"].output.shape == tuple(out2.shape[1:])
+
+
 def test_every_offered_block_has_a_keras_comparison_here() -> None:
     compared = {"bottleneck", "bottleneck_identity", "residual", "inception", "squeeze_excitation",
-                "depthwise_separable", "mbconv", "mbconv_residual", "mbconv_no_expansion"}
+                "depthwise_separable", "mbconv", "mbconv_residual", "mbconv_no_expansion", "transformer_encoder"}
     offered = {entry["name"] for entry in library_json()}
     assert offered - compared == set(), "add a Keras comparison for the new library block(s)"

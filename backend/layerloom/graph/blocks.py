@@ -58,6 +58,7 @@ class InputPort(Layer):
     doc = "An input port of a block."
     params_model = _InputPortParams
     accepts_int = True
+    mask_role = "pass"  # a Keras mask travels into the block (used once masks exist in the catalog)
 
     def output(self, p: _InputPortParams, inputs: list[TensorSpec]) -> TensorSpec:
         spec = inputs[0]
@@ -84,6 +85,7 @@ class OutputPort(Layer):
     doc = "An output port of a block."
     params_model = _OutputPortParams
     accepts_int = True
+    mask_role = "pass"
 
     def output(self, p: Any, inputs: list[TensorSpec]) -> TensorSpec:
         return inputs[0]
