@@ -541,3 +541,19 @@ def test_edges_inside_a_block_cannot_feed_its_input_ports_or_leave_its_output_po
     wrong["edges"][-1] = {"source": "y", "target": "bn"}
     errors = analyze(doc).errors
     assert errors[0].code == "port_out_of_range" and "y is an output port" in errors[0].message
+
+
+def test_blocks_that_double_at_every_level_stop_at_the_node_limit_quickly() -> None:
+    import time
+
+    defs = {}
+    for level in range(15):
+        inner = [("x", "Input"), ("a", "Block", {"block": f"l{level + 1}"}), ("b", "Block", {"block": f"l{level + 1}"}),
+                 ("add", "Add"), ("y", "Output")] if level < 14 else [("x", "Input"), ("d", "Dense", {"units": 2}), ("y", "Output")]
+        edges = [("x", "a"), ("x", "b"), ("a", "add"), ("b", "add", 1), ("add", "y")] if level < 14 else [("x", "d"), ("d", "y")]
+        defs[f"l{level}"] = block(inner, edges)
+    doc = graph([inp("x", [2]), call("top", "l0"), out()], [("x", "top"), ("top", "y")], defs)
+    doc["blocks"]["l3"]["nodes"][1]["params"]["deep"] = [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]
+    start = time.perf_counter()
+    errors = analyze(doc).errors  # 2**14 calls would be 100,000 nodes
+    assert [e.code for e in errors] == ["too_large"] and time.perf_counter() - start < 2

@@ -31,6 +31,7 @@ from .format import ARG_TYPE_WORDS, ArgValue, Block, Edge, Graph, Node, convert_
 BLOCK_TYPE = "Block"
 SEPARATOR = " › "  # how a path inside blocks is written in messages: stage2_b1 › conv1
 _SKIP = "_skip"  # code of the placeholder's own non-issue; translate() drops it
+_MAX_PARAM_DEPTH = 32
 
 
 class BlockCallParams(BaseModel):
@@ -542,8 +543,11 @@ class _Expander:
                     values[name] = spec.default
         return values if ok else None
 
-    def substitute(self, value: Any, context: _Context | None, xid: str) -> Any:
-        """``value`` with every ``{"arg": name}`` replaced by the call's argument."""
+    def substitute(self, value: Any, context: _Context | None, xid: str, depth: int = 0) -> Any:
+        """``value`` with every ``{"arg": name}`` replaced by the call's argument. Layer params nest a
+        few levels at most; anything deeper is left as it is for the params check to refuse."""
+        if depth > _MAX_PARAM_DEPTH:
+            return value
         if isinstance(value, dict):
             if len(value) == 1 and "arg" in value and context is not None:
                 name = value["arg"]
@@ -554,9 +558,9 @@ class _Expander:
                             f"does not declare (it declares: {declared}).", field="params")
                 self.quiet.add(xid)
                 return value
-            return {k: self.substitute(v, context, xid) for k, v in value.items()}
+            return {k: self.substitute(v, context, xid, depth + 1) for k, v in value.items()}
         if isinstance(value, list):
-            return [self.substitute(v, context, xid) for v in value]
+            return [self.substitute(v, context, xid, depth + 1) for v in value]
         return value
 
 
