@@ -165,8 +165,8 @@ class FlatEdge:
 
 @dataclass(slots=True)
 class FlatGraph:
-    nodes: list[Any]  # FlatNode, or the document's own Node where nothing changed
-    edges: list[Any]
+    nodes: list[FlatNode]
+    edges: list[FlatEdge]
 
 
 @dataclass(slots=True)
@@ -257,8 +257,6 @@ class Expansion:
             issue.node = issue.path[0]
             if not message.startswith(_display(inner)):
                 message = f"{_display(inner)}: {message}"
-        if issue.nodes:
-            issue.nodes = list(issue.nodes)  # expanded ids, as written in the flat graph
         issue.message = message
         return issue
 
@@ -286,8 +284,9 @@ def expand_blocks(graph: Graph, max_nodes: int, max_edges: int, max_depth: int) 
         expander.level(graph.nodes, graph.edges, context=None)
     except _TooLarge as err:
         return Expansion(graph=graph, issues=[BlockIssue("too_large", str(err), field="blocks")], fatal=True)
-    return Expansion(graph=FlatGraph(expander.nodes, expander.edges), calls=expander.calls, layers=expander.layers, local_ids=expander.local_ids,
-                     issues=expander.issues, edge_origin=expander.edge_origin, quiet=expander.quiet)
+    return Expansion(graph=FlatGraph(expander.nodes, expander.edges), calls=expander.calls, layers=expander.layers,
+                     local_ids=expander.local_ids, issues=expander.issues, edge_origin=expander.edge_origin,
+                     quiet=expander.quiet)
 
 
 @dataclass(slots=True)
@@ -465,6 +464,7 @@ class _Expander:
             self.report("block_ports", xid, f"block '{parsed.block}' needs at least one Input and one Output node "
                         "(its ports).", field="params.block")
             self.quiet.update(info.nodes)
+            del self.calls[xid]
             return None
         return info
 
