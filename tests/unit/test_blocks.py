@@ -557,3 +557,12 @@ def test_blocks_that_double_at_every_level_stop_at_the_node_limit_quickly() -> N
     start = time.perf_counter()
     errors = analyze(doc).errors  # 2**14 calls would be 100,000 nodes
     assert [e.code for e in errors] == ["too_large"] and time.perf_counter() - start < 2
+
+
+def test_a_sharing_call_may_leave_out_its_params() -> None:
+    doc = chain_of_calls(3, share_last=True)
+    doc["nodes"][3].pop("params")  # {"id": "stage2_b3", "type": "Block", "share": "stage2_b1"}
+    analysis = analyze(doc)
+    assert analysis.ok, analysis.errors
+    assert analysis.calls["stage2_b3"].block == "conv_bn" and analysis.calls["stage2_b3"].share == "stage2_b1"
+    assert analysis.total_params == 2 * sum(conv_bn_count(8, 8))

@@ -421,6 +421,13 @@ class _Expander:
     def call(self, node: Node, xid: str, index: int, params: dict[str, Any], siblings: dict[str, Node],
              context: _Context | None) -> CallInfo | None:
         """Expand one Block node; None (with the error reported) when it cannot be."""
+        if node.share is not None and not params:  # a sharing call may leave out its params: the owner's
+            owner, seen = siblings.get(node.share), {node.id}
+            while owner is not None and owner.share is not None and not owner.params and owner.id not in seen:
+                seen.add(owner.id)
+                owner = siblings.get(owner.share)
+            if owner is not None and owner.params:
+                params = self.substitute(owner.params, context, xid) if context else owner.params
         parsed = self.parse_call(xid, params)
         if parsed is None:
             return None
