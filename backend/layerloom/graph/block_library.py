@@ -150,8 +150,7 @@ SQUEEZE_EXCITATION = {
         {"id": "squeeze", "type": "GlobalAveragePooling2D", "params": {"keepdims": True}},
         _conv("reduce", _arg("squeeze_filters"), 1, activation="relu"),
         _conv("expand", _arg("filters"), 1, activation="sigmoid"),
-        # A Lambda broadcasts the (C, 1, 1) gate over (C, H, W) as NumPy does.
-        {"id": "scale", "type": "Lambda", "params": {"expression": "a * b"}},
+        {"id": "scale", "type": "Multiply"},  # broadcasts the (C, 1, 1) gate over (C, H, W), as Keras's
         {"id": "y", "type": "Output"},
     ],
     "edges": [*_chain("x", "squeeze", "reduce", "expand"),
