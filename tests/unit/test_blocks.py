@@ -566,3 +566,14 @@ def test_a_sharing_call_may_leave_out_its_params() -> None:
     assert analysis.ok, analysis.errors
     assert analysis.calls["stage2_b3"].block == "conv_bn" and analysis.calls["stage2_b3"].share == "stage2_b1"
     assert analysis.total_params == 2 * sum(conv_bn_count(8, 8))
+
+
+def test_every_block_issue_code_is_documented() -> None:
+    from pathlib import Path
+
+    source = (Path(__file__).parents[2] / "backend" / "layerloom" / "graph" / "blocks.py").read_text(encoding="utf-8")
+    codes = set(re.findall(r'self\.report\("([a-z_]+)"', source)) | {"port_out_of_range", "too_large"}
+    docs = (Path(__file__).parents[2] / "docs" / "graph-format.md").read_text(encoding="utf-8")
+    documented = set(re.findall(r"`([a-z_]+)`", "\n".join(l for l in docs.splitlines() if l.startswith("| `"))))
+    assert {"unknown_block", "block_recursion", "too_deep"} <= codes
+    assert codes <= documented, codes - documented
