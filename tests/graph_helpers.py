@@ -105,3 +105,49 @@ def resnet50_with_blocks() -> dict[str, Any]:
     return {"format": "layerloom.graph", "version": 1, "name": "resnet50", "nodes": nodes,
             "edges": [{"source": a, "target": b} for a, b in zip(ids, ids[1:])],
             "blocks": {name: block_definition(name) for name in ("bottleneck", "bottleneck_identity")}}
+
+
+def efficientnet_b0_with_blocks() -> dict[str, Any]:
+    """keras.applications.EfficientNetB0 (224×224×3, 1,000 classes) drawn with the library's three
+    MBConv blocks, one call per Keras block (block1a, block2a, block2b …)."""
+    from layerloom.graph.block_library import block_definition
+
+    nodes: list[dict[str, Any]] = [
+        {"id": "image", "type": "Input", "params": {"shape": [3, 224, 224]}},
+        {"id": "rescaling", "type": "Rescaling", "params": {"scale": 1 / 255}},
+        {"id": "normalization", "type": "Normalization", "params": {"axis": 1, "adapt": True}},
+        {"id": "stem_conv_pad", "type": "ZeroPadding2D", "params": {"padding": [[0, 1], [0, 1]]}},
+        {"id": "stem_conv", "type": "Conv2D", "params": {"filters": 32, "kernel_size": 3, "strides": 2, "use_bias": False}},
+        {"id": "stem_bn", "type": "BatchNormalization", "params": {}},
+        {"id": "stem_activation", "type": "Activation", "params": {"activation": "swish"}},
+    ]
+    stages = [(3, 1, 32, 16, 1, 1), (3, 2, 16, 24, 6, 2), (5, 2, 24, 40, 6, 2), (3, 3, 40, 80, 6, 2),
+              (5, 3, 80, 112, 6, 1), (5, 4, 112, 192, 6, 2), (3, 1, 192, 320, 6, 1)]
+    total_blocks = sum(s[1] for s in stages)
+    index = 0
+    for stage, (kernel, repeats, filters_in, filters_out, expand, strides) in enumerate(stages, start=1):
+        for j in range(repeats):
+            if j > 0:
+                strides, filters_in = 1, filters_out
+            args: dict[str, Any] = {"filters_in": filters_in, "squeeze": max(1, int(filters_in * 0.25)),
+                                    "kernel_size": kernel}
+            if expand != 1:
+                args["expanded"] = filters_in * expand
+            if strides == 1 and filters_in == filters_out:
+                block, args["drop_rate"] = "mbconv_residual", 0.2 * index / total_blocks
+            else:
+                block = "mbconv" if expand != 1 else "mbconv_no_expansion"
+                args.update(filters_out=filters_out, strides=strides)
+            nodes.append({"id": f"block{stage}{chr(ord('a') + j)}", "type": "Block", "params": {"block": block, "args": args}})
+            index += 1
+    nodes += [{"id": "top_conv", "type": "Conv2D", "params": {"filters": 1280, "kernel_size": 1, "use_bias": False}},
+              {"id": "top_bn", "type": "BatchNormalization", "params": {}},
+              {"id": "top_activation", "type": "Activation", "params": {"activation": "swish"}},
+              {"id": "avg_pool", "type": "GlobalAveragePooling2D", "params": {}},
+              {"id": "top_dropout", "type": "Dropout", "params": {"rate": 0.2}},
+              {"id": "predictions", "type": "Dense", "params": {"units": 1000, "activation": "softmax"}},
+              {"id": "label", "type": "Output", "params": {"loss": "categorical_crossentropy"}}]
+    ids = [n["id"] for n in nodes]
+    return {"format": "layerloom.graph", "version": 1, "name": "efficientnet-b0", "nodes": nodes,
+            "edges": [{"source": a, "target": b} for a, b in zip(ids, ids[1:])],
+            "blocks": {name: block_definition(name) for name in ("mbconv", "mbconv_residual", "mbconv_no_expansion")}}

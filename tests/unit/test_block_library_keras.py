@@ -17,7 +17,7 @@ from keras.src.applications.efficientnet import block as efficientnet_block  # n
 from keras.src.applications.mobilenet import _depthwise_conv_block  # noqa: E402
 from keras.src.applications.resnet import residual_block_v1  # noqa: E402
 
-from graph_helpers import resnet50_with_blocks  # noqa: E402
+from graph_helpers import efficientnet_b0_with_blocks, resnet50_with_blocks  # noqa: E402
 from layerloom.graph import analyze, layer_types  # noqa: E402
 from layerloom.graph.block_library import block_definition, library_json  # noqa: E402
 
@@ -74,6 +74,19 @@ def test_resnet50_drawn_with_blocks_is_keras_applications_resnet50() -> None:
     for call in analysis.calls.values():  # every block's output, named as Keras names it
         ours = analysis.nodes[call.outputs[0]].output.shape
         assert ours == channels_first(reference.get_layer(f"{call.id}_out").output.shape), call.id
+
+
+def test_efficientnet_b0_drawn_with_blocks_is_keras_applications_efficientnet_b0() -> None:
+    offered("mbconv")
+    reference = keras.applications.EfficientNetB0(weights=None)
+    analysis = analyze(efficientnet_b0_with_blocks())
+    assert analysis.ok, analysis.errors
+    assert (analysis.total_params, analysis.trainable_params, analysis.non_trainable_params) == keras_counts(reference)
+    assert analysis.total_params == 5_330_571
+    for call in analysis.calls.values():  # every block's output, named as Keras names it
+        last = "add" if call.block == "mbconv_residual" else "project_bn"
+        ours = analysis.nodes[call.outputs[0]].output.shape
+        assert ours == channels_first(reference.get_layer(f"{call.id}_{last}").output.shape), call.id
 
 
 def test_residual_inception_and_squeeze_excitation_match_the_same_keras_layers() -> None:

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import torch
 
-from graph_helpers import random_inputs, real_output_shapes, resnet50_with_blocks
+from graph_helpers import efficientnet_b0_with_blocks, random_inputs, real_output_shapes, resnet50_with_blocks
 from layerloom.graph import Limits, analyze, build_model, layer_types, render_summary, summary_json
 from layerloom.graph.block_library import LIBRARY, block_definition, example_graph, library_issues, library_json
 
@@ -483,6 +483,14 @@ def test_an_unused_output_port_is_one_warning() -> None:
     assert analysis.ok
     assert [(w.code, w.node, w.path) for w in analysis.warnings] == [("unreachable", "s", ["s", "n"])]
     assert analysis.warnings[0].message.startswith("s › n: output port 1 ('n') of block 'split' is not used")
+
+
+def test_efficientnet_b0_from_the_mbconv_blocks_has_keras_counts() -> None:
+    """keras.applications.EfficientNetB0(weights=None): 5,330,571 parameters, 42,023 non-trainable."""
+    analysis = analyze(efficientnet_b0_with_blocks())
+    assert analysis.ok, analysis.errors
+    assert (analysis.total_params, analysis.non_trainable_params) == (5_330_571, 42_023)
+    assert len(analysis.calls) == 16 and analysis.nodes["predictions"].output.shape == (1000,)
 
 
 def test_resnet50_from_two_library_blocks_has_keras_counts() -> None:
