@@ -6,7 +6,7 @@
 
 import { Handle, Position, useUpdateNodeInternals, type NodeProps } from "@xyflow/react";
 import { memo, useContext, useEffect, useMemo, useRef } from "react";
-import { canAddPort, effectiveParams, specOf } from "../domain/catalog";
+import { canAddPort, effectiveParams, nodeSpec } from "../domain/catalog";
 import { formatCount, formatShape, summarizeParams } from "../domain/display";
 import { nodeIndex } from "../domain/graph";
 import { worstSeverity } from "../domain/issues";
@@ -35,8 +35,10 @@ function LayerNodeView({ id, selected }: NodeProps<LayerFlowNode>) {
   // zoomed out: name and shape only (fewer elements to lay out, paint and hit-test on 500 nodes)
   const compact = useContext(ZoomedOutContext);
 
+  const blocks = useEditor((s) => s.blocks);
   const type = node?.type ?? "";
-  const spec = specOf(catalog, type);
+  const spec = useMemo(() => nodeSpec(catalog, node, blocks), [catalog, node, blocks]);
+  const isCall = type === "Block";
   const maxIn = use?.maxIn ?? -1;
   const maxOut = use?.maxOut ?? -1;
   let inputs = Math.max(spec.inputs.min, maxIn + 1, requested);
@@ -111,7 +113,22 @@ function LayerNodeView({ id, selected }: NodeProps<LayerFlowNode>) {
       {!compact && (
         <div className="ll-node-head">
           <span className="ll-node-dot" />
-          <span className="ll-node-type">{type}</span>
+          <span className="ll-node-type">{isCall ? `Block · ${String(node.params?.block ?? "?")}` : type}</span>
+          {isCall && (
+            <button
+              type="button"
+              className="ll-node-expand nodrag"
+              title="Expand: put this block's layers here (Ctrl+Shift+G; Ctrl+G groups them again)"
+              aria-label={`Expand ${id}`}
+              data-testid={`expand-${id}`}
+              onClick={(e) => {
+                e.stopPropagation();
+                dispatch(store, "expandBlock", id);
+              }}
+            >
+              ⤢
+            </button>
+          )}
           {severity && (
             <span className={`ll-node-badge is-${severity}`} aria-label={`${issues!.length} problem(s)`}>
               {severity === "error" ? "!" : "?"}

@@ -49,6 +49,27 @@ export function specOf(catalog: Catalog, type: string): LayerSpec {
   );
 }
 
+/**
+ * The spec of one node: its catalog entry, except a block call (`type: "Block"`), whose ports are its
+ * block's Input and Output nodes (docs/graph-format.md#blocks) and which the catalog does not list.
+ */
+export function nodeSpec(catalog: Catalog, node: Pick<GraphNode, "type" | "params"> | undefined, blocks?: Record<string, unknown>): LayerSpec {
+  if (!node) return specOf(catalog, "");
+  if (node.type !== "Block") return specOf(catalog, node.type);
+  const name = node.params?.block;
+  const def = typeof name === "string" ? (blocks?.[name] as { nodes?: GraphNode[] } | undefined) : undefined;
+  const inputs = def?.nodes?.filter((n) => n.type === "Input").length ?? 1;
+  const outputs = def?.nodes?.filter((n) => n.type === "Output").length ?? 1;
+  return {
+    type: "Block",
+    category: "Blocks",
+    doc: def ? `A call of the block ${String(name)}.` : `The block ${String(name)} is not defined in this graph.`,
+    params_schema: { type: "object", properties: {} },
+    inputs: { min: inputs, max: inputs },
+    outputs,
+  };
+}
+
 /** True for layers with ordered, growable input ports (Add, Concatenate, …): max is null or > 1. */
 export function isMerge(spec: LayerSpec): boolean {
   return spec.inputs.max === null || spec.inputs.max > 1;

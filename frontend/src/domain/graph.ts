@@ -3,7 +3,7 @@
  * mutates its input, so the store can keep history by reference and React can compare by identity.
  */
 
-import { baseName, inputPortCount, specOf } from "./catalog";
+import { baseName, inputPortCount, nodeSpec, specOf } from "./catalog";
 import { copyBase, idProblem, nextFree } from "./ids";
 import type { Catalog, GraphDoc, GraphEdge, GraphNode, Layout, Params, XY } from "./types";
 
@@ -120,7 +120,10 @@ export type ConnectCheck = { ok: true } | { ok: false; reason: ConnectRefusal; m
  * that input port, the wire closes no cycle (checked first: the more basic reason), and the port is
  * free (one edge per input port).
  */
-export function canConnect(doc: Pick<GraphDoc, "nodes" | "edges">, catalog: Catalog, c: Connection): ConnectCheck {
+/** The parts of a document that wiring rules read (`blocks` gives block calls their ports). */
+type Wiring = Pick<GraphDoc, "nodes" | "edges"> & Partial<Pick<GraphDoc, "blocks">>;
+
+export function canConnect(doc: Wiring, catalog: Catalog, c: Connection): ConnectCheck {
   const idx = nodeIndex(doc.nodes);
   const src = idx.get(c.source);
   const dst = idx.get(c.target);
@@ -128,11 +131,11 @@ export function canConnect(doc: Pick<GraphDoc, "nodes" | "edges">, catalog: Cata
   const tp = c.targetPort ?? 0;
   if (!src || !dst) return { ok: false, reason: "missing_node", message: "Both ends must be nodes of this graph." };
   if (src.id === dst.id) return { ok: false, reason: "self_loop", message: "A layer cannot feed itself." };
-  const srcSpec = specOf(catalog, src.type);
+  const srcSpec = nodeSpec(catalog, src, doc.blocks);
   if (sp < 0 || sp >= srcSpec.outputs) {
     return { ok: false, reason: "no_output_port", message: `${src.type} has no output port ${sp}.` };
   }
-  const dstSpec = specOf(catalog, dst.type);
+  const dstSpec = nodeSpec(catalog, dst, doc.blocks);
   if (tp < 0 || (dstSpec.inputs.max !== null && tp >= dstSpec.inputs.max)) {
     return { ok: false, reason: "no_input_port", message: dstSpec.inputs.max === 0 ? `${dst.type} takes no input.` : `${dst.type} has no input port ${tp}.` };
   }
@@ -154,11 +157,11 @@ export function canConnect(doc: Pick<GraphDoc, "nodes" | "edges">, catalog: Cata
 }
 
 /** A new edge as the backend writes it: target_port only on multi-input layers, source_port only if not 0. */
-export function makeEdge(catalog: Catalog, doc: Pick<GraphDoc, "nodes">, c: Connection): GraphEdge {
+export function makeEdge(catalog: Catalog, doc: Pick<GraphDoc, "nodes"> & Partial<Pick<GraphDoc, "blocks">>, c: Connection): GraphEdge {
   const edge: GraphEdge = { source: c.source, target: c.target };
   if ((c.sourcePort ?? 0) !== 0) edge.source_port = c.sourcePort;
   const dst = nodeIndex(doc.nodes).get(c.target);
-  const spec = dst ? specOf(catalog, dst.type) : undefined;
+  const spec = dst ? nodeSpec(catalog, dst, doc.blocks) : undefined;
   if ((c.targetPort ?? 0) !== 0 || (spec && spec.inputs.max !== 1)) edge.target_port = c.targetPort ?? 0;
   return edge;
 }
@@ -170,10 +173,10 @@ export function connect(doc: GraphDoc, catalog: Catalog, c: Connection): GraphDo
 }
 
 /** The first free input port of a node, or null (used when dropping a wire on a node's body). */
-export function firstFreePort(doc: Pick<GraphDoc, "nodes" | "edges">, catalog: Catalog, nodeId: string): number | null {
+export function firstFreePort(doc: Wiring, catalog: Catalog, nodeId: string): number | null {
   const node = nodeIndex(doc.nodes).get(nodeId);
   if (!node) return null;
-  const spec = specOf(catalog, node.type);
+  const spec = nodeSpec(catalog, node, doc.blocks);
   const fed = new Set(doc.edges.filter((e) => e.target === nodeId).map(targetPort));
   const limit = spec.inputs.max ?? inputPortCount(spec, doc.edges, nodeId) + 1;
   for (let p = 0; p < limit; p++) if (!fed.has(p)) return p;
@@ -215,7 +218,7 @@ export function addNodeAfter(doc: GraphDoc, catalog: Catalog, after: string, por
   if (!src) return { ok: false, message: `No node "${after}".` };
   const added = addNode(doc, args);
   const spec = specOf(catalog, args.type);
-  if (spec.inputs.max === 0 || specOf(catalog, src.type).outputs <= port) return { ok: true, id: added.id, doc: added.doc };
+  if (spec.inputs.max === 0 || nodeSpec(catalog, src, doc.blocks).outputs <= port) return { ok: true, id: added.id, doc: added.doc };
   const wired = connect(added.doc, catalog, { source: after, target: added.id, sourcePort: port, targetPort: 0 });
   if ("ok" in wired) return { ok: false, message: wired.ok ? "Nothing to wire." : wired.message };
   return { ok: true, id: added.id, doc: wired };

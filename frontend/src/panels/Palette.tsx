@@ -1,7 +1,8 @@
 /** The palette: the catalog grouped by category, with search and each layer's doc. Drag a layer onto
  * the canvas, or double-click it to add it at the center of the view. */
 
-import { useDeferredValue, useMemo, useState, type DragEvent } from "react";
+import { useDeferredValue, useEffect, useMemo, useState, type DragEvent } from "react";
+import { getBlockLibrary, type LibraryBlock } from "../api/blocks";
 import { groupCatalog, specOf } from "../domain/catalog";
 import { nodeIndex } from "../domain/graph";
 import { dispatch } from "../state/commands";
@@ -111,8 +112,73 @@ export function Palette() {
             </section>
           );
         })}
+        <BlocksSection query={deferred} center={() => view.center()} />
         {groups.length === 0 && <div className="ll-muted ll-pad">No layer matches “{deferred}”.</div>}
       </div>
     </aside>
+  );
+}
+
+/**
+ * The palette's "Blocks" section: the document's own blocks, then the built-in library (GET
+ * /api/blocks). Double-click (or Enter) adds a call; a library block is copied into the document.
+ */
+function BlocksSection({ query, center }: { query: string; center: () => { x: number; y: number } }) {
+  const store = useDocumentStore();
+  const blocks = useEditor((s) => s.blocks);
+  const [library, setLibrary] = useState<LibraryBlock[]>([]);
+  const [closed, setClosed] = useState(false);
+  useEffect(() => {
+    const ctrl = new AbortController();
+    getBlockLibrary(ctrl.signal).then(setLibrary, () => {});
+    return () => ctrl.abort();
+  }, []);
+  const q = query.trim().toLowerCase();
+  const match = (name: string, text: string) => !q || name.toLowerCase().includes(q) || text.toLowerCase().includes(q) || "blocks".includes(q);
+  const own = Object.entries(blocks ?? {}).filter(([name, def]) => match(name, String((def as { description?: string }).description ?? "")));
+  const lib = library.filter((b) => match(b.name, `${b.title} ${b.description}`));
+  if (!own.length && !lib.length) return null;
+  const item = (key: string, name: string, doc: string, add: () => void) => (
+    <div
+      key={key}
+      className="ll-palette-item ll-cat-blocks"
+      tabIndex={0}
+      role="button"
+      onDoubleClick={add}
+      onKeyDown={(e) => e.key === "Enter" && add()}
+      title={`${doc}\n\nDouble-click to add a call of this block.`}
+      data-testid={`palette-block-${key}`}
+    >
+      <div className="ll-palette-name">
+        <span className="ll-node-dot" />
+        {name}
+      </div>
+      <div className="ll-palette-doc">{doc}</div>
+    </div>
+  );
+  return (
+    <section className="ll-palette-group">
+      <button type="button" className="ll-group-head" aria-expanded={!closed} onClick={() => setClosed(!closed)}>
+        <span className={`ll-caret ${closed ? "is-closed" : ""}`} aria-hidden>
+          ▾
+        </span>
+        Blocks
+        <span className="ll-group-count">{own.length + lib.length}</span>
+      </button>
+      {!closed && (
+        <>
+          {own.map(([name, def]) =>
+            item(name, name, String((def as { description?: string }).description || "A block of this graph."), () =>
+              dispatch(store, "addBlockCall", { name, position: center() }),
+            ),
+          )}
+          {lib.map((b) =>
+            item(`lib-${b.name}`, b.title || b.name, b.description, () =>
+              dispatch(store, "addBlockCall", { name: b.name, def: b.block, args: b.example.args, position: center() }),
+            ),
+          )}
+        </>
+      )}
+    </section>
   );
 }

@@ -31,6 +31,7 @@ import {
   setShare,
   type Connection,
 } from "../domain/graph";
+import { addBlockCall, expandBlock, groupIntoBlock, type AddCallArgs } from "../domain/blocks";
 import { autoLayout, placeUnplaced } from "../domain/layout";
 import type { GraphDoc, XY } from "../domain/types";
 import {
@@ -313,6 +314,47 @@ export const docCommands = {
       return { ...docPatch(doc), selection: { nodes: ids, edges: [] } };
     },
   } as DocCommand<void>,
+
+  /** Ctrl+G: the selected layers become one call of a new block (one undo entry). */
+  groupBlock: {
+    kind: "doc",
+    label: "Group into a block",
+    keys: ["mod+g"],
+    history: "record",
+    enabled: hasNodeSelection,
+    perform: (s) => {
+      if (!hasNodeSelection(s)) return false;
+      const r = groupIntoBlock(selectDoc(s), s.selection.nodes);
+      if (!r.ok) return notice("error", r.message);
+      return { ...docPatch(r.doc), selection: { nodes: [r.id], edges: [] } };
+    },
+  } as DocCommand<void>,
+
+  /** A call of a block of the document, or of a library block (copied into the document first). */
+  addBlockCall: {
+    kind: "doc",
+    label: "Add block",
+    history: "record",
+    perform: (s, a: AddCallArgs) => {
+      const r = addBlockCall(selectDoc(s), a);
+      return { ...docPatch(r.doc), selection: { nodes: [r.id], edges: [] } };
+    },
+  } as DocCommand<AddCallArgs>,
+
+  /** A block call's layers put back in its place (Ctrl+G on them collapses them again). */
+  expandBlock: {
+    kind: "doc",
+    label: "Expand the block",
+    keys: ["mod+shift+g"],
+    history: "record",
+    perform: (s, id?: string) => {
+      const target = id ?? (s.selection.nodes.length === 1 ? s.selection.nodes[0] : undefined);
+      if (!target) return false;
+      const r = expandBlock(selectDoc(s), target);
+      if (!r.ok) return notice("error", r.message);
+      return { ...docPatch(r.doc), selection: { nodes: r.ids, edges: [] } };
+    },
+  } as DocCommand<string | undefined>,
 
   autoLayout: {
     kind: "doc",
