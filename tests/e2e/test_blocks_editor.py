@@ -1,0 +1,87 @@
+"""Blocks and Lambda in the editor (issue 9), in headless Chromium against the real backend: group
+five layers with Ctrl+G into one block call with the same totals, expand and collapse it, undo the
+grouping in one step; add a library block; type a Lambda expression and see its inferred shape."""
+
+from __future__ import annotations
+
+import pytest
+from harness import ROOT, ci
+
+try:
+    from playwright.sync_api import Page, expect
+except ImportError:
+    if ci():
+        raise
+    pytest.skip("the playwright Python package is missing (pip install playwright)", allow_module_level=True)
+
+from editor_actions import doc, expect_valid, fit, history, import_file, node, select, set_param, shape  # noqa: E402
+
+EXAMPLES = ROOT / "examples"
+STAGES = ["block2_conv1", "block2_conv2", "block2_out", "block3_conv1", "block3_conv2"]
+
+
+def select_many(page: Page, ids: list[str]) -> None:
+    select(page, ids[0])
+    for i in ids[1:]:
+        node(page, i).get_by_test_id("node-id").click(modifiers=["Control"])
+
+
+def test_ctrl_g_groups_five_layers_into_one_block_with_the_same_totals(page: Page) -> None:
+    import_file(page, EXAMPLES / "toy_resnet.json")
+    fit(page)
+    total = page.get_by_test_id("total-params").inner_text()
+    expect_valid(page, total)
+    before, depth = doc(page), history(page)
+
+    select_many(page, STAGES)
+    page.keyboard.press("Control+g")
+    call = node(page, "block_1")
+    expect(call).to_be_visible()
+    for i in STAGES:
+        expect(node(page, i)).to_have_count(0)
+    expect_valid(page, total)  # the compiler counts the block's weights: same totals
+    expect(call.get_by_test_id("shape")).to_have_text(shape(page, "block3_out").inner_text().replace("→", "→"))
+    grouped = doc(page)
+    assert history(page) == depth + 1
+    assert sorted(grouped["blocks"]["block_1"]["nodes"][i]["id"] for i in range(len(grouped["blocks"]["block_1"]["nodes"]))) \
+        == sorted(["in_1", *STAGES, "out_1", "out_2"])
+
+    # expand it (its layers come back in place), and collapse it again
+    page.keyboard.press("Control+Shift+g")  # or the ⤢ button on the card, shown when zoomed in
+    for i in STAGES:
+        expect(node(page, i)).to_be_visible()
+    expect(node(page, "block_1")).to_have_count(0)
+    expect_valid(page, total)
+    page.keyboard.press("Control+g")  # the expanded layers are still selected
+    expect(node(page, "block_1")).to_be_visible()
+    expect_valid(page, total)
+
+    # undo: one step per gesture, back to the document as it was before the first grouping
+    page.evaluate("() => document.activeElement && document.activeElement.blur()")
+    page.keyboard.press("Control+z")
+    page.keyboard.press("Control+z")
+    page.keyboard.press("Control+z")
+    expect(node(page, "block2_conv1")).to_be_visible()
+    after = doc(page)
+    assert after["nodes"] == before["nodes"] and after["edges"] == before["edges"]
+
+
+def test_a_library_block_and_a_lambda_get_their_shapes(page: Page) -> None:
+    import_file(page, EXAMPLES / "seed_mlp.json")
+    expect_valid(page, "7,114")
+    # a Lambda after the first Dense: its shape is inferred by the compiler from the expression
+    select(page, "a1")
+    page.get_by_test_id("palette-search").fill("lambda")
+    page.get_by_test_id("palette-Lambda").dblclick()
+    expect(node(page, "lambda_1")).to_be_visible()
+    set_param(page, "expression", "mean(x * sigmoid(x), axis=1, keepdims=True)")
+    expect(shape(page, "lambda_1")).to_have_text("→ 1")
+    set_param(page, "expression", "x[0]")
+    expect(page.get_by_test_id("field-error-expression")).to_be_visible()
+
+    # the palette's Blocks section lists the built-in library; a double-click copies one in
+    page.get_by_test_id("palette-search").fill("residual")
+    entry = page.get_by_test_id("palette-block-lib-residual")
+    expect(entry).to_be_visible()
+    entry.dblclick()
+    assert "residual" in doc(page)["blocks"]
