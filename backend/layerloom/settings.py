@@ -41,6 +41,8 @@ class Settings(BaseSettings):
     data_dir: Path = Field(Path("./data"), description="Uploads, artifacts, the SQLite file and the embedded broker.")
     database_url: str = Field("", description="SQLAlchemy URL; empty means sqlite:///<data_dir>/layerloom.db.")
     broker_url: str = Field("", description="Celery broker URL; empty means kombu's filesystem transport under data_dir.")
+    events_url: str = Field("", description="Redis URL for live event notifications; empty means the broker when "
+                                            "it is Redis, else PostgreSQL LISTEN/NOTIFY, else loopback datagrams.")
 
     # The editor.
     frontend_dist: Path = Field(REPO_ROOT / "frontend" / "dist",

@@ -23,6 +23,7 @@ from ..settings import Settings, get_settings
 from ..store.db import make_engine, make_sessionmaker
 from ..jobs.dispatch import CeleryDispatcher, live_workers
 from .errors import install_error_handlers
+from .event_hub import EventHub
 from .schemas import ComponentHealth
 from .routes import datasets, graphs, health, help, jobs, layers
 
@@ -58,8 +59,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     engine = make_engine(settings.database_url)
 
     @asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.event_hub.ensure_started()
         yield
+        await app.state.event_hub.close()
         engine.dispose()
 
     app = FastAPI(
@@ -73,7 +76,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.engine = engine
-    app.state.sessionmaker = make_sessionmaker(engine)
+    app.state.event_hub = EventHub(settings, make_sessionmaker(engine))
+    app.state.sessionmaker = make_sessionmaker(engine, publisher=app.state.event_hub.publisher())
     app.state.dispatch = CeleryDispatcher(settings)
     install_error_handlers(app)
     health.install_health_checks(app, engine)

@@ -21,6 +21,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from ..store.models import Job, JobEvent, JobState, new_id, utcnow
+from . import notify
 
 RUNNING_STATES = (JobState.RUNNING, JobState.CANCELLING)
 TERMINAL_STATES = (JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED)
@@ -142,6 +143,7 @@ def append_event(session: Session, job_id: str, type_: str, payload: dict[str, A
     seq = (session.scalar(select(func.max(JobEvent.seq)).where(JobEvent.job_id == job_id)) or 0) + 1
     session.add(JobEvent(job_id=job_id, seq=seq, type=type_, payload=payload))
     session.flush()
+    notify.notify_after_commit(session, job_id, seq, type_, payload)  # watchers hear of it once committed
     return seq
 
 

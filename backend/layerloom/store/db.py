@@ -67,8 +67,10 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any, *, foreign_keys: bool) 
         cursor.close()
 
 
-def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(engine, expire_on_commit=False)
+def make_sessionmaker(engine: Engine, publisher: Any = None) -> sessionmaker[Session]:
+    """Sessions on ``engine``; ``publisher`` (``jobs.notify.Publisher``) tells watchers of the job
+    events these sessions commit."""
+    return sessionmaker(engine, expire_on_commit=False, info={"layerloom.event_publisher": publisher})
 
 
 def alembic_config(url: str) -> Config:

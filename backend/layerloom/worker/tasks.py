@@ -12,6 +12,7 @@ from functools import cache
 from celery.signals import worker_ready, worker_shutdown
 
 from ..jobs import lifecycle, supervisor
+from ..jobs.notify import publisher_for
 from ..jobs.dispatch import TASK_NAME, CeleryDispatcher, write_worker_heartbeat
 from ..settings import get_settings
 from ..store.db import make_engine, make_sessionmaker
@@ -24,7 +25,8 @@ app = make_celery()
 
 @cache
 def _sessions():
-    return make_sessionmaker(make_engine(get_settings().database_url))
+    settings = get_settings()
+    return make_sessionmaker(make_engine(settings.database_url), publisher=publisher_for(settings))
 
 
 @cache
