@@ -61,7 +61,12 @@ def _settings_with(data_dir: str | None):
 def cmd_serve(args: argparse.Namespace) -> int:
     from .serve import serve
 
-    return serve(_settings_with(args.data_dir), args.host, args.port, with_worker=not args.no_worker)
+    code = serve(_settings_with(args.data_dir), args.host, args.port, with_worker=not args.no_worker)
+    # Everything is stopped and closed; skip the interpreter's teardown, which takes seconds once torch
+    # is loaded and would hold up a restart (docker stop, Ctrl-C).
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def cmd_worker(args: argparse.Namespace) -> int:

@@ -90,8 +90,11 @@ def server_class(app: Any) -> type:
 
     class Server(uvicorn.Server):
         async def shutdown(self, sockets: Any = None) -> None:
+            started = time.monotonic()
             await app.state.event_hub.close(grace_seconds=2.0)
+            log.info("closed the live event streams in %.2f s", time.monotonic() - started)
             await super().shutdown(sockets)
+            log.info("stopped serving after %.2f s", time.monotonic() - started)
 
     return Server
 
@@ -115,6 +118,8 @@ def serve(settings: Settings, host: str, port: int, with_worker: bool = True) ->
         server_class(app)(uvicorn.Config(app, host=host, port=port, log_level="warning", ws="websockets",
                                          ws_ping_interval=WS_PING_SECONDS, ws_ping_timeout=WS_PING_SECONDS,
                                          timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS)).run()
+    except KeyboardInterrupt:  # uvicorn re-raises the Ctrl-C it handled; stopping is what was asked
+        pass
     finally:
         if worker:
             worker.stop()

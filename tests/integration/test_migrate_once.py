@@ -8,19 +8,13 @@ import os
 import subprocess
 import sys
 import time
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
 from sqlalchemy import inspect, text
-from sqlalchemy.engine import make_url
 
 from layerloom.store import make_engine
 from layerloom.store.db import LOCK_WAIT_MESSAGE
-
-from conftest import POSTGRES_URL
 
 PROCESSES = 4
 
@@ -33,21 +27,6 @@ start_at = float(sys.argv[2])
 time.sleep(max(0.0, start_at - time.time()))
 print("CHANGED" if migrate(sys.argv[1]) else "UNCHANGED", flush=True)
 """
-
-
-@pytest.fixture
-def fresh_postgres_database(postgres_reachable: bool) -> Iterator[str]:
-    """A whole new database (not a schema): what a first ``docker compose up`` meets."""
-    if not postgres_reachable:
-        pytest.skip(f"PostgreSQL at {POSTGRES_URL} is unreachable (with CI=true this fails instead)")
-    name = f"layerloom_mig_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield make_url(POSTGRES_URL).set(drivername="postgresql+psycopg", database=name).render_as_string(False)
-    finally:
-        with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
 
 
 def migrate_together(url: str, count: int) -> list[subprocess.CompletedProcess[str]]:

@@ -24,6 +24,7 @@ from ..store.db import make_engine, make_sessionmaker
 from ..jobs.dispatch import CeleryDispatcher, live_workers
 from .errors import install_error_handlers
 from .event_hub import EventHub
+from .metrics import StatementCounter, install_metrics
 from .schemas import ComponentHealth
 from .routes import datasets, graphs, health, help, jobs, layers
 
@@ -85,6 +86,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     health.add_health_check(app, "worker", lambda: _worker_health(settings))
     for router in ROUTERS:
         app.include_router(router, prefix="/api")
+    app.state.statement_counter = StatementCounter(engine)
+    install_metrics(app, lambda: len(live_workers(settings)[0]))
     if (settings.frontend_dist / "index.html").is_file():
         # Last, so every /api route matches first.
         app.mount("/", StaticFiles(directory=settings.frontend_dist, html=True), name="frontend")

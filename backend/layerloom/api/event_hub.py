@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 
 SAFETY_RECHECK_SECONDS = 5.0  # catches a notification lost on the way (a broker restart, a full socket buffer)
 READ_BATCH = 500
-CLOSE = "close"  # queue items: ("event", seq, type, payload) | ("state", state) | ("head", seq) | CLOSE | GONE
+CLOSE = "close"  # queue items: ("event", seq, text, status) | ("state", state) | ("head", seq) | CLOSE | GONE
 GONE = "gone"
 
 Row = tuple[int, str, dict[str, Any]]
@@ -54,6 +54,12 @@ def read_log(sessions: sessionmaker[Session], job_id: str, after: int | None,
         head = rows[-1][0] if rows else (session.scalar(select(func.max(JobEvent.seq))
                                                         .where(JobEvent.job_id == job_id)) or 0)
     return [tuple(r) for r in rows], state, head  # type: ignore[misc]
+
+
+def event_item(seq: int, type_: str, payload: dict[str, Any]) -> tuple[str, int, str, str | None]:
+    """An event as a watcher sends it, rendered once for every watcher: (kind, seq, text, status)."""
+    text = json.dumps({"seq": seq, "type": type_, **payload})
+    return "event", seq, text, payload.get("status") if type_ == "status" else None
 
 
 @dataclass(eq=False)
@@ -75,7 +81,7 @@ class EventHub:
         self.tasks: list[asyncio.Task] = []
         self.closing = False
         self.watchers = 0
-        self.db_reads = 0  # feed syncs, for tests and metrics
+        self.notifications = 0  # received from the channel (every job's, watched or not): events/s in /metrics
         self._transport: asyncio.DatagramTransport | None = None
         self._port_file: Path | None = None
 
@@ -175,7 +181,7 @@ class EventHub:
         if (trusted and feed.last_seq is not None and seq == feed.last_seq + 1 and isinstance(payload, dict)
                 and isinstance(message.get("type"), str) and message["type"] != "status"):
             feed.last_seq = seq
-            self._broadcast(feed, ("event", seq, message["type"], payload))
+            self._broadcast(feed, event_item(seq, message["type"], payload))
         else:
             self._request_sync(feed)
 
@@ -198,7 +204,6 @@ class EventHub:
         try:
             while True:
                 feed.dirty = False
-                self.db_reads += 1
                 try:
                     rows, state, head = await run_in_threadpool(read_log, self.sessions, feed.job_id, feed.last_seq)
                 except Exception:
@@ -210,7 +215,7 @@ class EventHub:
                 for seq, type_, payload in rows:
                     if seq == feed.last_seq + 1:
                         feed.last_seq = seq
-                        self._broadcast(feed, ("event", seq, type_, payload))
+                        self._broadcast(feed, event_item(seq, type_, payload))
                 if state != feed.state:
                     feed.state = state
                     self._broadcast(feed, ("state", state))
@@ -236,6 +241,7 @@ class EventHub:
                     await conn.execute(f"LISTEN {CHANNEL}")
                     self._resync_all()  # whatever happened while nobody listened
                     async for note in conn.notifies():
+                        self.notifications += 1
                         self._on_message(note.payload, True)
             except asyncio.CancelledError:
                 raise
@@ -254,6 +260,7 @@ class EventHub:
                     self._resync_all()
                     async for message in pubsub.listen():
                         if message.get("type") == "message":
+                            self.notifications += 1
                             self._on_message(message["data"], True)
             except asyncio.CancelledError:
                 raise
@@ -268,6 +275,7 @@ class EventHub:
 
         class Datagrams(asyncio.DatagramProtocol):
             def datagram_received(self, data: bytes, addr: Any) -> None:
+                hub.notifications += 1
                 hub._on_message(data, False)
 
         loop = asyncio.get_running_loop()

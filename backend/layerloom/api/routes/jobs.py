@@ -41,7 +41,7 @@ from .. import auth
 from ..errors import Conflict, NotFound, Unprocessable, problem, pydantic_problems
 from ..routing import make_router
 from ..schemas import Page
-from ..event_hub import GONE, CLOSE, READ_BATCH, EventHub, read_log
+from ..event_hub import CLOSE, GONE, READ_BATCH, EventHub, event_item, read_log
 
 router = make_router("jobs")
 
@@ -365,19 +365,18 @@ async def _wait_for_disconnect(websocket: WebSocket, queue: asyncio.Queue) -> No
 async def _stream(websocket: WebSocket, sessions: Any, hub: EventHub, feed: Any, queue: asyncio.Queue, job_id: str,
                   last_seq: int) -> None:
     async def send_from_log() -> str | None:
-        nonlocal last_seq, last_status
         while True:
             rows, state, _ = await run_in_threadpool(read_log, sessions, job_id, last_seq)
             for seq, type_, payload in rows:
-                await send_event(seq, type_, payload)
+                await send_event(*event_item(seq, type_, payload)[1:])
             if len(rows) < READ_BATCH:
                 return state
 
-    async def send_event(seq: int, type_: str, payload: dict[str, Any]) -> None:
+    async def send_event(seq: int, text: str, status: str | None) -> None:
         nonlocal last_seq, last_status
-        await websocket.send_text(json.dumps({"seq": seq, "type": type_, **payload}))
+        await websocket.send_text(text)
         last_seq = seq
-        last_status = payload.get("status") if type_ == "status" else last_status
+        last_status = status or last_status
 
     last_status: str | None = None
     state = await send_from_log()  # the replay: one read of the log
