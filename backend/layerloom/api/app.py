@@ -21,14 +21,15 @@ from fastapi.staticfiles import StaticFiles
 from .. import __version__
 from ..settings import Settings, get_settings
 from ..store.db import make_engine, make_sessionmaker
-from ..jobs.dispatch import CeleryDispatcher, live_workers
+from ..jobs.dispatch import CeleryDispatcher
+from ..jobs.workers import worker_registry
 from .errors import install_error_handlers
 from .event_hub import EventHub
 from .metrics import StatementCounter, install_metrics
 from .schemas import ComponentHealth
-from .routes import datasets, graphs, health, help, jobs, layers
+from .routes import admin, datasets, graphs, health, help, jobs, layers
 
-ROUTERS = (layers.router, graphs.router, datasets.router, jobs.router, health.router, help.router)
+ROUTERS = (layers.router, graphs.router, datasets.router, jobs.router, health.router, help.router, admin.router)
 
 
 def operation_id(route: APIRoute) -> str:
@@ -47,11 +48,15 @@ def _broker_health(settings: Settings) -> ComponentHealth:
 
 
 def _worker_health(settings: Settings) -> ComponentHealth:
-    live, ever = live_workers(settings)
+    workers = worker_registry(settings).all()
+    live = sorted(w.name for w in workers if w.alive())
+    dead = sorted(w.name for w in workers if not w.alive())
+    if live and dead:
+        return ComponentHealth(status="degraded", detail=f"{', '.join(live)} answer; {', '.join(dead)} stopped answering")
     if live:
-        return ComponentHealth(status="ok", detail=", ".join(sorted(live)))
-    if ever:
-        return ComponentHealth(status="error", detail="no worker has reported in the last 30 s")
+        return ComponentHealth(status="ok", detail=", ".join(live))
+    if dead:
+        return ComponentHealth(status="error", detail=f"no worker answers ({', '.join(dead)} stopped)")
     return ComponentHealth(status="unknown", detail="no worker has started yet")
 
 
@@ -87,7 +92,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in ROUTERS:
         app.include_router(router, prefix="/api")
     app.state.statement_counter = StatementCounter(engine)
-    install_metrics(app, lambda: len(live_workers(settings)[0]))
+    install_metrics(app, lambda: sum(w.alive() for w in worker_registry(settings).all()))
     if (settings.frontend_dist / "index.html").is_file():
         # Last, so every /api route matches first.
         app.mount("/", StaticFiles(directory=settings.frontend_dist, html=True), name="frontend")

@@ -78,6 +78,7 @@ class JobPublic(BaseModel):
     final_metrics: dict[str, Any] | None
     config: dict[str, Any]
     mapping: dict[str, str]
+    worker_id: str | None = Field(None, description="The worker (host:pid) running the job, or that ran it last.")
 
 
 class JobEventPublic(BaseModel):
@@ -304,7 +305,7 @@ def _public(session: Session, job: Job) -> JobPublic:
         dataset=job.builtin_dataset or job.dataset_id or "(deleted)", attempt=job.attempt,
         max_attempts=job.max_attempts, cancel_requested=job.cancel_requested, created_at=job.created_at,
         started_at=job.started_at, finished_at=job.finished_at, error=job.error, final_metrics=job.final_metrics,
-        config=job.config, mapping=job.mapping)
+        config=job.config, mapping=job.mapping, worker_id=job.worker_id)
 
 
 # ---- live events --------------------------------------------------------------------------
