@@ -216,3 +216,41 @@ def test_a_hundred_watchers_cost_the_database_almost_nothing_and_get_every_event
     assert result["idle_after"] <= result["idle_before"] + 2
     assert result["stop_seconds"] < 5
     assert {w.close_code for w in watchers} == {1001}
+
+
+@pytest.mark.parametrize("channel", ["redis", "local"])
+def test_events_reach_watchers_through_redis_or_loopback_hints_without_polling(channel: str, tmp_path: Path) -> None:
+    """SQLite, so nothing comes through PostgreSQL: with ``LAYERLOOM_EVENTS_URL`` the worker publishes to
+    Redis; without it (the embedded mode) it sends loopback hints. Either way every event arrives, in
+    order, far sooner than the 5 s safety re-check would bring it."""
+    url = f"sqlite:///{tmp_path / 'data' / 'layerloom.db'}"
+    env = {"LAYERLOOM_DATABASE_URL": url, "LAYERLOOM_DATA_DIR": str(tmp_path / "data"), "LAYERLOOM_AUTH_MODE": "local"}
+    if channel == "redis":
+        env["LAYERLOOM_EVENTS_URL"] = "redis://127.0.0.1:6379/0"
+    migrate(url)
+    api = Api(tmp_path, env)
+    worker = FakeWorker(Settings(database_url=url, data_dir=tmp_path / "data", events_url=env.get("LAYERLOOM_EVENTS_URL", "")))
+    try:
+        job_id = api.submit()
+        worker.claim(job_id)
+
+        async def scenario() -> list[Watcher]:
+            watchers = [Watcher() for _ in range(10)]
+            tasks = [asyncio.create_task(w.watch(f"{api.ws_url}/api/jobs/{job_id}/events")) for w in watchers]
+            await asyncio.wait_for(asyncio.gather(*(w.replayed.wait() for w in watchers)), 30)
+            await asyncio.to_thread(worker.publish, job_id, 20, 10)
+            deadline = time.monotonic() + 10
+            while any(len(w.events) < 22 for w in watchers) and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+            for task in tasks:
+                task.cancel()
+            return watchers
+
+        watchers = asyncio.run(scenario())
+        for watcher in watchers:
+            assert [e["seq"] for e in watcher.events] == list(range(1, 23))
+        delays = [d for w in watchers for d in w.delays]
+        assert max(delays) < 1.0, f"{channel}: slowest event took {max(delays):.2f} s (polled, not pushed?)"
+    finally:
+        api.stop()
+        worker.engine.dispose()
