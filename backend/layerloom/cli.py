@@ -61,13 +61,36 @@ def _settings_with(data_dir: str | None):
 def cmd_serve(args: argparse.Namespace) -> int:
     from .serve import serve
 
-    return serve(_settings_with(args.data_dir), args.host, args.port, with_worker=not args.no_worker)
+    settings = _settings_with(args.data_dir)
+    code = serve(settings, args.host or settings.host, args.port or settings.port, with_worker=not args.no_worker)
+    # Everything is stopped and closed; skip the interpreter's teardown, which takes seconds once torch
+    # is loaded and would hold up a restart (docker stop, Ctrl-C).
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
+    settings = _settings_with(args.data_dir)
+    if args.check:
+        return worker_check(settings)
+    if args.name:
+        os.environ["LAYERLOOM_WORKER_NAME"] = args.name
     from .serve import run_worker
 
-    return run_worker(_settings_with(args.data_dir))
+    return run_worker(settings)
+
+
+def worker_check(settings) -> int:
+    """Exit 0 when a worker on this host beats in the registry (a container health check)."""
+    import socket
+
+    from .jobs.workers import worker_registry
+
+    host = socket.gethostname()
+    alive = [w for w in worker_registry(settings).all() if w.host == host and w.alive()]
+    print(", ".join(w.name for w in alive) or f"no worker on {host} answers")
+    return 0 if alive else 1
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -81,14 +104,16 @@ def build_parser() -> argparse.ArgumentParser:
     check.set_defaults(func=cmd_check)
 
     serve = sub.add_parser("serve", help="run the app: API, editor and one training worker (SQLite by default)")
-    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    serve.add_argument("--host", help="address to listen on (default LAYERLOOM_HOST, else 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default LAYERLOOM_PORT, else 8000)")
     serve.add_argument("--data-dir", help="where the database, uploads and artifacts live (default ./data)")
     serve.add_argument("--no-worker", action="store_true", help="serve the API only (workers run elsewhere)")
     serve.set_defaults(func=cmd_serve)
 
     worker = sub.add_parser("worker", help="run one training worker (for extra machines; needs a shared database and broker)")
     worker.add_argument("--data-dir", help="where uploads and artifacts live (default ./data)")
+    worker.add_argument("--name", help="a name for the worker in /api/admin/workers (default host:pid)")
+    worker.add_argument("--check", action="store_true", help="exit 0 if a worker on this host answers (health checks)")
     worker.set_defaults(func=cmd_worker)
 
     from .api.auth import add_auth_commands

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+from typing import Any
 
 from .jobs.process import die_with_parent
 from .settings import Settings
@@ -23,6 +24,8 @@ log = logging.getLogger("layerloom.serve")
 
 WORKER_STOP_GRACE_SECONDS = 5.0
 WORKER_RESTART_DELAY_SECONDS = 2.0
+WS_PING_SECONDS = 1.0  # a websocket whose peer vanished without closing is dropped within ~2 s
+GRACEFUL_SHUTDOWN_SECONDS = 2.0  # requests still running after this are cancelled
 
 
 def worker_argv(name: str) -> list[str]:
@@ -80,6 +83,22 @@ class WorkerSupervisor:
             pass
 
 
+def server_class(app: Any) -> type:
+    """uvicorn's server, closing the live event streams first (1001, going away) when it stops:
+    uvicorn would otherwise wait for them, then end them with 1012."""
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        async def shutdown(self, sockets: Any = None) -> None:
+            started = time.monotonic()
+            await app.state.event_hub.close(grace_seconds=2.0)
+            log.info("closed the live event streams in %.2f s", time.monotonic() - started)
+            await super().shutdown(sockets)
+            log.info("stopped serving after %.2f s", time.monotonic() - started)
+
+    return Server
+
+
 def serve(settings: Settings, host: str, port: int, with_worker: bool = True) -> int:
     import uvicorn
 
@@ -96,7 +115,11 @@ def serve(settings: Settings, host: str, port: int, with_worker: bool = True) ->
     print(f"Layerloom is running at http://{shown}:{port}/  (API docs: /docs; data in {settings.data_dir}; "
           "Ctrl-C stops it)", flush=True)
     try:
-        uvicorn.run(app, host=host, port=port, log_level="warning", ws="websockets")
+        server_class(app)(uvicorn.Config(app, host=host, port=port, log_level="warning", ws="websockets",
+                                         ws_ping_interval=WS_PING_SECONDS, ws_ping_timeout=WS_PING_SECONDS,
+                                         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS)).run()
+    except KeyboardInterrupt:  # uvicorn re-raises the Ctrl-C it handled; stopping is what was asked
+        pass
     finally:
         if worker:
             worker.stop()

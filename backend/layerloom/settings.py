@@ -41,6 +41,12 @@ class Settings(BaseSettings):
     data_dir: Path = Field(Path("./data"), description="Uploads, artifacts, the SQLite file and the embedded broker.")
     database_url: str = Field("", description="SQLAlchemy URL; empty means sqlite:///<data_dir>/layerloom.db.")
     broker_url: str = Field("", description="Celery broker URL; empty means kombu's filesystem transport under data_dir.")
+    events_url: str = Field("", description="Redis URL for live event notifications; empty means the broker when "
+                                            "it is Redis, else PostgreSQL LISTEN/NOTIFY, else loopback datagrams.")
+
+    # Where `layerloom serve` listens (the --host and --port options win over these).
+    host: str = Field("127.0.0.1", description="Address to listen on; 0.0.0.0 in a container.")
+    port: int = Field(8000, ge=1, le=65535)
 
     # The editor.
     frontend_dist: Path = Field(REPO_ROOT / "frontend" / "dist",
@@ -53,6 +59,8 @@ class Settings(BaseSettings):
     # Authentication (see the module docstring).
     auth_mode: Literal["local", "token"] = "local"
     local_user_name: str = Field("local", min_length=1, max_length=100)
+    admin_users: str = Field("", description="Comma-separated user names that may use /api/admin (token mode); "
+                                             "in local mode the local user is the admin.")
 
     # Job leases: a worker renews its lease every heartbeat; the reaper re-queues a job whose lease expired.
     lease_seconds: int = Field(60, ge=1)

@@ -70,6 +70,21 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 
 
 @pytest.fixture
+def fresh_postgres_database(postgres_reachable: bool) -> Iterator[str]:
+    """A whole new database (not a schema): what a first ``docker compose up`` meets."""
+    if not postgres_reachable:
+        pytest.skip(f"PostgreSQL at {POSTGRES_URL} is unreachable (with CI=true this fails instead)")
+    name = f"layerloom_mig_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield make_url(POSTGRES_URL).set(drivername="postgresql+psycopg", database=name).render_as_string(False)
+    finally:
+        with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
 def migrated_url(database_url: str) -> str:
     migrate(database_url)
     return database_url

@@ -41,13 +41,13 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, **extra_env: str) -> None:
         self.data_dir = data_dir
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.ws_url = f"ws://127.0.0.1:{self.port}"
         env = {**os.environ, "LAYERLOOM_DATA_DIR": str(data_dir), "LAYERLOOM_LEASE_SECONDS": "4",
-               "LAYERLOOM_HEARTBEAT_SECONDS": "1", "LAYERLOOM_MAX_ATTEMPTS": "3", "OMP_NUM_THREADS": "1"}
+               "LAYERLOOM_HEARTBEAT_SECONDS": "1", "LAYERLOOM_MAX_ATTEMPTS": "3", "OMP_NUM_THREADS": "1", **extra_env}
         self.log = open(data_dir.parent / "serve.log", "wb")
         self.proc = subprocess.Popen([sys.executable, "-m", "layerloom.cli", "serve", "--port", str(self.port)],
                                      env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)

@@ -21,12 +21,15 @@ from fastapi.staticfiles import StaticFiles
 from .. import __version__
 from ..settings import Settings, get_settings
 from ..store.db import make_engine, make_sessionmaker
-from ..jobs.dispatch import CeleryDispatcher, live_workers
+from ..jobs.dispatch import CeleryDispatcher
+from ..jobs.workers import worker_registry
 from .errors import install_error_handlers
+from .event_hub import EventHub
+from .metrics import StatementCounter, install_metrics
 from .schemas import ComponentHealth
-from .routes import datasets, graphs, health, help, jobs, layers
+from .routes import admin, datasets, graphs, health, help, jobs, layers
 
-ROUTERS = (layers.router, graphs.router, datasets.router, jobs.router, health.router, help.router)
+ROUTERS = (layers.router, graphs.router, datasets.router, jobs.router, health.router, help.router, admin.router)
 
 
 def operation_id(route: APIRoute) -> str:
@@ -45,11 +48,15 @@ def _broker_health(settings: Settings) -> ComponentHealth:
 
 
 def _worker_health(settings: Settings) -> ComponentHealth:
-    live, ever = live_workers(settings)
+    workers = worker_registry(settings).all()
+    live = sorted(w.name for w in workers if w.alive())
+    dead = sorted(w.name for w in workers if not w.alive())
+    if live and dead:
+        return ComponentHealth(status="degraded", detail=f"{', '.join(live)} answer; {', '.join(dead)} stopped answering")
     if live:
-        return ComponentHealth(status="ok", detail=", ".join(sorted(live)))
-    if ever:
-        return ComponentHealth(status="error", detail="no worker has reported in the last 30 s")
+        return ComponentHealth(status="ok", detail=", ".join(live))
+    if dead:
+        return ComponentHealth(status="error", detail=f"no worker answers ({', '.join(dead)} stopped)")
     return ComponentHealth(status="unknown", detail="no worker has started yet")
 
 
@@ -58,8 +65,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     engine = make_engine(settings.database_url)
 
     @asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.event_hub.ensure_started()
         yield
+        await app.state.event_hub.close()
         engine.dispose()
 
     app = FastAPI(
@@ -73,7 +82,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.engine = engine
-    app.state.sessionmaker = make_sessionmaker(engine)
+    app.state.event_hub = EventHub(settings, make_sessionmaker(engine))
+    app.state.sessionmaker = make_sessionmaker(engine, publisher=app.state.event_hub.publisher())
     app.state.dispatch = CeleryDispatcher(settings)
     install_error_handlers(app)
     health.install_health_checks(app, engine)
@@ -81,6 +91,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     health.add_health_check(app, "worker", lambda: _worker_health(settings))
     for router in ROUTERS:
         app.include_router(router, prefix="/api")
+    app.state.statement_counter = StatementCounter(engine)
+    install_metrics(app, lambda: sum(w.alive() for w in worker_registry(settings).all()))
     if (settings.frontend_dist / "index.html").is_file():
         # Last, so every /api route matches first.
         app.mount("/", StaticFiles(directory=settings.frontend_dist, html=True), name="frontend")

@@ -193,10 +193,10 @@ class DatasetPublic(_Public):
 
 
 class ComponentHealth(BaseModel):
-    status: Literal["ok", "error", "unknown"]
+    status: Literal["ok", "degraded", "error", "unknown"]
     detail: str = ""
 
 
 class Health(BaseModel):
-    status: Literal["ok", "error"]
+    status: Literal["ok", "degraded", "error"]
     components: dict[str, ComponentHealth]

@@ -13,6 +13,7 @@ re-dispatches it after that.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -21,6 +22,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from ..store.models import Job, JobEvent, JobState, new_id, utcnow
+from . import notify
 
 RUNNING_STATES = (JobState.RUNNING, JobState.CANCELLING)
 TERMINAL_STATES = (JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED)
@@ -81,9 +83,11 @@ def finish(session: Session, job_id: str, token: str, state: JobState, *, error:
     return result.rowcount == 1
 
 
-def requeue(session: Session, job_id: str, token: str, reason: str, claim_within_seconds: int) -> str | None:
+def requeue(session: Session, job_id: str, token: str, reason: str, claim_within_seconds: int,
+            retry_from: str = "from the last checkpoint") -> str | None:
     """Put a running job whose runner was lost back in the queue, or fail it when it has used all its
-    attempts. Returns the new dispatch token, or None when nothing is to be dispatched."""
+    attempts. ``retry_from`` says where the next attempt starts ("from the checkpoint of epoch 3").
+    Returns the new dispatch token, or None when nothing is to be dispatched."""
     job = session.get(Job, job_id, populate_existing=True)
     if job is None or job.dispatch_token != token or job.state not in RUNNING_STATES:
         return None
@@ -108,23 +112,26 @@ def requeue(session: Session, job_id: str, token: str, reason: str, claim_within
     if result.rowcount == 1:
         append_event(session, job_id, "status", {
             "status": "interrupted",
-            "message": f"{reason} Retrying from the last checkpoint (attempt {job.attempt + 1} of {job.max_attempts}).",
+            "message": f"{reason} Retrying {retry_from} (attempt {job.attempt + 1} of {job.max_attempts}).",
         })
     session.commit()
     return new_token if result.rowcount == 1 else None
 
 
-def reap(session: Session, claim_within_seconds: int) -> list[tuple[str, str]]:
-    """Re-queue running jobs whose lease expired and re-dispatch queued jobs nobody claimed in time.
-    Returns the (job id, token) pairs to dispatch, after this function has committed."""
+def reap(session: Session, claim_within_seconds: int, dead_workers: Collection[str] = (),
+         retry_from: Callable[[str], str] = lambda _job_id: "from the last checkpoint") -> list[tuple[str, str]]:
+    """Re-queue running jobs whose lease expired, or whose worker is known dead (``dead_workers``: its
+    liveness beats stopped, so there is no need to wait for the lease), and re-dispatch queued jobs
+    nobody claimed in time. Returns the (job id, token) pairs to dispatch, after this function has committed."""
     now = utcnow()
     to_dispatch = []
-    expired = session.execute(
-        select(Job.id, Job.dispatch_token).where(Job.state.in_(RUNNING_STATES), Job.lease_expires_at < now)
-    ).all()
+    lost = Job.lease_expires_at < now
+    if dead_workers:
+        lost = lost | Job.worker_id.in_(list(dead_workers))
+    expired = session.execute(select(Job.id, Job.dispatch_token).where(Job.state.in_(RUNNING_STATES), lost)).all()
     for job_id, token in expired:
         new_token = requeue(session, job_id, token, "The worker running this job stopped answering.",
-                            claim_within_seconds)
+                            claim_within_seconds, retry_from(job_id))
         if new_token:
             to_dispatch.append((job_id, new_token))
     unclaimed = session.scalars(
@@ -142,6 +149,7 @@ def append_event(session: Session, job_id: str, type_: str, payload: dict[str, A
     seq = (session.scalar(select(func.max(JobEvent.seq)).where(JobEvent.job_id == job_id)) or 0) + 1
     session.add(JobEvent(job_id=job_id, seq=seq, type=type_, payload=payload))
     session.flush()
+    notify.notify_after_commit(session, job_id, seq, type_, payload)  # watchers hear of it once committed
     return seq
 
 

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ..settings import Settings
 from ..train import artifacts as train_artifacts
-from ..train.checkpoint import CHECKPOINT_FILE
+from ..train.checkpoint import CHECKPOINT_FILE, checkpoint_epoch
 from ..store.models import Artifact, ArtifactKind, Dataset, Job, JobState
 from . import lifecycle
 from .process import RunnerProcess, python_module_argv
@@ -68,6 +68,12 @@ def run_job(job_id: str, token: str, settings: Settings, sessions: sessionmaker[
         write_spec(directory, job, settings, session, lifecycle.last_logged_epoch(session, job_id))
         session.commit()
     return _Supervision(job_id, token, settings, sessions, dispatch, directory).run()
+
+
+def retry_from(settings: Settings, job_id: str) -> str:
+    """Where a retry of the job starts, in words, from its checkpoint's note."""
+    epoch = checkpoint_epoch(job_dir(settings.data_dir, job_id) / RUN_DIR / CHECKPOINT_FILE)
+    return f"from the checkpoint of epoch {epoch}" if epoch else "from the start: no checkpoint"
 
 
 def write_spec(directory: Path, job: Job, settings: Settings, session: Session, last_epoch_logged: int) -> None:
@@ -163,7 +169,7 @@ class _Supervision:
                 # Killed from outside (OOM killer, kill -9): retry from the last checkpoint.
                 new_token = lifecycle.requeue(session, self.job_id, self.token,
                                               f"The training process was killed (signal {-code}).",
-                                              self.settings.lease_seconds)
+                                              self.settings.lease_seconds, retry_from(self.settings, self.job_id))
                 if new_token:
                     self.dispatch(self.job_id, new_token)
                 return JobState.QUEUED if new_token else None

@@ -12,16 +12,26 @@ read-then-write, and they behave the same on both databases.
 
 from __future__ import annotations
 
+import fcntl
 import json
+import logging
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import NullPool
+
+log = logging.getLogger("layerloom.migrate")
 
 BUSY_TIMEOUT_MS = 10_000
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -57,8 +67,10 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any, *, foreign_keys: bool) 
         cursor.close()
 
 
-def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(engine, expire_on_commit=False)
+def make_sessionmaker(engine: Engine, publisher: Any = None) -> sessionmaker[Session]:
+    """Sessions on ``engine``; ``publisher`` (``jobs.notify.Publisher``) tells watchers of the job
+    events these sessions commit."""
+    return sessionmaker(engine, expire_on_commit=False, info={"layerloom.event_publisher": publisher})
 
 
 def alembic_config(url: str) -> Config:
@@ -69,6 +81,64 @@ def alembic_config(url: str) -> Config:
     return config
 
 
-def migrate(url: str, revision: str = "head") -> None:
-    """Bring the database at ``url`` to ``revision`` (``alembic upgrade head``); safe to repeat."""
-    command.upgrade(alembic_config(url), revision)
+# One number for every Layerloom process on a PostgreSQL database: pg_advisory_lock takes a bigint.
+MIGRATION_LOCK_KEY = zlib.crc32(b"layerloom.migrate")
+LOCK_WAIT_MESSAGE = "waiting for another process to finish migrating the database"
+
+
+def migrate(url: str, revision: str = "head") -> bool:
+    """Bring the database at ``url`` to ``revision`` (``alembic upgrade head``); safe to repeat, and
+    safe to start in many processes at once (``docker compose up``): the upgrade runs under a
+    database-wide lock, so exactly one process migrates and the others wait, then find nothing to do.
+    Returns True when this call changed the schema."""
+    config = alembic_config(url)
+    target = ScriptDirectory.from_config(config).get_revision(revision)
+    engine = make_engine(url, poolclass=NullPool)
+    try:
+        with _migration_lock(engine):
+            with engine.connect() as connection:
+                current = MigrationContext.configure(connection).get_current_revision()
+            if target is not None and current == target.revision:
+                log.info("database schema is up to date (revision %s)", current)
+                return False
+            command.upgrade(config, revision)
+            log.info("migrated the database schema from %s to %s", current or "an empty database", revision)
+            return True
+    finally:
+        engine.dispose()
+
+
+@contextmanager
+def _migration_lock(engine: Engine) -> Iterator[None]:
+    """PostgreSQL: a session advisory lock (released by the server even if this process dies).
+    SQLite: an exclusive flock on a file next to the database (released by the kernel likewise)."""
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as connection:
+            connection.commit()  # the lock belongs to the session, not to a transaction
+            if not _try_advisory_lock(connection):
+                log.warning("%s (PostgreSQL advisory lock %d)", LOCK_WAIT_MESSAGE, MIGRATION_LOCK_KEY)
+                connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+                connection.commit()
+            try:
+                yield
+            finally:
+                connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK_KEY})
+                connection.commit()
+        return
+    lock_path = Path(str(make_url(engine.url).database) + ".migrate-lock")
+    with open(lock_path, "a") as lock_file:
+        try:
+            fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log.warning("%s (lock file %s)", LOCK_WAIT_MESSAGE, lock_path)
+            fcntl.flock(lock_file, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock_file, fcntl.LOCK_UN)
+
+
+def _try_advisory_lock(connection: Connection) -> bool:
+    got = connection.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": MIGRATION_LOCK_KEY}).scalar()
+    connection.commit()
+    return bool(got)

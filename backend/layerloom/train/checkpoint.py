@@ -8,6 +8,7 @@ and plain containers, so it loads with ``torch.load(weights_only=True)``: nothin
 
 from __future__ import annotations
 
+import json
 import os
 import random
 from pathlib import Path
@@ -27,9 +28,23 @@ class CheckpointError(ValueError):
     """The checkpoint cannot be used to resume this run."""
 
 
+CHECKPOINT_INFO_SUFFIX = ".json"  # checkpoint.json: the epoch it holds, readable without torch
+
+
 def save_checkpoint(path: str | os.PathLike[str], state: dict[str, Any]) -> None:
     payload = {"format": FORMAT, "version": VERSION, **state}
     atomic_write(path, lambda fh: torch.save(payload, fh))
+    # After the checkpoint: the note never names an epoch the checkpoint does not hold.
+    info = json.dumps({"epoch": int(state.get("epoch", 0))}).encode()
+    atomic_write(Path(path).with_suffix(CHECKPOINT_INFO_SUFFIX), lambda fh: fh.write(info))
+
+
+def checkpoint_epoch(path: str | os.PathLike[str]) -> int | None:
+    """The epoch of the checkpoint at ``path`` (from its note), or None when there is none."""
+    try:
+        return int(json.loads(Path(path).with_suffix(CHECKPOINT_INFO_SUFFIX).read_text())["epoch"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:

@@ -6,13 +6,17 @@ this: they send the task by name."""
 from __future__ import annotations
 
 import logging
+import os
 import threading
+import time
 from functools import cache
 
 from celery.signals import worker_ready, worker_shutdown
 
 from ..jobs import lifecycle, supervisor
-from ..jobs.dispatch import TASK_NAME, CeleryDispatcher, write_worker_heartbeat
+from ..jobs.notify import publisher_for
+from ..jobs.dispatch import TASK_NAME, CeleryDispatcher
+from ..jobs.workers import BEAT_SECONDS, WorkerRecord, worker_registry
 from ..settings import get_settings
 from ..store.db import make_engine, make_sessionmaker
 from .celery_app import make_celery
@@ -24,7 +28,8 @@ app = make_celery()
 
 @cache
 def _sessions():
-    return make_sessionmaker(make_engine(get_settings().database_url))
+    settings = get_settings()
+    return make_sessionmaker(make_engine(settings.database_url), publisher=publisher_for(settings))
 
 
 @cache
@@ -32,30 +37,46 @@ def _dispatcher() -> CeleryDispatcher:
     return CeleryDispatcher(get_settings())
 
 
+_me = WorkerRecord(id=supervisor.default_worker_id(), name=os.environ.get("LAYERLOOM_WORKER_NAME", "")
+                   or supervisor.default_worker_id())
+
+
 @app.task(name=TASK_NAME, ignore_result=True)
 def run_job(job_id: str, token: str) -> str | None:
-    return supervisor.run_job(job_id, token, get_settings(), _sessions(), _dispatcher())
+    _me.job = job_id
+    try:
+        return supervisor.run_job(job_id, token, get_settings(), _sessions(), _dispatcher(), worker_id=_me.id)
+    finally:
+        _me.job = None
 
 
-def reap_once() -> int:
+def reap_once(dead_workers: list[str] | None = None) -> int:
     settings = get_settings()
     with _sessions()() as session:
-        to_dispatch = lifecycle.reap(session, settings.lease_seconds)
+        to_dispatch = lifecycle.reap(session, settings.lease_seconds, dead_workers or (),
+                                     lambda job_id: supervisor.retry_from(settings, job_id))
     for job_id, token in to_dispatch:
         _dispatcher()(job_id, token)
     return len(to_dispatch)
 
 
 def _background() -> None:
+    """Beat into the worker registry every couple of seconds (no database work); reap every
+    heartbeat, or at once when a registered worker stopped beating."""
     settings = get_settings()
-    worker_id = supervisor.default_worker_id()
+    registry = worker_registry(settings)
+    next_reap, reaped_dead = 0.0, set()
     while not _stop.is_set():
         try:
-            write_worker_heartbeat(settings, worker_id)
-            reap_once()
-        except Exception:  # keep the duties alive through a transient database error
+            registry.beat(_me)
+            dead = {r.id for r in registry.all() if not r.alive()}
+            if time.monotonic() >= next_reap or dead - reaped_dead:
+                reap_once(sorted(dead))
+                reaped_dead = dead
+                next_reap = time.monotonic() + min(settings.heartbeat_seconds, 5)
+        except Exception:  # keep the duties alive through a transient database or Redis error
             log.exception("worker background duties failed; retrying")
-        _stop.wait(min(settings.heartbeat_seconds, 5))
+        _stop.wait(BEAT_SECONDS)
 
 
 @worker_ready.connect
@@ -66,3 +87,7 @@ def _start_background(**_kwargs) -> None:
 @worker_shutdown.connect
 def _stop_background(**_kwargs) -> None:
     _stop.set()
+    try:
+        worker_registry(get_settings()).remove(_me.id)  # a clean stop is not a death
+    except Exception:
+        log.warning("could not remove this worker from the registry", exc_info=True)

@@ -44,7 +44,8 @@ def _database(engine: Engine) -> ComponentHealth:
 
 @router.get("/health", response_model=Health, responses={503: {"model": Health}})
 def get_health(request: Request, response: Response) -> Health:
-    """``ok`` (200) unless a component reports an error (503); ``unknown`` is not an error."""
+    """``ok`` (200) unless a component reports an error (503); ``degraded`` (200) when one is degraded
+    (a registered worker stopped answering while others still do); ``unknown`` is not an error."""
     components = {}
     for name, check in request.app.state.health_checks.items():
         try:
@@ -52,5 +53,6 @@ def get_health(request: Request, response: Response) -> Health:
         except Exception as err:  # a failing check is the news this route exists to report
             components[name] = ComponentHealth(status="error", detail=type(err).__name__)
     failed = any(c.status == "error" for c in components.values())
+    degraded = any(c.status == "degraded" for c in components.values())
     response.status_code = 503 if failed else 200
-    return Health(status="error" if failed else "ok", components=components)
+    return Health(status="error" if failed else "degraded" if degraded else "ok", components=components)

@@ -41,10 +41,12 @@ from .. import auth
 from ..errors import Conflict, NotFound, Unprocessable, problem, pydantic_problems
 from ..routing import make_router
 from ..schemas import Page
+from ..event_hub import CLOSE, GONE, READ_BATCH, EventHub, event_item, read_log
 
 router = make_router("jobs")
 
-EVENT_POLL_SECONDS = 0.2
+FINAL_EVENT_WAIT = 1.0  # an ended job's final status event is committed just after its state
+TERMINAL_STATES = ("succeeded", "failed", "cancelled")
 TICKET_SECONDS = 60
 
 
@@ -76,6 +78,7 @@ class JobPublic(BaseModel):
     final_metrics: dict[str, Any] | None
     config: dict[str, Any]
     mapping: dict[str, str]
+    worker_id: str | None = Field(None, description="The worker (host:pid) running the job, or that ran it last.")
 
 
 class JobEventPublic(BaseModel):
@@ -302,7 +305,7 @@ def _public(session: Session, job: Job) -> JobPublic:
         dataset=job.builtin_dataset or job.dataset_id or "(deleted)", attempt=job.attempt,
         max_attempts=job.max_attempts, cancel_requested=job.cancel_requested, created_at=job.created_at,
         started_at=job.started_at, finished_at=job.finished_at, error=job.error, final_metrics=job.final_metrics,
-        config=job.config, mapping=job.mapping)
+        config=job.config, mapping=job.mapping, worker_id=job.worker_id)
 
 
 # ---- live events --------------------------------------------------------------------------
@@ -322,8 +325,9 @@ def create_ticket(job: OwnedJob, request: Request) -> dict[str, Any]:
 
 @router.websocket("/jobs/{job_id}/events")
 async def stream_events(websocket: WebSocket, job_id: str, after: int = 0, ticket: str | None = None) -> None:
-    """Replay every event with seq > ``after``, then tail the log; state changes arrive as
-    ``{"type": "state", "state": ...}``. Closes (1000) once the job has ended and all is sent."""
+    """Replay every event with seq > ``after``, then stream new ones as they are committed; state
+    changes arrive as ``{"type": "state", "state": ...}``. Closes with 1000 once the job has ended and
+    all is sent, and with 1001 when the server stops."""
     app = websocket.app
     origin = websocket.headers.get("origin")
     if origin and origin.split("://", 1)[-1] != websocket.headers.get("host"):
@@ -334,23 +338,85 @@ async def stream_events(websocket: WebSocket, job_id: str, after: int = 0, ticke
         await websocket.close(code=1008, reason="not allowed: no such job, or a missing or invalid token/ticket")
         return
     await websocket.accept()
-    sessions = app.state.sessionmaker
-    last_seq, last_state = max(after, 0), None
-    try:
-        while True:
-            events, state = await run_in_threadpool(_events_since, sessions, job_id, last_seq)
-            for seq, type_, payload in events:
-                await websocket.send_text(json.dumps({"seq": seq, "type": type_, **payload}))
-                last_seq = seq
-            if state != last_state:
-                await websocket.send_text(json.dumps({"type": "state", "state": state}))
-                last_state = state
-            if state in ("succeeded", "failed", "cancelled") and not events:
-                await websocket.close(code=1000)
-                return
-            await asyncio.sleep(EVENT_POLL_SECONDS)
-    except WebSocketDisconnect:
+    hub: EventHub = app.state.event_hub
+    if hub.closing:
+        await websocket.close(code=1001)
         return
+    feed, queue = hub.subscribe(job_id)  # before the replay: nothing committed from here on is missed
+    receiver = asyncio.create_task(_wait_for_disconnect(websocket, queue))
+    try:
+        await _stream(websocket, app.state.sessionmaker, hub, feed, queue, job_id, max(after, 0))
+    except WebSocketDisconnect:
+        pass
+    finally:
+        receiver.cancel()
+        hub.unsubscribe(feed, queue)
+
+
+async def _wait_for_disconnect(websocket: WebSocket, queue: asyncio.Queue) -> None:
+    """Watchers send nothing; reading anyway is how a closed socket is noticed at once."""
+    try:
+        while (await websocket.receive())["type"] != "websocket.disconnect":
+            pass
+    except Exception:  # the connection broke
+        pass
+    queue.put_nowait(GONE)
+
+
+async def _stream(websocket: WebSocket, sessions: Any, hub: EventHub, feed: Any, queue: asyncio.Queue, job_id: str,
+                  last_seq: int) -> None:
+    async def send_from_log() -> str | None:
+        while True:
+            rows, state, _ = await run_in_threadpool(read_log, sessions, job_id, last_seq)
+            for seq, type_, payload in rows:
+                await send_event(*event_item(seq, type_, payload)[1:])
+            if len(rows) < READ_BATCH:
+                return state
+
+    async def send_event(seq: int, text: str, status: str | None) -> None:
+        nonlocal last_seq, last_status
+        await websocket.send_text(text)
+        last_seq = seq
+        last_status = status or last_status
+
+    last_status: str | None = None
+    state = await send_from_log()  # the replay: one read of the log
+    hub.replayed(feed, last_seq, state)
+    await websocket.send_text(json.dumps({"type": "state", "state": state}))
+    sent_state = state
+    ended_at: float | None = None  # when the job was first seen ended, waiting for its final status event
+    loop = asyncio.get_running_loop()
+    while True:
+        if sent_state in TERMINAL_STATES and (last_status in TERMINAL_STATES or
+                                              (ended_at is not None and loop.time() > ended_at + FINAL_EVENT_WAIT)):
+            await send_from_log()  # anything committed since the last notification
+            await websocket.close(code=1000)
+            return
+        if sent_state in TERMINAL_STATES and ended_at is None:
+            ended_at = loop.time()
+        timeout = None if ended_at is None else max(0.0, ended_at + FINAL_EVENT_WAIT - loop.time())
+        try:
+            item = await asyncio.wait_for(queue.get(), timeout)
+        except TimeoutError:
+            continue
+        if item == GONE:
+            return
+        if item == CLOSE:
+            await websocket.close(code=1001, reason="the server is stopping")
+            return
+        if item[0] == "event" and item[1] > last_seq:
+            if item[1] > last_seq + 1:
+                await send_from_log()  # a gap: read it (and this event) from the log
+            else:
+                await send_event(*item[1:])
+        elif item[0] == "head" and item[1] > last_seq:
+            await send_from_log()
+        elif item[0] == "state" and item[1] is None:
+            await websocket.close(code=1000, reason="the job was deleted")
+            return
+        elif item[0] == "state" and item[1] != sent_state:
+            await websocket.send_text(json.dumps({"type": "state", "state": item[1]}))
+            sent_state = item[1]
 
 
 def _websocket_user(app: Any, websocket: WebSocket, job_id: str, ticket: str | None) -> str | None:
@@ -372,12 +438,3 @@ def _websocket_user(app: Any, websocket: WebSocket, job_id: str, ticket: str | N
             return None
         owned = session.scalar(select(Job.id).where(Job.id == job_id, Job.owner_id == user.id))
         return user.id if owned else None
-
-
-def _events_since(sessions: Any, job_id: str, after: int) -> tuple[list[tuple[int, str, dict[str, Any]]], str | None]:
-    with sessions() as session:
-        rows = session.execute(select(JobEvent.seq, JobEvent.type, JobEvent.payload)
-                               .where(JobEvent.job_id == job_id, JobEvent.seq > after)
-                               .order_by(JobEvent.seq).limit(500)).all()
-        state = session.scalar(select(Job.state).where(Job.id == job_id))
-    return [tuple(r) for r in rows], state

@@ -1,0 +1,102 @@
+"""docker-compose.yml and the Dockerfile, checked without Docker (which cannot run here): every
+service the deployment needs is there with a health check, every LAYERLOOM_* variable they name is a
+real setting, the commands are real subcommands, ports and volumes agree, and docs/deploy.md gives
+the command for each step."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+import yaml
+
+from layerloom.cli import build_parser
+from layerloom.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+DOCKERFILE = (ROOT / "Dockerfile").read_text()
+SERVICES = COMPOSE["services"]
+SETTINGS = set(Settings.model_fields)
+
+
+def layerloom_variables(environment: dict[str, object]) -> set[str]:
+    return {name for name in environment if name.startswith("LAYERLOOM_")}
+
+
+def setting_name(variable: str) -> str:
+    return variable.removeprefix("LAYERLOOM_").lower()
+
+
+def test_every_service_of_the_cluster_is_there_with_a_health_check() -> None:
+    assert {"api", "worker", "postgres", "redis", "minio"} <= set(SERVICES)
+    for name, service in SERVICES.items():
+        assert service.get("healthcheck", {}).get("test"), f"{name} has no health check"
+
+
+@pytest.mark.parametrize("name", ["api", "worker"])
+def test_layerloom_services_name_only_real_settings(name: str) -> None:
+    variables = layerloom_variables(SERVICES[name]["environment"])
+    assert {"LAYERLOOM_DATABASE_URL", "LAYERLOOM_BROKER_URL", "LAYERLOOM_AUTH_MODE", "LAYERLOOM_DATA_DIR"} <= variables
+    unknown = {v for v in variables if setting_name(v) not in SETTINGS}
+    assert not unknown, f"{name} sets variables that no setting reads: {unknown}"
+    assert SERVICES[name]["environment"]["LAYERLOOM_AUTH_MODE"] == "token"
+
+
+def test_the_dockerfile_sets_only_real_settings_and_exposes_the_api_port() -> None:
+    variables = set(re.findall(r"\b(LAYERLOOM_[A-Z_]+)=", DOCKERFILE))
+    assert variables and all(setting_name(v) in SETTINGS for v in variables), variables
+    port = re.search(r"LAYERLOOM_PORT=(\d+)", DOCKERFILE).group(1)
+    assert re.search(rf"^EXPOSE {port}$", DOCKERFILE, re.M)
+    assert SERVICES["api"]["environment"]["LAYERLOOM_PORT"] == port
+    assert all(p.endswith(f":{port}:{port}") or p.endswith(f":{port}") for p in SERVICES["api"]["ports"])
+    assert 'ARG TORCH_INDEX=https://download.pytorch.org/whl/cpu' in DOCKERFILE  # CPU unless asked for CUDA
+    assert "torch==2.13.0" in DOCKERFILE  # the version the project pins
+    assert "torch==2.13.0" in (ROOT / "pyproject.toml").read_text()
+
+
+def test_commands_are_real_subcommands_and_the_api_runs_without_a_worker() -> None:
+    parser = build_parser()
+    for name in ("api", "worker"):
+        command = SERVICES[name]["command"]
+        assert command[0] == "layerloom"
+        parser.parse_args(command[1:])  # exits (SystemExit) on an unknown subcommand or option
+    assert "--no-worker" in SERVICES["api"]["command"]
+    check = SERVICES["worker"]["healthcheck"]["test"]
+    assert check[1] == "layerloom" and parser.parse_args(check[2:]).check
+    cmd = re.search(r'^CMD (\[.*\])$', DOCKERFILE, re.M).group(1)
+    parser.parse_args(yaml.safe_load(cmd)[1:])
+
+
+def test_the_worker_scales_and_shares_the_api_files() -> None:
+    worker = SERVICES["worker"]
+    assert "container_name" not in worker and "ports" not in worker  # --scale worker=N needs nothing unique
+    assert worker["volumes"] == SERVICES["api"]["volumes"]  # one data volume until object storage lands
+    assert SERVICES["api"]["depends_on"]["postgres"]["condition"] == "service_healthy"
+
+
+def test_every_named_volume_is_declared() -> None:
+    declared = set(COMPOSE["volumes"])
+    for name, service in SERVICES.items():
+        for volume in service.get("volumes", []):
+            source = volume.split(":")[0]
+            if not source.startswith((".", "/")):
+                assert source in declared, f"{name} mounts the undeclared volume {source}"
+
+
+def test_secrets_come_from_the_environment_not_the_file() -> None:
+    text = (ROOT / "docker-compose.yml").read_text()
+    assert "${POSTGRES_PASSWORD:?" in text and "${MINIO_ROOT_PASSWORD:?" in text
+    example = (ROOT / ".env.example").read_text()
+    assert "POSTGRES_PASSWORD=" in example
+
+
+def test_the_deployment_guide_gives_the_command_for_each_step() -> None:
+    guide = (ROOT / "docs" / "deploy.md").read_text()
+    for command in ("docker compose up -d --build", "--scale worker=", "layerloom token create", "pg_dump",
+                    "--build-arg TORCH_INDEX=", "layerloom serve --no-worker", "layerloom worker",
+                    "LAYERLOOM_LEASE_SECONDS", "LAYERLOOM_ADMIN_USERS", "/metrics"):
+        assert command in guide, command
+    assert "planned" in guide.lower()  # object storage is not built yet, and the guide says so
