@@ -56,6 +56,8 @@ const MINIMAP_STYLE = { width: 160, height: 104 };
 
 /** Below this zoom a card shows only its name and shape, in larger type, to stay readable. */
 export const COMPACT_ZOOM = 0.6;
+/** The smallest zoom a newly opened document is shown at (cards at full detail). */
+const READABLE_ZOOM = COMPACT_ZOOM;
 const isZoomedOut = (s: { transform: [number, number, number] }) => s.transform[2] < COMPACT_ZOOM;
 
 /** The wire (edge key) under a screen point, if any: React Flow marks each edge group with data-id. */
@@ -102,6 +104,22 @@ export function Canvas({ colorMode }: { colorMode: "light" | "dark" }) {
   // to the nodes by context (instead of one subscription per node running on every viewport change).
   const zoomedOut = useFlowStore(isZoomedOut);
 
+  // A newly opened document is fitted, unless that would shrink its cards below READABLE_ZOOM (a
+  // 50-layer model in one row): then it opens at that zoom, at its start (the inputs, on the left),
+  // and the rest is a scroll away. F still fits everything.
+  const openReadable = useCallback(() => {
+    const box = wrapper.current?.getBoundingClientRect();
+    const bounds = rf.getNodesBounds(rf.getNodes());
+    if (!box || !bounds.width) return void rf.fitView(FIT_OPTIONS);
+    const pad = 64;
+    const fitZoom = Math.min((box.width - pad - 190) / bounds.width, (box.height - 72) / bounds.height, FIT_OPTIONS.maxZoom);
+    if (fitZoom >= READABLE_ZOOM) return void rf.fitView(FIT_OPTIONS);
+    const zoom = READABLE_ZOOM;
+    const fitsHeight = bounds.height * zoom <= box.height - 72;
+    const y = fitsHeight ? (box.height - bounds.height * zoom) / 2 - bounds.y * zoom : 36 - bounds.y * zoom;
+    void rf.setViewport({ x: pad - bounds.x * zoom, y, zoom });
+  }, [rf]);
+
   // Fit a newly opened document once every node has been measured (React Flow's own queued fit
   // fires on the first measured batch, which may be only some of the nodes).
   useEffect(() => {
@@ -109,7 +127,7 @@ export function Canvas({ colorMode }: { colorMode: "light" | "dark" }) {
     if (nodes.length === 0) view.fitPending = false; // an empty document: nothing to fit, later drops stay put
     else if (nodes.every((n) => n.measured)) {
       view.fitPending = false;
-      void rf.fitView(FIT_OPTIONS);
+      openReadable();
     }
   }, [nodes, rf, view]);
 
