@@ -112,3 +112,23 @@ def test_train_is_disabled_with_reasons_and_saves_nothing(page: Page, server) ->
     blockers = page.get_by_test_id("train-blockers")
     expect(blockers).to_contain_text("Mapping of")
     assert server.api("GET", "/graphs")["count"] == graphs_before
+
+
+def test_a_long_model_opens_readable_at_its_inputs(page: Page, tmp_path) -> None:
+    """Issue 9: a template opens at a readable zoom (cards at ≥ 60%) rather than fitted to a speck."""
+    import json
+
+    nodes = [{"id": "x", "type": "Input", "params": {"shape": [16]}}]
+    nodes += [{"id": f"d{i}", "type": "Dense", "params": {"units": 16}} for i in range(40)]
+    nodes += [{"id": "y", "type": "Output", "params": {"loss": "mse"}}]
+    edges = [{"source": a["id"], "target": b["id"]} for a, b in zip(nodes, nodes[1:])]
+    path = tmp_path / "long.json"
+    path.write_text(json.dumps({"format": "layerloom.graph", "version": 1, "name": "long", "nodes": nodes, "edges": edges}))
+    import_file(page, path)
+    expect(page.get_by_test_id("node-x")).to_be_in_viewport()
+    page.wait_for_timeout(300)
+    zoom = page.evaluate("() => new DOMMatrix(getComputedStyle(document.querySelector('.react-flow__viewport')).transform).a")
+    assert zoom >= 0.6 - 1e-6
+    page.keyboard.press("f")  # F still fits everything
+    page.wait_for_timeout(300)
+    expect(page.get_by_test_id("node-y")).to_be_in_viewport()
