@@ -37,6 +37,9 @@ SAMPLE_INPUT = {
     "UnitNormalization": ([3, 4, 5], "float32"), "Rescaling": ([3, 4, 4], "float32"),
     "SpatialDropout1D": ([3, 8], "float32"), "SpatialDropout2D": ([3, 4, 5], "float32"),
     "SpatialDropout3D": ([2, 3, 4, 5], "float32"), "GaussianNoise": ([6], "float32"), "GaussianDropout": ([6], "float32"),
+    "Masking": ([6, 3], "float32"), "PositionEmbedding": ([6, 3], "float32"),
+    "MultiHeadAttention": ([5, 6], "float32"), "TimeDistributed": ([4, 3, 6], "float32"),
+    "Bidirectional": ([6, 3], "float32"),
 }
 CASES = [(t, p) for t in layer_types() if t not in ("Input", "Output") for p in type(get_layer(t)).example_params]
 

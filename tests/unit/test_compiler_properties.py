@@ -1,6 +1,8 @@
 """Property test: on random valid DAGs, inferred shapes and parameter counts equal what the built
-module really produces and holds. Graphs mix every layer family with merges and shared layers; the
-second test wraps random sub-DAGs of them into blocks (nested, parametric and shared calls)."""
+module really produces and holds. Graphs mix every layer family with merges, shared layers, attention,
+wrappers and Keras masks (Embedding(mask_zero), Masking), whose inferred presence and steps equal the
+masks the training forward really returns; the second test wraps random sub-DAGs of them into blocks
+(nested, parametric and shared calls)."""
 
 from __future__ import annotations
 
@@ -82,7 +84,15 @@ def candidate_layers(draw, shape: tuple[int, ...]) -> tuple[list[tuple[str, dict
             ("ZeroPadding1D", {"padding": draw(st.sampled_from([1, [2, 0]]))}),
             ("UpSampling1D", {"size": draw(st.integers(1, 3))}),
             ("SpatialDropout1D", {"rate": 0.3}),
+            ("Masking", {"mask_value": 0.0}),
+            ("PositionEmbedding", {"sequence_length": shape[0] + draw(st.integers(0, 2))}),
+            ("Bidirectional", {"layer": {"type": draw(st.sampled_from(["SimpleRNN", "LSTM", "GRU"])),
+                                         "params": {"units": draw(small), "return_sequences": draw(st.booleans())}},
+                               "merge_mode": draw(st.sampled_from(["concat", "sum", "mul", "ave"]))}),
         ]
+    if rank >= 2:
+        out.append(("TimeDistributed", {"layer": {"type": "Dense", "params": {"units": draw(small),
+                                                                             "activation": draw(st.sampled_from(ACTIVATIONS))}}}))
     if rank == 3:
         strides = draw(st.integers(1, 2))
         out += [
@@ -146,7 +156,8 @@ def random_graphs(draw) -> dict[str, Any]:
         if kind == "tokens":
             length = draw(st.integers(2, 6))
             tokens = add("Input", {"shape": [length], "dtype": "int64"}, [])
-            emb = add("Embedding", {"input_dim": 5, "output_dim": draw(st.integers(1, 4))}, [tokens])
+            emb = add("Embedding", {"input_dim": 5, "output_dim": draw(st.integers(1, 4)), "mask_zero": draw(st.booleans())},
+                      [tokens])
             tensors.append((emb, TensorSpec((length, nodes[-1]["params"]["output_dim"]))))
             continue
         shape = {"vector": [draw(st.integers(1, 8))],
@@ -164,7 +175,7 @@ def random_graphs(draw) -> dict[str, Any]:
                          and t[1].shape[1:] == spec.shape[1:]]
             broadcastable = [t for t in tensors if t[0] != src and t[1].shape != spec.shape
                              and broadcast_shapes(t[1].shape, spec.shape) is not None]
-            kind = draw(st.sampled_from(["elementwise", "broadcast", "concatenate", "dot", "lambda"]))
+            kind = draw(st.sampled_from(["elementwise", "broadcast", "concatenate", "dot", "lambda", "attention"]))
             if kind == "broadcast" and broadcastable:  # e.g. a (C, 1, 1) scale times a (C, H, W) map
                 other = draw(st.sampled_from(broadcastable))
                 merge = draw(st.sampled_from(["Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum"]))
@@ -190,6 +201,17 @@ def random_graphs(draw) -> dict[str, Any]:
                     continue
                 if max(out.shape) <= 64:
                     tensors.append((add("Lambda", params, [src, other[0]]), out))
+            elif kind == "attention" and len(spec.shape) == 2:
+                sequences = [t for t in tensors if len(t[1].shape) == 2]
+                value = draw(st.sampled_from(sequences))  # may be src itself: self-attention
+                keys = [t[0] for t in sequences if t[1].shape[0] == value[1].shape[0]]
+                key = [draw(st.sampled_from(keys))] if draw(st.booleans()) else []
+                params = {"num_heads": draw(st.integers(1, 3)), "key_dim": draw(st.integers(1, 6)),
+                          "use_causal_mask": draw(st.booleans())}
+                if draw(st.booleans()):
+                    params["output_shape"] = draw(st.integers(1, 6))
+                nid = add("MultiHeadAttention", params, [src, value[0], *key])
+                tensors.append((nid, TensorSpec((spec.shape[0], params.get("output_shape", spec.shape[1])))))
             elif kind == "dot" and len(spec.shape) == 1 and same_shape:
                 nid = add("Dot", {"axes": 1, "normalize": draw(st.booleans())}, [src, same_shape[0][0]])
                 tensors.append((nid, TensorSpec((1,))))
@@ -242,7 +264,10 @@ def test_inferred_shapes_and_counts_equal_the_built_module(document):
     model.train()
     out = model.forward_train(random_inputs(analysis, batch=2))
     assert set(out["heads"]) == set(analysis.output_ids)
-    assert all(torch.isfinite(v).all() for v in out["heads"].values())
+    assert all(torch.isfinite(v).all() for v in out["heads"].values())  # fully padded sequences included
+    # Masks reach exactly the heads the analysis says, covering the steps it says.
+    assert {nid: tuple(m.shape) for nid, m in out["masks"].items()} == {
+        nid: (2, analysis.nodes[nid].mask.steps) for nid in analysis.output_ids if analysis.nodes[nid].mask}
 
 
 # ---- blocks: random sub-DAGs wrapped into blocks (nested, parametric, shared) ---------------------

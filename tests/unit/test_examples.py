@@ -24,7 +24,7 @@ BATCH = 3
 # The zoo the docs and the template gallery rely on; a file going missing should fail loudly.
 EXPECTED_EXAMPLES = {
     "seed_mlp", "ticket_classifier", "toy_resnet", "inception_module", "siamese", "dense_autoencoder",
-    "conv_autoencoder", "regression_mlp", "two_head", "lstm_text_classifier", "digits_cnn", "iris_mlp",
+    "conv_autoencoder", "regression_mlp", "two_head", "lstm_text_classifier", "digits_cnn", "iris_mlp", "masked_lstm",
 }
 
 

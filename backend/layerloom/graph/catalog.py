@@ -21,6 +21,11 @@ if TYPE_CHECKING:  # analysis never imports torch; only building a module does
     from torch import nn
 
 DType = Literal["float", "int"]
+#: What a layer does with a Keras mask (the rules are in graph/masking.py): "drop" ignores it and the
+#: mask stops there (the analysis warns, as Keras does); "pass" keeps it on the output (element-wise
+#: layers; merges combine their inputs' masks); "consume" uses it (skipped recurrent steps, masked
+#: pooling, attention); "produce" makes one (Masking, Embedding with mask_zero).
+MaskRole = Literal["drop", "pass", "consume", "produce"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +85,7 @@ class Layer:
     max_inputs: ClassVar[int | None] = 1  # None: any number of ordered input ports (merges)
     num_outputs: ClassVar[int] = 1
     accepts_int: ClassVar[bool] = False  # only Embedding (and Input/Output) take integer tensors
+    mask_role: ClassVar[MaskRole] = "drop"
     #: Sequence of example params for tests and the palette's defaults.
     example_params: ClassVar[tuple[dict[str, Any], ...]] = ({},)
 
@@ -103,8 +109,26 @@ class Layer:
         return None
 
     def emit(self, call: "CallSite", p: Any, args: list[Any]) -> Any:
-        """Record this layer's call in the generated forward; by default, call its module."""
+        """Record this layer's call in the generated forward; by default, call its module.
+        A layer whose ``mask_role`` is "consume" finds its inputs' masks in ``call.input_masks``."""
         return call.module(*args)
+
+    # Masks: see MaskRole and graph/masking.py.
+    def mask_steps(self, p: Any, inputs: list[TensorSpec]) -> list[int | None]:
+        """A consumer: the number of steps each input port's mask must cover (None: that port takes no mask)."""
+        return [inputs[0].shape[0]] + [None] * (len(inputs) - 1)
+
+    def keeps_mask(self, p: Any) -> bool:
+        """A consumer whose output still carries its first input's mask (return_sequences, attention)."""
+        return False
+
+    def produces_mask(self, p: Any, inputs: list[TensorSpec]) -> int | None:
+        """A producer: the number of steps of the mask it makes with these params, or None for no mask."""
+        return None
+
+    def emit_mask(self, call: "CallSite", p: Any, args: list[Any]) -> Any:
+        """A producer: record the computation of its (batch, steps) boolean mask."""
+        raise NotImplementedError
 
     @classmethod
     def describe(cls) -> dict[str, Any]:
@@ -116,6 +140,7 @@ class Layer:
             "params_schema": cls.params_model.model_json_schema(),
             "inputs": {"min": cls.min_inputs, "max": cls.max_inputs},
             "outputs": cls.num_outputs,
+            "mask": cls.mask_role,
         }
 
 
@@ -124,6 +149,9 @@ class CallSite:
 
     Implemented by the builder; declared here so the catalog does not import the builder.
     """
+
+    #: Per input port, the (batch, steps) boolean mask that travels with it, or None.
+    input_masks: list[Any] = []
 
     def module(self, *args: Any) -> Any:  # pragma: no cover - interface
         raise NotImplementedError
@@ -134,6 +162,10 @@ class CallSite:
     def method(self, name: str, *args: Any, **kwargs: Any) -> Any:  # pragma: no cover - interface
         raise NotImplementedError
 
+    def submodule(self, name: str, *args: Any) -> Any:  # pragma: no cover - interface
+        """Call a child of this node's module (a wrapper's inner layer: ``td.layer``)."""
+        raise NotImplementedError
+
 
 CATEGORIES = (
     "Inputs/Outputs",
@@ -142,6 +174,7 @@ CATEGORIES = (
     "Pooling",
     "Recurrent",
     "Activation",
+    "Attention",
     "Normalization",
     "Preprocessing",
     "Merge",

@@ -30,6 +30,7 @@ from ..settings import get_settings
 from .blocks import CallInfo, Expansion, FlatGraph, calls_json, expand_blocks
 from .catalog import Layer, Params, ShapeError, TensorSpec, Weight, get_layer, suggest_type
 from .format import NODE_ID_RE, Graph, GraphFormatError, upgrade
+from .masking import MaskSpec, infer_mask
 
 Severity = Literal["error", "warning"]
 MAX_MERGE_PORTS = 64
@@ -102,6 +103,7 @@ class NodeInfo:
     input_specs: list[TensorSpec] | None = None
     output: TensorSpec | None = None
     weights: list[Weight] = field(default_factory=list)  # empty for a shared call site
+    mask: MaskSpec | None = None  # the Keras mask its output carries (graph/masking.py)
 
     @property
     def trainable(self) -> int:
@@ -168,6 +170,8 @@ class Analysis:
                            "total": info.trainable + info.non_trainable},
                 "shared_with": info.share,
             }
+            if info.mask is not None:
+                nodes[info.id]["mask"] = {"steps": info.mask.steps, "source": info.mask.source}
         if self.calls:
             calls_json(self, nodes)  # one entry per call, and each inner node's call
         return {
@@ -520,6 +524,9 @@ class _Checker:
             info.output, info.weights = out, weights
             for code, field_name, note in info.layer.notes(info.params, specs_known):
                 self.add(code, f"{nid}: {note}", node=nid, field=field_name, severity="warning")
+            info.mask, notes = infer_mask(nid, info.layer, info.params, specs_known, [self.nodes[s].mask for s in info.inputs])
+            for code, message, severity in notes:
+                self.add(code, message, node=nid, field="inputs", severity=severity)
             total += info.trainable + info.non_trainable
             if total > self.limits.max_params and not budget_hit:
                 budget_hit = True

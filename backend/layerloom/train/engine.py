@@ -40,7 +40,7 @@ class Engine:
         else:
             with torch.autocast(self.device_type, dtype=self.amp_dtype):
                 out = self.forward(inputs)
-        outputs = out["heads"]
+        outputs, masks = out["heads"], out["masks"]
         total = out["penalty"]
         if total is not None and self.amp_dtype is not None:
             total = total.float()
@@ -50,6 +50,9 @@ class Engine:
             if self.amp_dtype is not None:
                 pred = pred.float()  # losses and metrics in float32 under AMP
             target = all_targets[index]
+            mask = masks.get(head.id)
+            if mask is not None:  # a sequence head with padded steps: they count for neither loss nor metrics
+                pred, target = masked_steps(pred, target, mask)
             loss = head.loss_fn(pred, target)
             term = loss if head.weight == 1.0 else loss * head.weight
             total = term if total is None else total + term
@@ -68,6 +71,12 @@ class Engine:
                 check_cancelled()
                 accumulator.record(stop - start, *self.losses(split, slice(start, stop)))
         return accumulator.summary(running_only=False)
+
+
+def masked_steps(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The valid steps of a masked sequence head, flattened to (valid steps, ...). A loss's mean over
+    them is Keras's masked loss (padded steps weigh 0, the mean is over the valid ones)."""
+    return pred[mask], target[mask]
 
 
 def compile_heads(model: GraphModel, plan: DataPlan) -> list[CompiledHead]:

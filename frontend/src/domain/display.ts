@@ -51,7 +51,12 @@ export function summarizeParams(
     else if (Array.isArray(value)) {
       parts.push(value.every((v) => typeof v === "string") ? value.join(", ") : `${label} ${value.map((v) => (Array.isArray(v) ? v.join("×") : v)).join("×")}`);
     } else if (value === null) continue;
-    else parts.push(`${label} ${value}`);
+    else if (typeof value === "object") {
+      // a wrapper's inner layer: "LSTM units 32"
+      const inner = value as { type?: unknown; params?: Record<string, unknown> };
+      const innerParams = Object.entries(inner.params ?? {}).map(([k, v]) => `${k.replace(/_/g, " ")} ${typeof v === "object" ? JSON.stringify(v) : v}`);
+      parts.push([inner.type, ...innerParams].filter(Boolean).join(" "));
+    } else parts.push(`${label} ${value}`);
   }
   return parts.join(" · ");
 }

@@ -70,8 +70,8 @@ describe("ids", () => {
 describe("catalog", () => {
   it("groups the palette in the issue's order", () => {
     expect(groupCatalog(CATALOG).map((g) => g.category)).toEqual([
-      "Inputs/Outputs", "Core", "Convolution", "Pooling", "Recurrent", "Activation", "Normalization", "Preprocessing",
-      "Merge", "Regularization",
+      "Inputs/Outputs", "Core", "Convolution", "Pooling", "Recurrent", "Activation", "Attention", "Normalization",
+      "Preprocessing", "Merge", "Regularization",
     ]);
   });
   it("searches types and docs", () => {

@@ -36,6 +36,16 @@ describe("forms from JSON Schema", () => {
     expect(parseFieldText(field("LayerNormalization", "axis"), "1")).toEqual({ ok: true, value: 1 });
     expect(parseFieldText(field("LayerNormalization", "axis"), "2, 3")).toEqual({ ok: true, value: [2, 3] });
     expect(field("ReLU", "max_value").kind).toBe("number");
+  it("edits a wrapper's inner layer as a JSON object", () => {
+    const inner = field("TimeDistributed", "layer");
+    expect(inner.kind).toBe("json");
+    const typed = '{"type": "Dense", "params": {"units": 8}}';
+    expect(parseFieldText(inner, typed)).toEqual({ ok: true, value: { type: "Dense", params: { units: 8 } } });
+    expect(parseFieldText(inner, "[1, 2]")).toMatchObject({ ok: false });
+    expect(parseFieldText(inner, "{nope")).toMatchObject({ ok: false });
+    expect(field("Bidirectional", "layer").kind).toBe("json");
+    const spec = CATALOG.get("Bidirectional")!.params_schema;
+    expect(summarizeParams(spec, { layer: { type: "LSTM", params: { units: 32 } }, merge_mode: "sum" })).toBe("LSTM units 32 · sum");
   });
   it("explains what is wrong", () => {
     expect(validateValue(field("Dense", "units").schema, 0)).toBe("Must be ≥ 1.");

@@ -16,7 +16,9 @@ export type FieldKind =
   /** shape-like lists and tuples (`3, 32, 32`, `3` or `3, 3`), typed as text */
   | "numbers"
   /** a list of enum values (Output metrics) */
-  | "enumList";
+  | "enumList"
+  /** a nested object (TimeDistributed / Bidirectional's inner layer), typed as JSON */
+  | "json";
 
 export interface FieldSpec {
   name: string;
@@ -38,6 +40,7 @@ function kindOf(schema: JsonSchema): FieldKind {
   const bs = branches(schema).filter((b) => b.type !== "null");
   if (bs.length === 1) {
     const b = bs[0];
+    if (b.$ref || b.type === "object") return "json";
     if (b.enum) return "enum";
     if (b.type === "integer") return "integer";
     if (b.type === "number") return "number";
@@ -158,6 +161,15 @@ export function parseFieldText(field: Pick<FieldSpec, "kind" | "schema">, text: 
   const t = text.trim();
   if (t === "") return { ok: true, value: undefined };
   if (field.kind === "string") return { ok: true, value: t };
+  if (field.kind === "json") {
+    try {
+      const value: unknown = JSON.parse(t);
+      if (value && typeof value === "object" && !Array.isArray(value)) return { ok: true, value };
+    } catch {
+      // fall through to the message
+    }
+    return { ok: false, message: 'Write a JSON object, e.g. {"type": "Dense", "params": {"units": 8}}.' };
+  }
   let value: unknown;
   if (t.startsWith("[")) {
     try {
@@ -183,6 +195,7 @@ export function formatFieldText(value: unknown): string {
   if (value === undefined || value === null) return "";
   // Nested lists and lists with empty entries (Dropout's noise_shape [null, 1, null]) are shown as JSON.
   if (Array.isArray(value)) return value.some((v) => Array.isArray(v) || v === null) ? JSON.stringify(value) : value.join(", ");
+  if (typeof value === "object") return JSON.stringify(value);
   return String(value);
 }
 

@@ -68,6 +68,8 @@ export interface JsonSchema {
   properties?: Record<string, JsonSchema>;
   required?: string[];
   additionalProperties?: boolean;
+  /** a nested model (a wrapper's inner layer), edited as JSON */
+  $ref?: string;
 }
 
 export interface LayerSpec {

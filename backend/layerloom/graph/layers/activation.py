@@ -13,6 +13,7 @@ from ._common import Axis, resolve_axes
 
 class _Activation(Layer):
     category = "Activation"
+    mask_role = "pass"  # element-wise, as Keras's activation layers pass masks
 
     def output(self, p, inputs):
         return inputs[0]

@@ -63,6 +63,12 @@ class Output(Layer):
     params_model = OutputParams
     num_outputs = 0
     accepts_int = True
+    # A sequence head's loss skips the masked steps: it keeps a mask covering its first axis
+    # (and ignores, with a warning, one made for another axis, which the loss could not apply).
+    mask_role = "consume"
+
+    def keeps_mask(self, p):
+        return True
     example_params = ({"loss": "categorical_crossentropy", "metrics": ["accuracy"]}, {"loss": "mse", "loss_weight": 0.5})
 
     def output(self, p, inputs):
@@ -84,6 +90,7 @@ class Dense(Layer):
     category = "Core"
     doc = "Fully connected layer on the last axis: units outputs, each a weighted sum of all inputs."
     params_model = DenseParams
+    mask_role = "pass"
     example_params = ({"units": 8}, {"units": 3, "activation": "softmax"}, {"units": 5, "use_bias": False, "activation": "tanh"})
 
     def _features(self, spec: TensorSpec) -> int:
@@ -119,6 +126,7 @@ class Activation(Layer):
     category = "Core"
     doc = "Applies an activation function; softmax and log_softmax work over the last axis, as in Keras."
     params_model = ActivationParams
+    mask_role = "pass"
     example_params = ({"activation": "relu"}, {"activation": "softmax"}, {"activation": "leaky_relu"}, {"activation": "gelu"})
 
     def output(self, p, inputs):
@@ -142,6 +150,7 @@ class Dropout(Layer):
     category = "Regularization"
     doc = "Randomly zeroes a fraction of its inputs during training (scaling the rest); identity at inference."
     params_model = DropoutParams
+    mask_role = "pass"
     example_params = ({"rate": 0.25}, {"rate": 0.5, "noise_shape": [None, 1, None]})
 
     def output(self, p: DropoutParams, inputs):
@@ -173,6 +182,7 @@ class ActivityRegularization(Layer):
     category = "Regularization"
     doc = "Passes its input through and adds l1·Σ|x| + l2·Σx² (per sample, batch-averaged) to the training loss."
     params_model = ActivityRegularizationParams
+    mask_role = "pass"
     example_params = ({"l1": 0.01}, {"l2": 0.001})
 
     def output(self, p, inputs):
@@ -258,6 +268,9 @@ class Permute(Layer):
     category = "Core"
     doc = "Reorders the axes of each sample; dims counts from 1, e.g. [2, 1] swaps the two axes of a sequence."
     params_model = PermuteParams
+    # Keras's Permute drops masks; here it passes them, because it is how a (time, features) sequence
+    # reaches the channels-first 1D layers (GlobalAveragePooling1D steps over the last axis).
+    mask_role = "pass"
     example_params = ({"dims": [1]},)
 
     def output(self, p: PermuteParams, inputs):
@@ -295,6 +308,8 @@ class RepeatVector(Layer):
 class EmbeddingParams(Params):
     input_dim: PositiveInt = Field(..., description="Vocabulary size: token ids run from 0 to input_dim - 1.")
     output_dim: PositiveInt = Field(..., description="Size of each token's vector.")
+    mask_zero: bool = Field(False, description="Token id 0 is padding: the output carries a mask of the other steps "
+                            "(skipped by recurrent layers, masked pooling, attention and sequence losses).")
 
 
 @register_layer
@@ -304,7 +319,14 @@ class Embedding(Layer):
     doc = "Turns integer token ids into learned vectors: (length,) becomes (length, output_dim)."
     params_model = EmbeddingParams
     accepts_int = True
-    example_params = ({"input_dim": 50, "output_dim": 4},)
+    mask_role = "produce"
+    example_params = ({"input_dim": 50, "output_dim": 4}, {"input_dim": 50, "output_dim": 4, "mask_zero": True})
+
+    def produces_mask(self, p: EmbeddingParams, inputs):
+        return inputs[0].shape[0] if p.mask_zero else None
+
+    def emit_mask(self, call, p, args):
+        return call.function(torch.ne, args[0], 0)
 
     def output(self, p, inputs):
         if inputs[0].dtype != "int":
@@ -312,6 +334,8 @@ class Embedding(Layer):
                 "Embedding takes integer token ids but gets float values; set the Input's dtype to int64.",
                 code="dtype",
             )
+        if p.mask_zero:
+            require_rank("Embedding with mask_zero", inputs[0], (1,), "a (length,) sequence of token ids")
         return TensorSpec(inputs[0].shape + (p.output_dim,))
 
     def weights(self, p, inputs):

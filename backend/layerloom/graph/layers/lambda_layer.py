@@ -39,6 +39,7 @@ class Lambda(Layer):
     doc = ("Computes an expression of its inputs, e.g. a * sigmoid(b); the output shape follows NumPy broadcasting. "
            "No weights.")
     params_model = LambdaParams
+    mask_role = "pass"  # as Keras's Lambda passes its input's mask (merged by the merge rule for several inputs)
     min_inputs = 1
     max_inputs = MAX_INPUTS
     example_params = ({"expression": "x * sigmoid(x)"}, {"expression": "clip(x, -1, 1) ** 2 / 2"},

@@ -13,6 +13,7 @@ from ..lazy import torch, torch_ops
 
 class _Merge(Layer):
     category = "Merge"
+    mask_role = "pass"  # Keras's rule (graph/masking.py): the OR of the masks when every input has one
     min_inputs = 2
     max_inputs = None
 
@@ -174,6 +175,7 @@ class Dot(_Merge):
     doc = "Per-sample dot product of two inputs along axes (e.g. two vectors give (1,))."
     params_model = DotParams
     max_inputs = 2
+    mask_role = "drop"
     example_params = ({"axes": 1}, {"axes": 1, "normalize": True})
 
     @staticmethod

@@ -41,6 +41,7 @@ class BatchNormalization(Layer):
     type = "BatchNormalization"
     category = "Normalization"
     doc = "Normalizes each channel (axis 1) with batch statistics while training and moving averages at inference."
+    mask_role = "pass"
     params_model = BatchNormParams
     example_params = ({}, {"momentum": 0.9, "epsilon": 1e-5}, {"center": False, "scale": False}, {"scale": False})
 
@@ -74,6 +75,7 @@ class LayerNormalization(Layer):
     type = "LayerNormalization"
     category = "Normalization"
     doc = "Normalizes each sample over axis (default the last), with a learned scale and offset per element of those axes."
+    mask_role = "pass"
     params_model = LayerNormParams
     example_params = ({}, {"axis": 1}, {"axis": [2, 3], "center": False}, {"axis": 1, "scale": False})
 
@@ -111,6 +113,7 @@ class GroupNormalization(Layer):
     category = "Normalization"
     doc = "Normalizes each sample over groups of channels (axis 1) and all other axes; independent of the batch."
     params_model = GroupNormParams
+    mask_role = "pass"
     example_params = ({"groups": 2}, {"groups": 4, "center": False}, {"groups": 1, "scale": False})
 
     def output(self, p, inputs):
@@ -138,6 +141,7 @@ class UnitNormalization(Layer):
     category = "Normalization"
     doc = "Scales each sample to unit L2 norm along axis (default the last); no weights."
     params_model = UnitNormParams
+    mask_role = "pass"
     example_params = ({}, {"axis": 1}, {"axis": [1, 2]})
 
     def output(self, p, inputs):

@@ -123,7 +123,14 @@ class _GlobalPool(Layer):
         require_rank(self.type, x, (self.dims + 1,), SHAPE_NAMES[self.dims])
         return TensorSpec((x.shape[0], *([1] * self.dims)) if p.keepdims else (x.shape[0],))
 
+    def mask_steps(self, p, inputs):
+        return [inputs[0].shape[-1]]  # the length axis of (channels, length)
+
     def emit(self, call, p: GlobalPoolParams, args):
+        mask = call.input_masks[0] if call.input_masks else None
+        if mask is not None:  # only the 1D poolings consume masks (mask_role)
+            masked = torch_ops.masked_max_1d if self.reduce == "amax" else torch_ops.masked_average_1d
+            return call.function(masked, args[0], mask, p.keepdims)
         axes = tuple(range(2, 2 + self.dims))
         return call.function(getattr(torch, self.reduce), args[0], dim=axes, keepdim=p.keepdims)
 
@@ -131,8 +138,9 @@ class _GlobalPool(Layer):
 @register_layer
 class GlobalMaxPooling1D(_GlobalPool):
     type = "GlobalMaxPooling1D"
-    doc = "Maximum over the whole length: (channels, length) becomes (channels,)."
+    doc = "Maximum over the whole length: (channels, length) becomes (channels,); masked steps are left out."
     dims, reduce = 1, "amax"
+    mask_role = "consume"
 
 
 @register_layer
@@ -145,8 +153,9 @@ class GlobalMaxPooling2D(_GlobalPool):
 @register_layer
 class GlobalAveragePooling1D(_GlobalPool):
     type = "GlobalAveragePooling1D"
-    doc = "Mean over the whole length: (channels, length) becomes (channels,)."
+    doc = "Mean over the whole length: (channels, length) becomes (channels,); masked steps are left out."
     dims, reduce = 1, "mean"
+    mask_role = "consume"
 
 
 @register_layer

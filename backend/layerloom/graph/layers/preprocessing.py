@@ -55,6 +55,7 @@ class Normalization(Layer):
     doc = ("Shifts and scales inputs to mean 0 and variance 1: (x − mean) / sqrt(variance), with mean and variance "
            "given, or computed from the training split when the job starts (adapt).")
     params_model = NormalizationParams
+    mask_role = "pass"
     example_params = ({"adapt": True}, {"axis": None, "mean": 2.0, "variance": 4.0},
                       {"mean": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0], "variance": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]},
                       {"axis": [1, 2], "adapt": True, "invert": True})
@@ -130,6 +131,7 @@ class Rescaling(Layer):
     category = "Preprocessing"
     doc = "Computes x · scale + offset, e.g. pixels 0..255 to 0..1 (scale 1/255) or to -1..1 (1/127.5, offset -1)."
     params_model = RescalingParams
+    mask_role = "pass"
     accepts_int = True  # integer pixels come out as floats, as Keras casts them
     example_params = ({"scale": 1 / 255}, {"scale": 1 / 127.5, "offset": -1.0})
 

@@ -25,7 +25,15 @@ class _Recurrent(Layer):
     params_model = RecurrentParams
     gates: int
     module_class: str  # a class in torch_ops
+    mask_role = "consume"
     example_params = ({"units": 4}, {"units": 3, "return_sequences": True, "bidirectional": True})
+
+    def keeps_mask(self, p: RecurrentParams) -> bool:
+        return p.return_sequences
+
+    def emit(self, call, p, args):
+        mask = call.input_masks[0] if call.input_masks else None
+        return call.module(args[0], mask) if mask is not None else call.module(args[0])
 
     def output(self, p: RecurrentParams, inputs):
         require_rank(self.type, inputs[0], (2,), "a (time, features) sequence")

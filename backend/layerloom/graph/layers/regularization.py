@@ -12,6 +12,7 @@ from ._common import require_rank
 
 class _Regularization(Layer):
     category = "Regularization"
+    mask_role = "pass"  # as Keras's dropout and noise layers pass masks
 
     def output(self, p, inputs):
         return inputs[0]
