@@ -36,6 +36,7 @@ describe("forms from JSON Schema", () => {
     expect(parseFieldText(field("LayerNormalization", "axis"), "1")).toEqual({ ok: true, value: 1 });
     expect(parseFieldText(field("LayerNormalization", "axis"), "2, 3")).toEqual({ ok: true, value: [2, 3] });
     expect(field("ReLU", "max_value").kind).toBe("number");
+  });
   it("edits a wrapper's inner layer as a JSON object", () => {
     const inner = field("TimeDistributed", "layer");
     expect(inner.kind).toBe("json");
