@@ -35,7 +35,7 @@ def test_build_seed_mlp_from_the_palette(page: Page, artifacts: Path) -> None:
     wiring: 7,114 parameters and every node's shape, exactly the seed MLP of examples/."""
     expect(page.get_by_test_id("empty-hint")).to_be_visible()
     # the palette: every category of the catalog, and a search over names and docs
-    for group in ["Inputs/Outputs", "Core", "Convolution", "Pooling", "Recurrent", "Activation", "Normalization",
+    for group in ["Inputs/Outputs", "Core", "Convolution", "Pooling", "Recurrent", "Activation", "Attention", "Normalization",
                   "Preprocessing", "Merge", "Regularization"]:
         expect(page.locator(".ll-group-head", has_text=group)).to_have_count(1)
     page.get_by_test_id("palette-search").fill("long short")

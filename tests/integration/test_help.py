@@ -18,6 +18,8 @@ def test_every_layer_has_a_help_page_with_its_parameters(anon) -> None:
     dense = anon.get("/api/help/layers/Dense").text
     assert "<code>units</code>" in dense and "required" in dense and "Number of output features" in dense
     assert "<code>activation</code>" in dense and "&#x27;linear&#x27;" in dense  # the default
+    assert "Keras masks: keeps the mask" in dense
+    assert "Keras masks: uses the mask" in anon.get("/api/help/layers/LSTM").text
 
 
 def test_an_unknown_layer_is_a_404_with_a_suggestion(anon) -> None:

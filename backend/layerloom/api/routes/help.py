@@ -42,12 +42,22 @@ def _schema_type(prop: dict[str, Any]) -> str:
         return " | ".join(repr(v) for v in prop["enum"])
     if "anyOf" in prop:
         return " or ".join(_schema_type(p) for p in prop["anyOf"])
+    if "$ref" in prop:  # a wrapper's inner layer
+        return 'object {"type": ..., "params": {...}}'
     kind = prop.get("type", "any")
     if kind == "array" and isinstance(prop.get("items"), dict):
         return f"list of {_schema_type(prop['items'])}"
     bounds = [f"{op} {prop[key]}" for key, op in (("minimum", "≥"), ("exclusiveMinimum", ">"), ("maximum", "≤"),
                                                    ("exclusiveMaximum", "<")) if key in prop]
     return kind + (f" ({', '.join(bounds)})" if bounds else "")
+
+
+MASK_ROLES = {  # catalog.MaskRole, for people (docs/graph-format.md, "Masks")
+    "produce": "makes a mask of padded steps that travels with its output",
+    "pass": "keeps the mask its input carries",
+    "consume": "uses the mask its input carries (masked steps are skipped)",
+    "drop": "does not support masking; a mask stops here",
+}
 
 
 @router.get("/help/layers/{layer_type}", response_class=HTMLResponse)
@@ -72,6 +82,7 @@ def layer_help(layer_type: str) -> HTMLResponse:
     return _page(layer_type, f"<p class=muted>{html.escape(entry['category'])}</p><h1>{html.escape(layer_type)}</h1>"
                  f"<p>{html.escape(entry['doc'])}</p><h2>Parameters</h2>{params}<h2>Ports</h2>"
                  f"<p>Inputs: {ports}. Outputs: {entry['outputs']}.</p>"
+                 f"<p>Keras masks: {MASK_ROLES[entry['mask']]}.</p>"
                  f"<p class=muted>Shapes are per sample, without the batch axis, channels first. "
                  f"<a href=\"/api/help/errors\">Issue codes</a></p>")
 
