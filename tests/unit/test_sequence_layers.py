@@ -444,6 +444,9 @@ def test_mask_propagation_rules():
     assert masks["act"].source == "ea" and masks["mixed"] is None and masks["flat"] is None
     assert masks["cat"].steps == 12 and masks["y2"].steps == 12
     assert [(i.code, i.node) for i in analysis.warnings] == [("mask_dropped", "flat")]
+    published = analysis.to_json()["nodes"]  # what the editor receives
+    assert published["cat"]["mask"] == {"steps": 12, "source": "cat"} and published["act"]["mask"]["source"] == "ea"
+    assert "mask" not in published["flat"] and "mask" not in published["b"]
     model = build_model(analysis, seed=0)
     tokens = torch.tensor([[1, 2, 0, 0, 0, 0]])
     out = model.forward_train({"a": tokens, "b": torch.randn(1, 6, 4)})
