@@ -597,3 +597,29 @@ def test_attention_with_nothing_to_attend_to_stays_finite(dtype):
     x[1] = 0
     with torch.no_grad():
         assert torch.isfinite(model({"x": x})["y"]).all()
+
+
+def test_a_mask_travels_through_a_block_call():
+    """Embedding(mask_zero) → a block holding an LSTM (its ports pass masks) → a head: the padded
+    sequence gives the unpadded one's output, as without the block."""
+    encoder = {"args": {}, "nodes": [{"id": "x", "type": "Input", "params": {}},
+                                     {"id": "rnn", "type": "LSTM", "params": {"units": 3}},
+                                     {"id": "y", "type": "Output", "params": {}}],
+               "edges": [{"source": "x", "target": "rnn"}, {"source": "rnn", "target": "y"}]}
+
+    def document(length: int) -> dict:
+        doc = chain(("tok", "Input", {"shape": [length], "dtype": "int64"}),
+                    ("emb", "Embedding", {"input_dim": 9, "output_dim": 2, "mask_zero": True}),
+                    ("enc", "Block", {"block": "encoder", "args": {}}), ("out", "Output", {"loss": "mse"}))
+        doc["blocks"] = {"encoder": encoder}
+        return doc
+
+    padded = analyzed(document(6))
+    assert padded.nodes["enc.rnn"].input_specs is not None and not padded.warnings
+    model = build_model(padded, seed=0).eval()
+    alone = build_model(analyzed(document(3)), seed=0).eval()
+    alone.load_state_dict(model.state_dict())
+    with torch.no_grad():
+        got = model({"tok": torch.tensor([[4, 5, 6, 0, 0, 0]])})["out"]
+        expected = alone({"tok": torch.tensor([[4, 5, 6]])})["out"]
+    torch.testing.assert_close(got, expected, atol=1e-6, rtol=0)
