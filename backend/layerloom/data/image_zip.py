@@ -117,6 +117,13 @@ def _check_options(image_size, color_mode: str) -> None:
 # ---- hostile-archive checks (names and headers only, nothing decompressed) -------------
 
 
+def check_archive_members(archive: zipfile.ZipFile, *, max_members: int = ZIP_MAX_MEMBERS,
+                          max_total_bytes: int = ZIP_MAX_TOTAL_BYTES, max_ratio: float = ZIP_MAX_RATIO) -> None:
+    """The hostile-archive checks, for every zip upload (image datasets, Keras archives): raises
+    DatasetError listing unsafe names, links, encryption, zip bombs and oversized contents."""
+    _check_members(archive.infolist(), max_members, max_total_bytes, max_ratio)
+
+
 def _check_members(infos: list[zipfile.ZipInfo], max_members: int, max_total_bytes: int, max_ratio: float) -> None:
     if len(infos) > max_members:
         raise DatasetError.single(
