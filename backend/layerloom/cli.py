@@ -118,9 +118,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     from .api.auth import add_auth_commands
     from .cli_train import add_train_commands
+    from .keras_import.cli import add_import_command
 
     add_auth_commands(sub)
     add_train_commands(sub)
+    add_import_command(sub)
     return parser
 
 

@@ -27,9 +27,10 @@ from .errors import install_error_handlers
 from .event_hub import EventHub
 from .metrics import StatementCounter, install_metrics
 from .schemas import ComponentHealth
-from .routes import admin, datasets, graphs, health, help, jobs, layers
+from .routes import admin, datasets, graphs, health, help, jobs, keras_import, layers
 
-ROUTERS = (layers.router, graphs.router, datasets.router, jobs.router, health.router, help.router, admin.router)
+ROUTERS = (layers.router, keras_import.router, graphs.router, datasets.router, jobs.router, health.router, help.router,
+           admin.router)
 
 
 def operation_id(route: APIRoute) -> str:

@@ -76,7 +76,8 @@ def main(argv: list[str] | None = None) -> int:
         if resume:
             replay_unlogged_epochs(run_dir, int(spec.get("last_epoch_logged", 0)), out)
         trainer = Trainer(spec["graph"], load_dataset(spec["dataset"]), spec.get("config") or {}, out_dir=run_dir,
-                          callbacks=[out], cancel=cancel, resume=resume)
+                          callbacks=[out], cancel=cancel, resume=resume,
+                          init_weights=spec.get("init_weights_path"))
     except Exception as err:  # before training: the trainer has not reported anything yet
         out.on_event({"seq": -1, "type": "status", "status": "failed", "epoch": 0, "step": 0, "metrics": {},
                       "time": 0.0, "message": _describe(err)})

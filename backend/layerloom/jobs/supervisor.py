@@ -21,7 +21,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ..settings import Settings
 from ..train import artifacts as train_artifacts
+<<<<<<< HEAD
 from ..train.checkpoint import CHECKPOINT_FILE, checkpoint_epoch
+=======
+from ..train.checkpoint import CHECKPOINT_FILE
+from ..store.imported_weights import weights_path as imported_weights_path
+>>>>>>> 9881270 (POST /api/graphs/import (multipart .keras or JSON), imported weights stored per owner as safetensors, download endpoint; init_weights on jobs (checked against the graph at submit, loaded strictly by the trainer); layerloom import CLI)
 from ..store.models import Artifact, ArtifactKind, Dataset, Job, JobState
 from . import lifecycle
 from .process import RunnerProcess, python_module_argv
@@ -87,6 +92,8 @@ def write_spec(directory: Path, job: Job, settings: Settings, session: Session, 
                    "options": row.options, "max_bytes": settings.max_upload_bytes}
     spec = {"graph": job.graph, "dataset": dataset, "config": {**job.config, "mapping": job.mapping},
             "last_epoch_logged": last_epoch_logged}
+    if job.config.get("init_weights"):
+        spec["init_weights_path"] = str(imported_weights_path(settings.data_dir, job.owner_id, job.config["init_weights"]))
     directory.mkdir(parents=True, exist_ok=True)
     tmp = directory / (SPEC_FILE + ".tmp")
     tmp.write_text(json.dumps(spec), encoding="utf-8")

@@ -15,9 +15,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .archive import open_upload
-from .config import assign_weight_paths, parse_model
-from .convert import convert
 from .errors import KerasImportError, Problem, Report
 
 __all__ = ["ImportResult", "KerasImportError", "Problem", "import_keras"]
@@ -31,6 +28,11 @@ class ImportResult:
 
 
 def import_keras(data: bytes, *, with_weights: bool = True) -> ImportResult:
+    # Imported here: the package is imported by the CLI's parser, which must stay light.
+    from .archive import open_upload
+    from .config import assign_weight_paths, parse_model
+    from .convert import convert
+
     upload = open_upload(data)
     model = parse_model(upload.config)
     assign_weight_paths(model)

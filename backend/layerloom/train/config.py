@@ -120,6 +120,10 @@ class TrainConfig(_Strict):
     tensorboard: bool = Field(
         False, description="Also write TensorBoard event files (per-epoch scalars) to <run dir>/tensorboard.",
     )
+    init_weights: str | None = Field(
+        None, pattern=r"^[0-9a-f]{32}$",
+        description="Start from imported weights: the weights_id of POST /api/graphs/import (loaded strictly).",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> "TrainConfig":

@@ -34,6 +34,7 @@ from .checkpoint import (CHECKPOINT_FILE, CheckpointError, capture_rng_state, lo
 from .config import ConfigError, TrainConfig
 from .engine import Engine
 from .events import Callback, EventEmitter, HistoryRecorder, json_safe
+from .init_weights import load_initial_weights
 from .tensorboard import TENSORBOARD_DIR, TensorBoardWriter
 from .mapping import check_compatibility
 from .optim import build_optimizer, build_scheduler
@@ -104,8 +105,9 @@ def resolve_device(name: str) -> torch.device:
 class Trainer:
     def __init__(self, graph: Mapping[str, Any], dataset: Dataset, config: TrainConfig | Mapping[str, Any] | None = None,
                  *, out_dir: str | Path | None = None, callbacks: Iterable[Callback] = (), cancel: CancelSignal = None,
-                 resume: bool = False, first_seq: int | None = None) -> None:
+                 resume: bool = False, first_seq: int | None = None, init_weights: str | Path | None = None) -> None:
         self.graph = dict(graph)
+        self.init_weights = init_weights  # a safetensors file to start from (an imported Keras model's weights)
         self.dataset = dataset
         self.config = config if isinstance(config, TrainConfig) else TrainConfig.model_validate(config or {})
         self.out_dir = Path(out_dir) if out_dir is not None else None
@@ -153,7 +155,14 @@ class Trainer:
         self.graph_hash = graph_sha256(self.graph)
         self.training_dataset = self._training_dataset()
         self.plan = check_compatibility(analysis, self.training_dataset, self.config)
-        self.model = build_model(analysis, seed=self.config.seed).to(self.device)
+        self.model = build_model(analysis, seed=self.config.seed)
+        if self.init_weights is not None:
+            try:
+                load_initial_weights(self.model, self.init_weights, analysis)
+            except ValueError as err:
+                raise ConfigError(str(err)) from None
+            self.notes.append("Started from the given initial weights.")
+        self.model = self.model.to(self.device)
         self.engine = Engine(self.model, self.plan, self._amp_dtype(), self.device.type)
         self._load_data()
         self._prepare_optimization()

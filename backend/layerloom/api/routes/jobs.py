@@ -31,6 +31,8 @@ from ...jobs.supervisor import job_dir
 from ...train.results import RESULTS_FILE
 from ...settings import Settings
 from ...store.datasets import load_dataset_file
+from ...store.imported_weights import weights_file
+from ...train.init_weights import file_shapes, weight_mismatches
 from ...store.models import (
     ACTIVE_JOB_STATES, Artifact, ArtifactKind, Dataset, DatasetKind, Graph, GraphVersion, Job, JobEvent, JobState,
     User, utcnow,
@@ -59,6 +61,8 @@ class JobCreate(BaseModel):
     dataset: str = Field(..., min_length=1, max_length=200, description="A built-in name (e.g. digits) or an upload's id.")
     mapping: dict[str, str] = Field(default_factory=dict, description="Input or head id -> array name, where they differ.")
     config: dict[str, Any] = Field(default_factory=dict, description="Training options (epochs, batch_size, optimizer, ...).")
+    init_weights: str | None = Field(None, description="Start from imported weights: the weights_id that "
+                                                       "POST /api/graphs/import returned (the same as config.init_weights).")
 
 
 class JobPublic(BaseModel):
@@ -133,9 +137,12 @@ def _checked_submission(body: JobCreate, user: User, session: Session, settings:
         raise Unprocessable("The graph has errors; fix them before training.",
                             [{**i.to_json(), "field": f"graph.{i.field}" if i.field else "graph"} for i in analysis.errors])
     try:
-        config = TrainConfig.model_validate({**body.config, "mapping": body.mapping})
+        config = TrainConfig.model_validate({**body.config, "mapping": body.mapping,
+                                             **({"init_weights": body.init_weights} if body.init_weights else {})})
     except ValidationError as err:
         raise Unprocessable("The training config is not valid.", pydantic_problems(err.errors(), prefix="config")) from None
+    if config.init_weights:
+        _check_init_weights(settings, user, config.init_weights, analysis)
     dataset_row, dataset = _dataset_to_train(session, settings, user, body.dataset)
     try:
         check_compatibility(analysis, dataset, config)
@@ -143,6 +150,18 @@ def _checked_submission(body: JobCreate, user: User, session: Session, settings:
         raise Unprocessable(f"The graph and the dataset {body.dataset!r} do not fit.",
                             [problem(p["code"], p["message"], node=p.get("node"), field=p.get("field")) for p in err.problems]) from None
     return document, version, config, dataset_row
+
+
+def _check_init_weights(settings: Settings, user: User, weights_id: str, analysis) -> None:
+    """The imported weights exist for this user and fit the graph key by key (read from the file's header)."""
+    path = weights_file(settings.data_dir, user.id, weights_id)
+    if path is None:
+        message = f"No imported weights {weights_id!r}; import a Keras model first (POST /api/graphs/import)."
+        raise Unprocessable(message, [problem("not_found", message, field="init_weights")])
+    mismatches = weight_mismatches(analysis, file_shapes(path))
+    if mismatches:
+        raise Unprocessable("The initial weights do not fit the graph.",
+                            [problem("weights_mismatch", f"init_weights: {m}.", field="init_weights") for m in mismatches])
 
 
 def _graph_to_train(session: Session, user: User, body: JobCreate) -> tuple[dict[str, Any], GraphVersion | None]:
