@@ -68,6 +68,12 @@ class LayerSpec:
         return self.module.startswith(("keras.src.ops", "keras.ops"))
 
     @property
+    def node_offset(self) -> int:
+        """Keras numbers a nested functional model's calls from 1: its node 0 is the one linking its own
+        inputs to outputs, which the saved config leaves out."""
+        return 1 if self.class_name in ("Functional", "Model") else 0
+
+    @property
     def is_input(self) -> bool:
         return self.class_name == "InputLayer"
 

@@ -114,8 +114,9 @@ class Converter:
         if owner is None:
             node = self.b.add(type_, params, inputs, self.base_id)
             self.main_ids[id(self.spec)] = node
-        else:
-            node = self.b.add(type_, params, inputs, f"{self.base_id}_call{self.call_index + 1}", share=owner)
+        else:  # a later call of this layer, or any call of it inside a nested model's later call
+            suffix = f"_call{self.call_index + 1}" if self.call_index else ""
+            node = self.b.add(type_, params, inputs, self.base_id + suffix, share=owner)
         return Tensor(node, cf)
 
     def aux(self, type_: str, params: dict[str, Any], inputs: list[Tensor], suffix: str, *, cf: bool = False) -> Tensor:

@@ -46,6 +46,10 @@ def convert(model: ModelSpec, compile_config: dict[str, Any] | None, report: Rep
     builder.reserved = {builder.unique_id(i) for i in input_ids + head_ids}
     outputs = walker.run(model, None, "", input_ids)
     report.raise_if_any()
+    unresolved = [name for name, t in zip(model.output_names, outputs) if t is _POISON]
+    if unresolved:
+        raise KerasImportError.single("bad_config", f"The model's outputs {', '.join(unresolved)} are not produced by "
+                                      "any call in the config; it is incomplete.")
     heads = head_params(compile_config, model.output_names, walker.final_activations(outputs), report)
     for k, (tensor, head_id) in enumerate(zip(outputs, head_ids)):
         rank = builder.rank(tensor)
@@ -84,7 +88,7 @@ class _Walker:
                 if all((r.layer, r.node, r.tensor) in tensors for r in refs):
                     inputs = [tensors[(r.layer, r.node, r.tensor)] for r in refs]
                     for t, out in enumerate(self._call(spec, index, inputs, prefix)):
-                        tensors[(spec.name, index, t)] = out
+                        tensors[(spec.name, index + spec.node_offset, t)] = out
                 else:
                     waiting.append((spec, index))
             if len(waiting) == len(pending):
@@ -156,13 +160,14 @@ class _Walker:
                                    "a Lambda expression (+ - * / **, abs, exp, log, sqrt, square, tanh, sigmoid, "
                                    "relu, softplus, clip, minimum, maximum, mean/sum/max/min).")
             return fn
-        custom = spec.registered_name and ">" in spec.registered_name or not spec.module.startswith(KERAS_MODULES)
+        custom = bool(spec.registered_name and ">" in spec.registered_name) or (
+            bool(spec.module) and not spec.module.startswith(KERAS_MODULES))
         if spec.class_name == "Lambda":
             self.report.refuse(spec.name, "Lambda", "config.function", "the layer's function is Python bytecode.",
                                SUGGESTIONS["Lambda"], code="lambda_layer")
             return None
         fn = LAYERS.get(spec.class_name)
-        if fn is None or (custom and spec.module):
+        if fn is None or custom:
             closest = SUGGESTIONS.get(spec.class_name) or _closest(spec.class_name)
             kind = "a custom layer (its code is not in the file)" if custom else "not a layer Layerloom has"
             self.report.refuse(spec.name, spec.class_name, "class_name", f"{spec.class_name} is {kind}.",

@@ -228,8 +228,8 @@ def conv2d_transpose(cx, inputs):
               "strides": _ints(cx.cfg("strides", 1), 2), "padding": padding, "activation": cx.activation(),
               "use_bias": use_bias}
     out = cx.main("Conv2DTranspose", params, [x], cf=cf)
-    # Keras: (kh, kw, out, in); PyTorch's ConvTranspose2d: (in, out, kh, kw), the kernel flipped.
-    cx.weights(_bias_rules(use_bias, lambda k: np.ascontiguousarray(k.transpose(3, 2, 0, 1)[:, :, ::-1, ::-1])))
+    # Keras: (kh, kw, out, in); PyTorch's ConvTranspose2d: (in, out, kh, kw).
+    cx.weights(_bias_rules(use_bias, lambda k: np.ascontiguousarray(k.transpose(3, 2, 0, 1))))
     return out
 
 
