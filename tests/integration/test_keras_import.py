@@ -23,7 +23,7 @@ from keras import layers, ops  # noqa: E402
 
 from layerloom.cli import main as cli_main  # noqa: E402
 from layerloom.data import Dataset  # noqa: E402
-from layerloom.graph import analyze, build_model  # noqa: E402
+from layerloom.graph import analyze, build_model, get_layer  # noqa: E402
 from layerloom.train.trainer import Trainer  # noqa: E402
 
 BATCH = 3
@@ -114,9 +114,17 @@ def vgg16():
     return keras.applications.VGG16(include_top=False, weights=None, input_shape=(32, 32, 3), pooling="avg")
 
 
+def mobilenet():
+    return keras.applications.MobileNet(input_shape=(32, 32, 3), alpha=0.25, weights=None, classes=5)
+
+
+# Models that need layers this Layerloom's catalog may not have yet: skipped until it does.
+NEEDS = {"mobilenet": "DepthwiseConv2D"}
+
 MODELS = {"cnn_sequential": cnn_sequential, "multi_io": multi_io, "siamese": siamese, "recurrent": recurrent,
           "embedding_bidirectional": embedding_bidirectional, "arithmetic": arithmetic, "nested": nested,
-          "sequence_convolution": sequence_convolution, "decoder": decoder, "vgg16": vgg16}
+          "sequence_convolution": sequence_convolution, "decoder": decoder, "vgg16": vgg16,
+          "mobilenet": mobilenet}
 
 
 def randomize(model, rng) -> None:
@@ -152,6 +160,8 @@ def saved(tmp_path_factory):
     rng = np.random.default_rng(0)
     cases = {}
     for name, make in MODELS.items():
+        if name in NEEDS and get_layer(NEEDS[name]) is None:
+            continue
         model = make()
         randomize(model, rng)
         inputs = sample_inputs(model, rng)
@@ -198,6 +208,8 @@ def run_ours(graph: dict, state: dict, inputs: list[np.ndarray]) -> list[np.ndar
 def test_keras_model_round_trips_through_the_api(name, saved, client_a, client_b, app) -> None:
     if name == "vgg16" and not app.state.settings.database_url.startswith("sqlite"):
         pytest.skip("VGG16's 59 MB round trip runs once; the database plays no part in it")
+    if name not in saved:
+        pytest.skip(f"{name} needs {NEEDS[name]}, which this Layerloom's catalog does not have yet")
     case = saved[name]
     response = import_file(client_a, case["path"].read_bytes())
     assert response.status_code == 200, response.text

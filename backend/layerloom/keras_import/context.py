@@ -4,6 +4,7 @@ written, and the report it refuses or warns through."""
 from __future__ import annotations
 
 import math
+import typing
 from collections.abc import Callable
 from typing import Any
 
@@ -15,11 +16,14 @@ from .config import Call, LayerSpec
 from .errors import Report
 from .layout import Tensor
 
-# Keras activation names Layerloom's layers take as they are.
-ACTIVATIONS = frozenset({
-    "linear", "relu", "elu", "selu", "softplus", "softsign", "tanh", "sigmoid", "hard_sigmoid",
-    "softmax", "log_softmax", "leaky_relu", "gelu", "silu", "swish",
-})
+
+
+def catalog_activations() -> frozenset[str]:
+    """The activation names Layerloom's layers take (Keras's names), read from the catalog so that
+    names added to it are imported too."""
+    activation = get_layer("Activation")
+    annotation = activation.params_model.model_fields["activation"].annotation if activation else None
+    return frozenset(typing.get_args(annotation)) or frozenset({"linear", "relu", "sigmoid", "tanh", "softmax"})
 
 WeightRule = Callable[["LayerVars"], dict[str, np.ndarray]]
 
@@ -91,11 +95,19 @@ class Converter:
         if isinstance(value, dict):  # {"class_name": "function", "config": "relu"} in some versions
             value = value.get("config") if isinstance(value.get("config"), str) else value.get("class_name")
         value = value or "linear"
-        if value not in ACTIVATIONS:
+        known = catalog_activations()
+        if value not in known:
             self.refuse(key, f"activation {value!r} is not one Layerloom knows.",
-                        f"use one of {', '.join(sorted(ACTIVATIONS))}, or a Lambda layer after a linear one.")
+                        f"use one of {', '.join(sorted(known))}, or a Lambda layer after a linear one.")
             return "linear"
         return value
+
+    def has_type(self, layer_type: str, suggestion: str) -> bool:
+        """Whether this Layerloom's catalog has the layer type (refusing, with the suggestion, if not)."""
+        if get_layer(layer_type) is None:
+            self.refuse(None, f"{layer_type} is not in this Layerloom's catalog.", suggestion)
+            return False
+        return True
 
     def supports_param(self, layer_type: str, name: str) -> bool:
         """Whether this Layerloom's catalog has that parameter (other layers gain some over time)."""

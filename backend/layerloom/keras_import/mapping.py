@@ -28,12 +28,11 @@ SUGGESTIONS = {
     "PReLU": "LeakyReLU (a fixed slope) or Activation.",
     "SpatialDropout1D": "Dropout.", "SpatialDropout2D": "Dropout.", "GaussianNoise": "Dropout.",
     "GaussianDropout": "Dropout.", "AlphaDropout": "Dropout.",
-    "SeparableConv2D": "Conv2D.", "DepthwiseConv2D": "Conv2D.", "Conv3D": "Conv2D.",
+    "Conv3D": "Conv2D.",
     "Cropping2D": "ZeroPadding2D (the opposite) or a Reshape.",
     "TextVectorization": "tokenize the text before upload and start the model at an integer Input + Embedding.",
     "StringLookup": "an integer Input + Embedding.", "IntegerLookup": "an integer Input + Embedding.",
     "Resizing": "resize images when uploading the dataset (image_size).",
-    "Rescaling": "a Lambda expression such as 'x / 255'.",
     "MultiHeadAttention": "Dense, Dot and Activation('softmax').",
     "TimeDistributed": "Dense (it already works on the last axis of a sequence).",
     "Masking": "pad sequences to a fixed length; masks are not supported.",
@@ -189,7 +188,9 @@ def embedding(cx, inputs):
 
 
 def _conv(cx, inputs, type_: str, dims: int) -> Tensor:
-    cx.expect("groups", (1,), 1, f"{type_} with groups 1.")
+    groups = int(cx.cfg("groups", 1) or 1)
+    if groups != 1 and not cx.supports_param(type_, "groups"):
+        cx.refuse("groups", f"groups={groups} is not supported by this Layerloom.", f"{type_} with groups 1.")
     padding = cx.expect("padding", ("valid", "same"), "valid", "ZeroPadding before a 'valid' convolution.")
     cf = _data_format_cf(cx)
     x = cx.b.channels_first(inputs[0]) if cf else cx.b.keras_order(inputs[0])
@@ -198,8 +199,10 @@ def _conv(cx, inputs, type_: str, dims: int) -> Tensor:
               "strides": _ints(cx.cfg("strides", 1), dims), "padding": padding,
               "dilation_rate": _ints(cx.cfg("dilation_rate", 1), dims), "activation": cx.activation(),
               "use_bias": use_bias}
+    if groups != 1:
+        params["groups"] = groups
     out = cx.main(type_, params, [x], cf=cf)
-    # Keras: (*kernel, in, out); PyTorch: (out, in, *kernel).
+    # Keras: (*kernel, in / groups, out); PyTorch: (out, in / groups, *kernel).
     order = (dims + 1, dims, *range(dims))
     cx.weights(_bias_rules(use_bias, lambda k: k.transpose(order)))
     return out
@@ -213,6 +216,69 @@ def conv1d(cx, inputs):
 @layer("Conv2D", "Convolution2D")
 def conv2d(cx, inputs):
     return _conv(cx, inputs, "Conv2D", 2)
+
+
+def _depthwise_kernel(kernel: np.ndarray) -> np.ndarray:
+    """Keras (*k, in, multiplier) -> PyTorch grouped (in * multiplier, 1, *k); output channel c·m + j."""
+    dims = kernel.ndim - 2
+    channels, multiplier = kernel.shape[-2:]
+    moved = np.moveaxis(kernel, (dims, dims + 1), (0, 1))  # (in, multiplier, *k)
+    return np.ascontiguousarray(moved.reshape(channels * multiplier, 1, *kernel.shape[:dims]))
+
+
+def _depthwise(cx, inputs, type_: str, dims: int, separable: bool) -> Tensor:
+    if not cx.has_type(type_, "Conv2D (or a Lambda-free grouped convolution once available)."):
+        return inputs[0]
+    padding = cx.expect("padding", ("valid", "same"), "valid")
+    cf = _data_format_cf(cx)
+    x = cx.b.channels_first(inputs[0]) if cf else cx.b.keras_order(inputs[0])
+    use_bias = bool(cx.cfg("use_bias", True))
+    params = {"kernel_size": _ints(cx.cfg("kernel_size"), dims), "strides": _ints(cx.cfg("strides", 1), dims),
+              "padding": padding, "dilation_rate": _ints(cx.cfg("dilation_rate", 1), dims),
+              "depth_multiplier": int(cx.cfg("depth_multiplier", 1)), "activation": cx.activation(), "use_bias": use_bias}
+    if separable:
+        params["filters"] = int(cx.cfg("filters"))
+    out = cx.main(type_, params, [x], cf=cf)
+
+    def rule(v: LayerVars) -> dict[str, np.ndarray]:
+        arrays = v.own()
+        if not separable:
+            return {"weight": _depthwise_kernel(arrays[0]), **({"bias": arrays[1]} if use_bias else {})}
+        pointwise = arrays[1].reshape(arrays[1].shape[-2:]).T.reshape(arrays[1].shape[-1], arrays[1].shape[-2], *(1,) * dims)
+        named = {"depthwise.weight": _depthwise_kernel(arrays[0]), "pointwise.weight": np.ascontiguousarray(pointwise)}
+        return {**named, **({"pointwise.bias": arrays[2]} if use_bias else {})}
+    cx.weights(rule)
+    return out
+
+
+@layer("DepthwiseConv1D")
+def depthwise_conv1d(cx, inputs):
+    return _depthwise(cx, inputs, "DepthwiseConv1D", 1, separable=False)
+
+
+@layer("DepthwiseConv2D")
+def depthwise_conv2d(cx, inputs):
+    return _depthwise(cx, inputs, "DepthwiseConv2D", 2, separable=False)
+
+
+@layer("SeparableConv1D", "SeparableConvolution1D")
+def separable_conv1d(cx, inputs):
+    return _depthwise(cx, inputs, "SeparableConv1D", 1, separable=True)
+
+
+@layer("SeparableConv2D", "SeparableConvolution2D")
+def separable_conv2d(cx, inputs):
+    return _depthwise(cx, inputs, "SeparableConv2D", 2, separable=True)
+
+
+@layer("Rescaling")
+def rescaling(cx, inputs):
+    scale, offset = cx.cfg("scale", 1.0), cx.cfg("offset", 0.0)
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (scale, offset)):
+        cx.refuse("scale", "per-channel scale or offset lists are not supported.", "a Normalization layer.")
+        return inputs[0]
+    expression = f"x * {float(scale)!r}" + (f" + {float(offset)!r}" if offset else "")
+    return cx.main("Lambda", {"expression": expression}, [inputs[0]], cf=inputs[0].cf)
 
 
 @layer("Conv2DTranspose", "Convolution2DTranspose")
