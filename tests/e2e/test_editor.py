@@ -361,3 +361,32 @@ def test_errors_painted_on_edges_and_inline_validation(page: Page, tmp_path: Pat
     set_param(page, "filters", "8")
     conv = next(n for n in doc(page)["nodes"] if n["id"] == "conv2d_1")
     assert conv["params"] == {"kernel_size": [3, 5], "filters": 8}
+
+
+def test_open_keras_model_from_the_toolbar(page: Page, tmp_path: Path) -> None:
+    """The "Keras" button uploads a model.to_json() document; the server's graph opens in the editor,
+    and a refused model says which layer."""
+    layers = [
+        {"class_name": "InputLayer", "name": "inp", "inbound_nodes": [],
+         "config": {"batch_input_shape": [None, 5], "dtype": "float32", "name": "inp"}},
+        {"class_name": "Dense", "name": "d1", "config": {"name": "d1", "units": 3, "activation": "relu"},
+         "inbound_nodes": [[["inp", 0, 0, {}]]]},
+        {"class_name": "Dense", "name": "d2", "config": {"name": "d2", "units": 3, "use_bias": False},
+         "inbound_nodes": [[["inp", 0, 0, {}]]]},
+        {"class_name": "Add", "name": "add", "config": {"name": "add"},
+         "inbound_nodes": [[["d1", 0, 0, {}], ["d2", 0, 0, {}]]]}]
+    model = {"class_name": "Functional", "config": {"name": "from_keras", "layers": layers,
+                                                    "input_layers": [["inp", 0, 0]], "output_layers": [["add", 0, 0]]}}
+    path = tmp_path / "model.json"
+    path.write_text(json.dumps(model))
+    page.get_by_test_id("import-keras-input").set_input_files(str(path))
+    expect(page.get_by_test_id("graph-name")).to_have_value("from_keras")
+    expect(page.get_by_test_id("total-params")).to_have_text("33")
+    expect(node(page, "add")).to_be_visible()
+
+    layers.append({"class_name": "Lambda", "name": "doubler", "config": {"name": "doubler", "function": "..."},
+                   "inbound_nodes": [[["add", 0, 0, {}]]]})
+    model["config"]["output_layers"] = [["doubler", 0, 0]]
+    path.write_text(json.dumps(model))
+    page.get_by_test_id("import-keras-input").set_input_files(str(path))
+    expect(page.get_by_text("doubler", exact=False).first).to_be_visible()

@@ -10,7 +10,7 @@
  */
 
 import type { Issue } from "../domain/types";
-import { request } from "./client";
+import { API_BASE, ApiError, request } from "./client";
 
 export interface GraphInfo {
   id: string;
@@ -73,4 +73,30 @@ export function listVersions(id: string, signal?: AbortSignal): Promise<Page<Ver
 
 export function getVersion(id: string, number: number, signal?: AbortSignal): Promise<VersionWithDocument> {
   return request("GET", `/graphs/${encodeURIComponent(id)}/versions/${number}`, undefined, signal);
+}
+
+/** POST /api/graphs/import (multipart): a Keras .keras archive or model.to_json() → a graph. */
+export interface KerasImported {
+  graph: Record<string, unknown>;
+  weights_id: string | null;
+  warnings: string[];
+}
+
+export async function importKeras(file: File): Promise<KerasImported> {
+  const body = new FormData();
+  body.append("file", file, file.name);
+  let res: Response;
+  try {
+    res = await fetch(`${API_BASE}/graphs/import`, { method: "POST", body, headers: { Accept: "application/json" } });
+  } catch {
+    throw new ApiError(0, "The server cannot be reached.");
+  }
+  const data = await res.json().catch(() => undefined);
+  if (!res.ok) {
+    // Refusals list every layer: show them, not only the summary.
+    const errors = (data as { errors?: { message?: string }[] } | undefined)?.errors ?? [];
+    const detail = errors.map((e) => e.message).filter(Boolean).slice(0, 5).join(" ");
+    throw new ApiError(res.status, detail || `The server answered ${res.status}.`, data);
+  }
+  return data as KerasImported;
 }

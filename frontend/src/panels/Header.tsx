@@ -7,7 +7,7 @@ import { sameDoc } from "../state/documentStore";
 import { useDocumentStore, useEditor, useHistory } from "../state/EditorProvider";
 import { useView } from "../canvas/viewApi";
 import { emptyGraph } from "../domain/format";
-import { exportFile, importFile, saveDocument } from "./documents";
+import { exportFile, importFile, importKerasFile, saveDocument } from "./documents";
 import { OpenDialog, SaveDialog, TemplatesDialog } from "./dialogs";
 import { Icon, type IconName } from "./icons";
 import { TrainingNav } from "../training/TrainingEntry";
@@ -29,6 +29,7 @@ export function Header({ theme, onToggleTheme }: { theme: "light" | "dark"; onTo
   const view = useView();
   const [dialog, setDialog] = useState<Dialog>(null);
   const fileInput = useRef<HTMLInputElement>(null);
+  const kerasInput = useRef<HTMLInputElement>(null);
   const canUndo = useHistory((t) => t.pastStates.length > 0);
   const canRedo = useHistory((t) => t.futureStates.length > 0);
   const hasNodes = useEditor((s) => s.nodes.length > 0);
@@ -89,6 +90,21 @@ export function Header({ theme, onToggleTheme }: { theme: "light" | "dark"; onTo
             const file = e.target.files?.[0];
             e.target.value = "";
             if (file && (await importFile(store, file))) view.requestFit();
+          }}
+        />
+        <ToolButton icon="upload" label="Open Keras model" onClick={() => kerasInput.current?.click()} testId="import-keras">
+          Keras
+        </ToolButton>
+        <input
+          ref={kerasInput}
+          type="file"
+          accept=".keras,.json"
+          hidden
+          data-testid="import-keras-input"
+          onChange={async (e) => {
+            const file = e.target.files?.[0];
+            e.target.value = "";
+            if (file && (await importKerasFile(store, file))) view.requestFit();
           }}
         />
         <span className="ll-sep" />

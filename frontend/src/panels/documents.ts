@@ -1,6 +1,6 @@
 /** Opening and saving documents: the server's named graphs with versions, JSON files, templates. */
 
-import { getGraph, getVersion, createGraph, renameGraph, saveGraphVersion } from "../api/graphs";
+import { getGraph, getVersion, createGraph, importKeras, renameGraph, saveGraphVersion } from "../api/graphs";
 import { graphToText, parseGraph, parseGraphText, serializeGraph } from "../domain/format";
 import { dispatch } from "../state/commands";
 import { sameDoc, selectDoc, type DocumentStore } from "../state/documentStore";
@@ -57,6 +57,22 @@ export async function importFile(store: DocumentStore, file: File): Promise<bool
   dispatch(store, "loadDocument", { doc: parsed.doc, server: null });
   dispatch(store, "notify", { kind: "info", text: `Imported ${file.name}${parsed.upgradedFrom ? ` (upgraded from format version ${parsed.upgradedFrom})` : ""}.` });
   return true;
+}
+
+/** Open a Keras model (.keras or model.to_json()): the server converts it into a graph. */
+export async function importKerasFile(store: DocumentStore, file: File): Promise<boolean> {
+  try {
+    const imported = await importKeras(file);
+    const parsed = parseGraph(imported.graph);
+    if (!parsed.ok) return fail(store, `${file.name}: ${parsed.message}`);
+    dispatch(store, "loadDocument", { doc: parsed.doc, server: null });
+    const notes = imported.warnings.length ? ` ${imported.warnings.length} note(s): ${imported.warnings.slice(0, 3).join(" ")}` : "";
+    const weights = imported.weights_id ? ` Its weights are stored (id ${imported.weights_id}) for fine-tuning.` : "";
+    dispatch(store, "notify", { kind: "info", text: `Imported the Keras model ${file.name}.${weights}${notes}` });
+    return true;
+  } catch (err) {
+    return fail(store, `Could not import ${file.name}: ${(err as Error).message}`);
+  }
 }
 
 export function fileNameFor(name: string): string {
