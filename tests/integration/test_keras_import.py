@@ -114,6 +114,29 @@ def vgg16():
     return keras.applications.VGG16(include_top=False, weights=None, input_shape=(32, 32, 3), pooling="avg")
 
 
+def catalog_layers():
+    """The rest of the catalog's counterparts: activation layers, noise, cropping and padding, 1-D and 3-D
+    windows, group/layer/unit normalization, depthwise and separable convolutions."""
+    image, steps = keras.Input((6, 6, 4), name="image"), keras.Input((8, 3), name="steps")
+    volume = keras.Input((4, 4, 4, 2), name="volume")
+    a = layers.ELU(0.5)(layers.LeakyReLU(0.2)(layers.ReLU(max_value=1.5, negative_slope=0.1)(image)))
+    a = layers.SpatialDropout2D(0.3)(layers.Softmax(axis=1)(layers.PReLU(shared_axes=[1, 2])(a)))
+    a = layers.Rescaling(0.5, 1.0)(layers.GaussianNoise(0.1)(layers.GaussianDropout(0.2)(a)))
+    a = layers.GroupNormalization(2)(layers.Cropping2D(((1, 0), (0, 2)))(a))
+    a = layers.LayerNormalization(axis=[1, 2, 3])(a)
+    a = layers.UnitNormalization()(layers.DepthwiseConv2D(3, depth_multiplier=2, padding="same")(a))
+    a = layers.SeparableConv2D(3, 2, strides=2, padding="same")(layers.BatchNormalization(center=False)(a))
+    s = layers.UpSampling1D(2)(layers.Conv1DTranspose(2, 3, strides=2, padding="same")(steps))
+    s = layers.SpatialDropout1D(0.1)(layers.Cropping1D((1, 2))(layers.ZeroPadding1D((1, 2))(s)))
+    s = layers.SeparableConv1D(3, 3)(layers.DepthwiseConv1D(3)(s))
+    s = layers.Dropout(0.3, noise_shape=(None, 1, 3))(layers.LayerNormalization(center=False)(s))
+    s = layers.PReLU()(layers.UnitNormalization(axis=1)(s))
+    v = layers.MaxPooling3D()(layers.AveragePooling3D(1)(layers.Conv3D(3, 2, padding="same")(volume)))
+    v = layers.SpatialDropout3D(0.1)(v)
+    pooled = layers.Concatenate()([layers.GlobalAveragePooling3D()(v), layers.GlobalMaxPooling3D()(v)])
+    return keras.Model([image, steps, volume], [a, s, pooled], name="catalog_layers")
+
+
 def mobilenet():
     return keras.applications.MobileNet(input_shape=(32, 32, 3), alpha=0.25, weights=None, classes=5)
 
@@ -124,7 +147,39 @@ NEEDS = {"mobilenet": "DepthwiseConv2D"}
 MODELS = {"cnn_sequential": cnn_sequential, "multi_io": multi_io, "siamese": siamese, "recurrent": recurrent,
           "embedding_bidirectional": embedding_bidirectional, "arithmetic": arithmetic, "nested": nested,
           "sequence_convolution": sequence_convolution, "decoder": decoder, "vgg16": vgg16,
-          "mobilenet": mobilenet}
+          "catalog_layers": catalog_layers, "mobilenet": mobilenet}
+
+
+# Every catalog layer and the Keras class imported as it (the Keras 3 operations also give Lambda).
+KERAS_CLASS_OF = {
+    "Dense": "Dense", "Activation": "Activation", "Dropout": "Dropout", "ActivityRegularization": "ActivityRegularization",
+    "Flatten": "Flatten", "Reshape": "Reshape", "Permute": "Permute", "RepeatVector": "RepeatVector",
+    "Embedding": "Embedding", "Lambda": "Add", "Conv1D": "Conv1D", "Conv2D": "Conv2D", "Conv3D": "Conv3D",
+    "DepthwiseConv1D": "DepthwiseConv1D", "DepthwiseConv2D": "DepthwiseConv2D", "SeparableConv1D": "SeparableConv1D",
+    "SeparableConv2D": "SeparableConv2D", "Conv1DTranspose": "Conv1DTranspose", "Conv2DTranspose": "Conv2DTranspose",
+    "UpSampling1D": "UpSampling1D", "UpSampling2D": "UpSampling2D", "ZeroPadding1D": "ZeroPadding1D",
+    "ZeroPadding2D": "ZeroPadding2D", "Cropping1D": "Cropping1D", "Cropping2D": "Cropping2D",
+    "SimpleRNN": "SimpleRNN", "LSTM": "LSTM", "GRU": "GRU", "ReLU": "ReLU", "LeakyReLU": "LeakyReLU", "PReLU": "PReLU",
+    "ELU": "ELU", "Softmax": "Softmax", "BatchNormalization": "BatchNormalization",
+    "LayerNormalization": "LayerNormalization", "GroupNormalization": "GroupNormalization",
+    "UnitNormalization": "UnitNormalization", "Normalization": "Normalization", "Rescaling": "Rescaling",
+    "Add": "Add", "Subtract": "Subtract", "Multiply": "Multiply", "Maximum": "Maximum", "Minimum": "Minimum",
+    "Average": "Average", "Concatenate": "Concatenate", "Dot": "Dot", "SpatialDropout1D": "SpatialDropout1D",
+    "SpatialDropout2D": "SpatialDropout2D", "SpatialDropout3D": "SpatialDropout3D", "GaussianNoise": "GaussianNoise",
+    "GaussianDropout": "GaussianDropout",
+    **{f"{kind}Pooling{d}D": f"{kind}Pooling{d}D" for kind in ("Max", "Average", "GlobalMax", "GlobalAverage")
+       for d in (1, 2, 3)},
+}
+
+
+def test_every_catalog_layer_has_a_keras_counterpart() -> None:
+    """A layer added to the catalog needs its line in the import table (keras_import/mapping.py)."""
+    from layerloom.graph import layer_types
+    from layerloom.keras_import.mapping import LAYERS, OPERATIONS
+
+    missing = sorted(set(layer_types()) - {"Input", "Output"} - set(KERAS_CLASS_OF))
+    assert not missing, f"catalog layers without a Keras mapping: {missing}"
+    assert all(k in LAYERS for k in KERAS_CLASS_OF.values()) and "Add" in OPERATIONS
 
 
 def randomize(model, rng) -> None:

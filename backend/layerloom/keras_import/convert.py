@@ -52,8 +52,11 @@ def convert(model: ModelSpec, compile_config: dict[str, Any] | None, report: Rep
                                       "any call in the config; it is incomplete.")
     heads = head_params(compile_config, model.output_names, walker.final_activations(outputs), report)
     for k, (tensor, head_id) in enumerate(zip(outputs, head_ids)):
-        rank = builder.rank(tensor)
-        tensor = builder.channels_first(tensor) if boundary_cf(rank) else builder.keras_order(tensor)
+        try:
+            rank = builder.rank(tensor)
+            tensor = builder.channels_first(tensor) if boundary_cf(rank) else builder.keras_order(tensor)
+        except ShapeUnknown:  # a layer's converted params do not compile: the analysis below says why
+            pass
         builder.add("Output", heads[k], [tensor], head_id, reserved_ok=True)
     _integer_inputs_for_embeddings(builder, report)
     document = builder.document()

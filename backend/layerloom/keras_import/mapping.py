@@ -25,11 +25,7 @@ SUGGESTIONS = {
     "Lambda": "Lambda layers are saved as Python bytecode, which is never loaded. Rewrite it as a Layerloom "
               "Lambda expression (e.g. 'x * sigmoid(x)'), or use keras.ops arithmetic in the model, which is imported.",
     "TFOpLambda": "a Keras 2 TensorFlow op; rebuild the model in Keras 3 with keras.ops, or use a Lambda expression.",
-    "PReLU": "LeakyReLU (a fixed slope) or Activation.",
-    "SpatialDropout1D": "Dropout.", "SpatialDropout2D": "Dropout.", "GaussianNoise": "Dropout.",
-    "GaussianDropout": "Dropout.", "AlphaDropout": "Dropout.",
-    "Conv3D": "Conv2D.",
-    "Cropping2D": "ZeroPadding2D (the opposite) or a Reshape.",
+    "AlphaDropout": "Dropout.",
     "TextVectorization": "tokenize the text before upload and start the model at an integer Input + Embedding.",
     "StringLookup": "an integer Input + Embedding.", "IntegerLookup": "an integer Input + Embedding.",
     "Resizing": "resize images when uploading the dataset (image_size).",
@@ -102,43 +98,75 @@ def activation(cx, inputs):
 
 @layer("ReLU")
 def relu(cx, inputs):
-    max_value, slope = cx.cfg("max_value"), float(cx.cfg("negative_slope", 0.0) or 0.0)
-    if float(cx.cfg("threshold", 0.0) or 0.0) != 0.0:
-        cx.refuse("threshold", "a ReLU threshold other than 0 is not supported.", "a Lambda expression.")
-    x = inputs[0]
-    if max_value is None and slope == 0.0:
-        return cx.main("Activation", {"activation": "relu"}, [x], cf=x.cf)
-    expression = "relu(x)" if slope == 0.0 else f"maximum(x, {slope!r} * x)"
-    if max_value is not None:
-        expression = f"minimum({expression}, {float(max_value)!r})"
-    return cx.main("Lambda", {"expression": expression}, [x], cf=x.cf)
+    params = {"max_value": cx.cfg("max_value"), "negative_slope": float(cx.cfg("negative_slope", 0.0) or 0.0),
+              "threshold": float(cx.cfg("threshold", 0.0) or 0.0)}
+    if params["max_value"] is not None:
+        params["max_value"] = float(params["max_value"])
+    return cx.main("ReLU", params, [inputs[0]], cf=inputs[0].cf)
 
 
 @layer("LeakyReLU")
 def leaky_relu(cx, inputs):
     slope = float(cx.cfg("negative_slope", cx.cfg("alpha", 0.3)))
-    if not 0.0 <= slope <= 1.0:
-        cx.refuse("negative_slope", f"negative_slope {slope} outside [0, 1] is not supported.", "a Lambda expression.")
-    return cx.main("Lambda", {"expression": f"maximum(x, {slope!r} * x)"}, [inputs[0]], cf=inputs[0].cf)
+    return cx.main("LeakyReLU", {"negative_slope": slope}, [inputs[0]], cf=inputs[0].cf)
 
 
 @layer("ELU")
 def elu(cx, inputs):
-    cx.expect("alpha", (1.0, 1), 1.0, "Activation('elu') (alpha 1).")
-    return cx.main("Activation", {"activation": "elu"}, [inputs[0]], cf=inputs[0].cf)
+    return cx.main("ELU", {"alpha": float(cx.cfg("alpha", 1.0))}, [inputs[0]], cf=inputs[0].cf)
 
 
 @layer("Softmax")
 def softmax(cx, inputs):
-    cx.expect("axis", (-1,), -1, "Activation('softmax') works over the last axis; Permute first.")
+    x = inputs[0]
+    axis = cx.cfg("axis", -1)
+    if isinstance(axis, list):
+        if len(axis) != 1:
+            cx.refuse("axis", f"softmax over several axes {axis} is not supported.", "Softmax over one axis.")
+            return x
+        axis = axis[0]
+    rank = cx.b.rank(x)
+    resolved = resolve_axis(int(axis), rank)
+    if resolved is None:
+        cx.refuse("axis", f"axis {axis} is out of range.")
+        return x
+    return cx.main("Softmax", {"axis": our_axis(resolved, rank, x.cf)}, [x], cf=x.cf)
+
+
+@layer("PReLU")
+def prelu(cx, inputs):
+    # alpha has the input's per-sample shape (1 on shared axes): Keras's axis order, so no Permute issue.
     x = cx.b.keras_order(inputs[0])
-    return cx.main("Activation", {"activation": "softmax"}, [x])
+    shared = cx.cfg("shared_axes")
+    out = cx.main("PReLU", {"shared_axes": [int(a) for a in shared] if shared else None}, [x])
+    cx.weights(lambda v: {"weight": v.own()[0]})
+    return out
+
+
+@layer("SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D")
+def spatial_dropout(cx, inputs):
+    x = cx.b.channels_first(inputs[0])  # drops whole channels: ours are on axis 1
+    return cx.main(cx.spec.class_name, {"rate": float(cx.cfg("rate", 0.5))}, [x], cf=x.cf)
+
+
+@layer("GaussianNoise")
+def gaussian_noise(cx, inputs):
+    return cx.main("GaussianNoise", {"stddev": float(cx.cfg("stddev"))}, [inputs[0]], cf=inputs[0].cf)
+
+
+@layer("GaussianDropout")
+def gaussian_dropout(cx, inputs):
+    return cx.main("GaussianDropout", {"rate": float(cx.cfg("rate"))}, [inputs[0]], cf=inputs[0].cf)
 
 
 @layer("Dropout")
 def dropout(cx, inputs):
-    cx.expect("noise_shape", (None,), None, "Dropout without noise_shape.")
-    return cx.main("Dropout", {"rate": float(cx.cfg("rate", 0.5))}, [inputs[0]], cf=inputs[0].cf)
+    noise_shape = cx.cfg("noise_shape")
+    x = inputs[0] if noise_shape is None else cx.b.keras_order(inputs[0])  # noise_shape is in Keras's order
+    params: dict[str, Any] = {"rate": float(cx.cfg("rate", 0.5))}
+    if noise_shape is not None:
+        params["noise_shape"] = list(noise_shape)
+    return cx.main("Dropout", params, [x], cf=x.cf)
 
 
 @layer("ActivityRegularization")
@@ -277,26 +305,40 @@ def rescaling(cx, inputs):
     if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (scale, offset)):
         cx.refuse("scale", "per-channel scale or offset lists are not supported.", "a Normalization layer.")
         return inputs[0]
-    expression = f"x * {float(scale)!r}" + (f" + {float(offset)!r}" if offset else "")
-    return cx.main("Lambda", {"expression": expression}, [inputs[0]], cf=inputs[0].cf)
+    return cx.main("Rescaling", {"scale": float(scale), "offset": float(offset)}, [inputs[0]], cf=inputs[0].cf)
 
 
-@layer("Conv2DTranspose", "Convolution2DTranspose")
-def conv2d_transpose(cx, inputs):
-    cx.expect("output_padding", (None,), None, "Conv2DTranspose without output_padding.")
-    if _ints(cx.cfg("dilation_rate", 1), 2) != 1:
-        cx.refuse("dilation_rate", "dilated transposed convolutions are not supported.", "Conv2DTranspose without dilation.")
+@layer("Conv3D", "Convolution3D")
+def conv3d(cx, inputs):
+    return _conv(cx, inputs, "Conv3D", 3)
+
+
+def _conv_transpose(cx, inputs, type_: str, dims: int) -> Tensor:
+    cx.expect("output_padding", (None,), None, f"{type_} without output_padding.")
+    if _ints(cx.cfg("dilation_rate", 1), dims) != 1:
+        cx.refuse("dilation_rate", "dilated transposed convolutions are not supported.", f"{type_} without dilation.")
     padding = cx.expect("padding", ("valid", "same"), "valid")
     cf = _data_format_cf(cx)
     x = cx.b.channels_first(inputs[0]) if cf else cx.b.keras_order(inputs[0])
     use_bias = bool(cx.cfg("use_bias", True))
-    params = {"filters": int(cx.cfg("filters")), "kernel_size": _ints(cx.cfg("kernel_size"), 2),
-              "strides": _ints(cx.cfg("strides", 1), 2), "padding": padding, "activation": cx.activation(),
+    params = {"filters": int(cx.cfg("filters")), "kernel_size": _ints(cx.cfg("kernel_size"), dims),
+              "strides": _ints(cx.cfg("strides", 1), dims), "padding": padding, "activation": cx.activation(),
               "use_bias": use_bias}
-    out = cx.main("Conv2DTranspose", params, [x], cf=cf)
-    # Keras: (kh, kw, out, in); PyTorch's ConvTranspose2d: (in, out, kh, kw).
-    cx.weights(_bias_rules(use_bias, lambda k: np.ascontiguousarray(k.transpose(3, 2, 0, 1))))
+    out = cx.main(type_, params, [x], cf=cf)
+    # Keras: (*k, out, in); PyTorch's ConvTransposeNd: (in, out, *k).
+    order = (dims + 1, dims, *range(dims))
+    cx.weights(_bias_rules(use_bias, lambda k: np.ascontiguousarray(k.transpose(order))))
     return out
+
+
+@layer("Conv2DTranspose", "Convolution2DTranspose")
+def conv2d_transpose(cx, inputs):
+    return _conv_transpose(cx, inputs, "Conv2DTranspose", 2)
+
+
+@layer("Conv1DTranspose", "Convolution1DTranspose")
+def conv1d_transpose(cx, inputs):
+    return _conv_transpose(cx, inputs, "Conv1DTranspose", 1)
 
 
 def _pool(cx, inputs, type_: str, dims: int) -> Tensor:
@@ -309,10 +351,12 @@ def _pool(cx, inputs, type_: str, dims: int) -> Tensor:
     return cx.main(type_, params, [x], cf=cf)
 
 
-for _name, _dims in (("MaxPooling1D", 1), ("MaxPooling2D", 2), ("AveragePooling1D", 1), ("AveragePooling2D", 2)):
+for _name, _dims in (("MaxPooling1D", 1), ("MaxPooling2D", 2), ("MaxPooling3D", 3), ("AveragePooling1D", 1),
+                     ("AveragePooling2D", 2), ("AveragePooling3D", 3)):
     LAYERS[_name] = (lambda t, d: lambda cx, inputs: _pool(cx, inputs, t, d))(_name, _dims)
 LAYERS["MaxPool1D"], LAYERS["MaxPool2D"] = LAYERS["MaxPooling1D"], LAYERS["MaxPooling2D"]
 LAYERS["AvgPool1D"], LAYERS["AvgPool2D"] = LAYERS["AveragePooling1D"], LAYERS["AveragePooling2D"]
+LAYERS["MaxPool3D"], LAYERS["AvgPool3D"] = LAYERS["MaxPooling3D"], LAYERS["AveragePooling3D"]
 
 
 def _global_pool(cx, inputs, type_: str) -> Tensor:
@@ -322,10 +366,12 @@ def _global_pool(cx, inputs, type_: str) -> Tensor:
     return cx.main(type_, {"keepdims": keepdims}, [x], cf=cf and keepdims)
 
 
-for _name in ("GlobalMaxPooling1D", "GlobalMaxPooling2D", "GlobalAveragePooling1D", "GlobalAveragePooling2D"):
+for _name in ("GlobalMaxPooling1D", "GlobalMaxPooling2D", "GlobalMaxPooling3D", "GlobalAveragePooling1D",
+              "GlobalAveragePooling2D", "GlobalAveragePooling3D"):
     LAYERS[_name] = (lambda t: lambda cx, inputs: _global_pool(cx, inputs, t))(_name)
 LAYERS["GlobalMaxPool1D"], LAYERS["GlobalMaxPool2D"] = LAYERS["GlobalMaxPooling1D"], LAYERS["GlobalMaxPooling2D"]
 LAYERS["GlobalAvgPool1D"], LAYERS["GlobalAvgPool2D"] = LAYERS["GlobalAveragePooling1D"], LAYERS["GlobalAveragePooling2D"]
+LAYERS["GlobalMaxPool3D"], LAYERS["GlobalAvgPool3D"] = LAYERS["GlobalMaxPooling3D"], LAYERS["GlobalAveragePooling3D"]
 
 
 @layer("UpSampling2D")
@@ -335,6 +381,39 @@ def upsampling2d(cx, inputs):
     params = {"size": _ints(cx.cfg("size", 2), 2),
               "interpolation": cx.expect("interpolation", ("nearest", "bilinear"), "nearest")}
     return cx.main("UpSampling2D", params, [x], cf=cf)
+
+
+def _channels_first_passthrough(cx, inputs, params: dict[str, Any]) -> Tensor:
+    cf = _data_format_cf(cx) if "data_format" in cx.spec.config else True
+    x = cx.b.channels_first(inputs[0]) if cf else cx.b.keras_order(inputs[0])
+    return cx.main(cx.spec.class_name, params, [x], cf=cf)
+
+
+def _pairs(value: Any) -> Any:
+    """Keras's ((top, bottom), (left, right)) or (a, b) as JSON lists."""
+    if isinstance(value, (list, tuple)):
+        return [_pairs(v) for v in value]
+    return int(value)
+
+
+@layer("UpSampling1D")
+def upsampling1d(cx, inputs):
+    return _channels_first_passthrough(cx, inputs, {"size": int(cx.cfg("size", 2))})
+
+
+@layer("ZeroPadding1D")
+def zero_padding1d(cx, inputs):
+    return _channels_first_passthrough(cx, inputs, {"padding": _pairs(cx.cfg("padding", 1))})
+
+
+@layer("Cropping1D")
+def cropping1d(cx, inputs):
+    return _channels_first_passthrough(cx, inputs, {"cropping": _pairs(cx.cfg("cropping", 1))})
+
+
+@layer("Cropping2D")
+def cropping2d(cx, inputs):
+    return _channels_first_passthrough(cx, inputs, {"cropping": _pairs(cx.cfg("cropping", 0))})
 
 
 @layer("ZeroPadding2D")
@@ -398,17 +477,71 @@ def batch_normalization(cx, inputs):
 
 @layer("LayerNormalization")
 def layer_normalization(cx, inputs):
+    x = inputs[0]
+    rank = cx.b.rank(x)
+    axis = cx.cfg("axis", -1)
+    axes = axis if isinstance(axis, list) else [axis]
+    resolved = [resolve_axis(int(a), rank) for a in axes]
+    if None in resolved:
+        cx.refuse("axis", f"axis {axis} is out of range.")
+        return x
+    if resolved == [rank] and not x.cf:
+        ours: Any = -1
+    else:
+        ours = [our_axis(a, rank, x.cf) for a in resolved]  # type: ignore[arg-type]
+        ours = ours[0] if len(ours) == 1 else sorted(ours)
+    cx.expect("rms_scaling", (False, None), False, "LayerNormalization without rms_scaling.")
+    center, scale = bool(cx.cfg("center", True)), bool(cx.cfg("scale", True))
+    params = {"axis": ours, "epsilon": float(cx.cfg("epsilon", 1e-3)), "center": center, "scale": scale}
+    out = cx.main("LayerNormalization", params, [x], cf=x.cf)
+    cx.weights(_affine_rule(scale, center, transpose_cf=x.cf and len(resolved) > 1))
+    return out
+
+
+def _affine_rule(scale: bool, center: bool, transpose_cf: bool = False):
+    """gamma then beta, each only when enabled (Keras saves only the weights that exist)."""
+    def rule(v: LayerVars) -> dict[str, np.ndarray]:
+        arrays = list(v.own())
+        named = {}
+        if scale:
+            named["weight"] = arrays.pop(0)
+        if center:
+            named["bias"] = arrays.pop(0)
+        if transpose_cf:  # per-element weights over several axes: Keras's order to channels-first
+            named = {k: np.ascontiguousarray(np.moveaxis(a, -1, 0)) for k, a in named.items()}
+        return named
+    return rule
+
+
+@layer("GroupNormalization")
+def group_normalization(cx, inputs):
     axis = _single_axis(cx)
     rank = cx.b.rank(inputs[0])
-    if axis is not None and resolve_axis(axis, rank) != rank:
-        cx.refuse("axis", f"axis {axis} is not the last axis.", "LayerNormalization over the last axis.")
-    for key in ("center", "scale"):
-        cx.expect(key, (True,), True, "LayerNormalization with center and scale.")
-    cx.expect("rms_scaling", (False, None), False, "LayerNormalization without rms_scaling.")
-    x = cx.b.keras_order(inputs[0])
-    out = cx.main("LayerNormalization", {"epsilon": float(cx.cfg("epsilon", 1e-3))}, [x])
-    cx.weights(lambda v: dict(zip(("weight", "bias"), v.own())))
+    if axis is None or resolve_axis(axis, rank) != rank:
+        cx.refuse("axis", f"axis {axis} is not the channel (last) axis.", "GroupNormalization over channels.")
+        return inputs[0]
+    x = cx.b.channels_first(inputs[0])
+    center, scale = bool(cx.cfg("center", True)), bool(cx.cfg("scale", True))
+    params = {"groups": int(cx.cfg("groups", 32)), "epsilon": float(cx.cfg("epsilon", 1e-3)),
+              "center": center, "scale": scale}
+    out = cx.main("GroupNormalization", params, [x], cf=x.cf or rank >= 2)
+    cx.weights(_affine_rule(scale, center))
     return out
+
+
+@layer("UnitNormalization")
+def unit_normalization(cx, inputs):
+    x = inputs[0]
+    rank = cx.b.rank(x)
+    axis = cx.cfg("axis", -1)
+    axes = []
+    for a in axis if isinstance(axis, list) else [axis]:
+        resolved = resolve_axis(int(a), rank)
+        if resolved is None:
+            cx.refuse("axis", f"axis {a} is out of range.")
+            return x
+        axes.append(our_axis(resolved, rank, x.cf))
+    return cx.main("UnitNormalization", {"axis": axes[0] if len(axes) == 1 else axes}, [x], cf=x.cf)
 
 
 @layer("Normalization")
