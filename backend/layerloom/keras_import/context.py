@@ -131,10 +131,6 @@ class Converter:
             node = self.b.add(type_, params, inputs, self.base_id + suffix, share=owner)
         return Tensor(node, cf)
 
-    def aux(self, type_: str, params: dict[str, Any], inputs: list[Tensor], suffix: str, *, cf: bool = False) -> Tensor:
-        node = self.b.add(type_, params, inputs, f"{self.base_id}_{suffix}")
-        return Tensor(node, cf)
-
     def weights(self, rule: WeightRule) -> None:
         """How this layer's Keras arrays become the main node's state_dict entries (first call only)."""
         owner = self.main_ids.get(id(self.spec))

@@ -62,8 +62,8 @@ def convert(model: ModelSpec, compile_config: dict[str, Any] | None, report: Rep
     document = builder.document()
     analysis = analyze(document)
     if not analysis.ok:
-        raise KerasImportError([Problem(i.code, f"The converted graph does not compile: {i.message}", i.node, None,
-                                        i.field) for i in analysis.errors])
+        raise KerasImportError([Problem(i.code, f"The converted graph does not compile: {i.message}", i.node)
+                                for i in analysis.errors])
     return Converted(document, walker.weight_rules, report.warnings)
 
 

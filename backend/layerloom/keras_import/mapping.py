@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from .config import Ref
 from .context import Converter, LayerVars
 from .layout import Tensor, our_axis, resolve_axis
 
@@ -40,14 +41,6 @@ def layer(*names: str) -> Callable[[LayerConverter], LayerConverter]:
     def register(fn: LayerConverter) -> LayerConverter:
         for name in names:
             LAYERS[name] = fn
-        return fn
-    return register
-
-
-def operation(*names: str) -> Callable[[LayerConverter], LayerConverter]:
-    def register(fn: LayerConverter) -> LayerConverter:
-        for name in names:
-            OPERATIONS[name] = fn
         return fn
     return register
 
@@ -726,7 +719,6 @@ def _operation(cx, inputs: list[Tensor]) -> Tensor:
     operand_iter = iter(names)
 
     def operand(value):
-        from .config import Ref
         return next(operand_iter) if isinstance(value, Ref) else _constant(cx, value)
 
     if name in BINARY and len(args) == 2:
