@@ -89,10 +89,13 @@ def arithmetic():
 def nested():
     encoder = keras.Sequential([keras.Input((8, 8, 3)), layers.Conv2D(4, 3, activation="relu"),
                                 layers.GlobalMaxPooling2D()], name="encoder")
+    inner = keras.Sequential([keras.Input((4,)), layers.Dense(3, activation="relu")], name="inner")
     head_in = keras.Input((4,))
-    head = keras.Model(head_in, layers.Dense(2)(head_in), name="head")
+    features = inner(head_in)
+    head = keras.Model(head_in, [layers.Dense(2)(features), features], name="head")  # a model in a model, two outputs
     a, b = keras.Input((8, 8, 3), name="a"), keras.Input((8, 8, 3), name="b")
-    return keras.Model([a, b], head(layers.Add()([encoder(a), encoder(b)])), name="nested")
+    out, features = head(layers.Add()([encoder(a), encoder(b)]))
+    return keras.Model([a, b], [out, features], name="nested")
 
 
 def sequence_convolution():
@@ -296,8 +299,11 @@ def test_shared_layers_and_nested_models_become_shares(saved, client_a) -> None:
     shares = {n["id"]: n["share"] for n in siamese_graph["nodes"] if n.get("share")}
     assert sorted(shares.values()) == ["embed", "hidden"]
     nested_graph = import_file(client_a, saved["nested"]["path"].read_bytes()).json()["graph"]
-    nested_shares = {n["share"] for n in nested_graph["nodes"] if n.get("share")}
-    assert any(s.startswith("encoder_") for s in nested_shares)  # the encoder called twice: one set of weights
+    assert set(nested_graph["blocks"]) == {"encoder", "inner", "head"}  # nested models are blocks
+    calls = {n["id"]: n for n in nested_graph["nodes"] if n["type"] == "Block"}
+    assert calls["encoder"]["params"] == {"block": "encoder"}
+    assert calls["encoder_call2"]["share"] == "encoder"  # the encoder called twice: one set of weights
+    assert any(n["type"] == "Block" for n in nested_graph["blocks"]["head"]["nodes"])  # a block in a block
     arithmetic_graph = import_file(client_a, saved["arithmetic"]["path"].read_bytes()).json()["graph"]
     types = {n["type"] for n in arithmetic_graph["nodes"]}
     assert {"Lambda", "Add", "Subtract"} <= types  # tensor arithmetic: merges where shapes match, else Lambda

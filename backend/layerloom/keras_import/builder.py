@@ -28,8 +28,9 @@ class GraphBuilder:
         self.edges: list[dict[str, Any]] = []
         self.ids: set[str] = set()
         self.reserved: set[str] = set()  # head and input ids chosen up front
+        self.blocks: dict[str, dict[str, Any]] = {}  # the document's block definitions (nested models)
         self._analysis: Analysis | None = None
-        self._converted: dict[tuple[str, bool], Tensor] = {}
+        self._converted: dict[tuple[str, int, bool], Tensor] = {}
 
     def unique_id(self, wanted: str, *, reserved_ok: bool = False) -> str:
         base = clean_id(wanted)
@@ -51,13 +52,19 @@ class GraphBuilder:
             node["share"] = share
         self.nodes.append(node)
         for port, tensor in enumerate(inputs):
-            self.edges.append({"source": tensor.node, "target": node_id, "target_port": port})
+            edge: dict[str, Any] = {"source": tensor.node, "target": node_id, "target_port": port}
+            if tensor.port:
+                edge["source_port"] = tensor.port
+            self.edges.append(edge)
         self._analysis = None
         return node_id
 
     def document(self) -> dict[str, Any]:
-        return {"format": "layerloom.graph", "version": CURRENT_VERSION, "name": self.name,
-                "nodes": self.nodes, "edges": self.edges}
+        document = {"format": "layerloom.graph", "version": CURRENT_VERSION, "name": self.name,
+                    "nodes": self.nodes, "edges": self.edges}
+        if self.blocks:
+            document["blocks"] = self.blocks
+        return document
 
     def analysis(self) -> Analysis:
         if self._analysis is None:
@@ -66,7 +73,14 @@ class GraphBuilder:
 
     def shape(self, tensor: Tensor) -> tuple[int, ...] | None:
         """Our (channels-first where cf) shape of a tensor, or None when the compiler could not infer it."""
-        info = self.analysis().nodes.get(tensor.node)
+        analysis = self.analysis()
+        node = tensor.node
+        call = analysis.calls.get(node)
+        if call is not None:  # a Block call: the shape of its Output port
+            if tensor.port >= len(call.outputs):
+                return None
+            node = call.outputs[tensor.port]
+        info = analysis.nodes.get(node)
         return info.output.shape if info is not None and info.output is not None else None
 
     def rank(self, tensor: Tensor) -> int:
@@ -90,7 +104,7 @@ class GraphBuilder:
         return self._permute(tensor, to_cf_dims(rank), cf=True, suffix="channels_first")
 
     def _permute(self, tensor: Tensor, dims: list[int], *, cf: bool, suffix: str) -> Tensor:
-        key = (tensor.node, cf)
+        key = (tensor.node, tensor.port, cf)
         if key not in self._converted:
             node = self.add("Permute", {"dims": dims}, [tensor], f"{tensor.node}_{suffix}")
             self._converted[key] = Tensor(node, cf)

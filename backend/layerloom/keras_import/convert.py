@@ -2,9 +2,9 @@
 
 Calls are converted once all their input tensors exist (Keras 3 lists layers in a topological order,
 but a shared layer's later calls can depend on layers listed after it). A shared layer's second call
-becomes a node with ``share``; a nested model is flattened into prefixed nodes (calling it twice
-shares its weights the same way). A refused layer poisons its outputs, so its consumers are skipped
-rather than reported again.
+becomes a node with ``share``; a nested model becomes a block (defined once, converted by its own
+walker) and each call of it a ``Block`` node, later calls sharing the first one's weights. A refused
+layer poisons its outputs, so its consumers are skipped rather than reported again.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 
 from ..graph import analyze
 from ..graph.catalog import suggest_type
-from .builder import GraphBuilder, ShapeUnknown
+from .builder import GraphBuilder, ShapeUnknown, clean_id
 from .config import LayerSpec, ModelSpec
 from .context import Converter, WeightRule
 from .errors import KerasImportError, Problem, Report
@@ -40,6 +40,7 @@ _POISON = Tensor("")  # the output of a refused layer
 def convert(model: ModelSpec, compile_config: dict[str, Any] | None, report: Report) -> Converted:
     builder = GraphBuilder(model.name)
     walker = _Walker(builder, report)
+    builder.blocks = walker.blocks.definitions  # the document carries every block (nested model)
     single_in, single_out = len(model.inputs) == 1, len(model.outputs) == 1
     input_ids = ["x"] if single_in else [r.layer for r in model.inputs]
     head_ids = ["y"] if single_out else model.output_names
@@ -68,11 +69,12 @@ def convert(model: ModelSpec, compile_config: dict[str, Any] | None, report: Rep
 
 
 class _Walker:
-    def __init__(self, builder: GraphBuilder, report: Report) -> None:
+    def __init__(self, builder: GraphBuilder, report: Report, blocks: "_Blocks | None" = None) -> None:
         self.b, self.report = builder, report
         self.main_ids: dict[int, str] = {}
         self.weight_rules: dict[str, tuple[LayerSpec, WeightRule]] = {}
         self.warned: set[int] = set()
+        self.blocks = blocks if blocks is not None else _Blocks()
 
     def run(self, model: ModelSpec, bound: list[Tensor] | None, prefix: str, input_ids: list[str] | None = None) -> list[Tensor]:
         tensors: dict[tuple[str, int, int], Tensor] = {}
@@ -137,8 +139,7 @@ class _Walker:
         if any(t is _POISON for t in inputs):
             return [_POISON]
         if spec.model is not None:
-            inner_prefix = f"{prefix}{spec.name}_" + (f"call{index + 1}_" if index else "")
-            return self.run(spec.model, inputs, inner_prefix)
+            return self._block_call(spec, index, inputs, prefix)
         converter_fn = self._converter(spec)
         if converter_fn is None:
             return [_POISON]
@@ -153,6 +154,27 @@ class _Walker:
             cx.refuse(None, f"its config cannot be read ({type(err).__name__}: {str(err)[:120]}).")
             return [_POISON]
         return [_POISON if cx.refused else out]
+
+    def _block_call(self, spec: LayerSpec, index: int, inputs: list[Tensor], prefix: str) -> list[Tensor]:
+        """A nested model is a block, defined once; each call of it is a Block node, and calls after
+        the first share the first one's weights. Its ports follow the Input/Output layout rule."""
+        definition = self.blocks.define(spec, self)
+        if definition is None:
+            return [_POISON]
+        name, rules, n_outputs = definition
+        fed = []
+        for tensor in inputs:
+            rank = self.b.rank(tensor)
+            fed.append(self.b.channels_first(tensor) if boundary_cf(rank) else self.b.keras_order(tensor))
+        owner = self.main_ids.get(id(spec))
+        wanted = prefix + spec.name + (f"_call{index + 1}" if owner else "")
+        node = self.b.add("Block", {"block": name}, fed, wanted, share=owner)
+        if owner is None:
+            self.main_ids[id(spec)] = node
+            for inner, rule in rules.items():
+                self.weight_rules[f"{node}.{inner}"] = rule
+        outputs = [Tensor(node, False, port) for port in range(n_outputs)]
+        return [Tensor(t.node, boundary_cf(self.b.rank(t)), t.port) for t in outputs]
 
     def _converter(self, spec: LayerSpec):
         if spec.is_operation:
@@ -196,6 +218,41 @@ class _Walker:
                 node = by_id.get(node["share"], {})
             out.append((node.get("params") or {}).get("activation"))
         return out
+
+
+class _Blocks:
+    """The block definitions written so far (one per nested model), shared by every walker."""
+
+    def __init__(self) -> None:
+        self.definitions: dict[str, dict[str, Any]] = {}
+        self.by_spec: dict[int, tuple[str, dict[str, tuple[LayerSpec, WeightRule]], int] | None] = {}
+
+    def define(self, spec: LayerSpec, parent: "_Walker"):
+        if id(spec) in self.by_spec:
+            return self.by_spec[id(spec)]
+        model = spec.model
+        assert model is not None
+        inner = GraphBuilder(model.name)
+        inner.blocks = self.definitions  # blocks it calls are defined before it
+        walker = _Walker(inner, parent.report, self)
+        input_ids = [r.layer for r in model.inputs]
+        output_ids = [f"{n}_out" for n in model.output_names]
+        inner.reserved = {inner.unique_id(i) for i in input_ids + output_ids}
+        outputs = walker.run(model, None, "", input_ids)
+        if any(t is _POISON for t in outputs):
+            self.by_spec[id(spec)] = None
+            return None
+        for tensor, output_id in zip(outputs, output_ids):
+            rank = inner.rank(tensor)
+            tensor = inner.channels_first(tensor) if boundary_cf(rank) else inner.keras_order(tensor)
+            inner.add("Output", {}, [tensor], output_id, reserved_ok=True)
+        name = clean_id(model.name)
+        while name in self.definitions:
+            name = clean_id(f"{model.name}_{len(self.definitions) + 1}")
+        self.definitions[name] = {"description": f"Keras model {model.name!r}", "nodes": inner.nodes,
+                                  "edges": inner.edges}
+        self.by_spec[id(spec)] = (name, walker.weight_rules, len(outputs))
+        return self.by_spec[id(spec)]
 
 
 def _closest(class_name: str) -> str | None:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 class Tensor:
     node: str  # the Layerloom node producing it
     cf: bool = False
+    port: int = 0  # which output of the node (a Block call has one per output of its block)
 
 
 def keras_shape_to_ours(shape: tuple[int, ...]) -> tuple[int, ...]:
