@@ -29,6 +29,14 @@ from layerloom.train.trainer import Trainer  # noqa: E402
 BATCH = 3
 
 
+@pytest.fixture
+def database_url(tmp_path: Path) -> str:
+    """SQLite only: importing never touches the database beyond authentication (the job submission
+    checks here store init_weights in the job's config, as every other option), and running this
+    file once instead of twice keeps it fast."""
+    return f"sqlite:///{tmp_path / 'layerloom.db'}"
+
+
 # ---- the Keras models ------------------------------------------------------------------------
 
 
@@ -484,8 +492,6 @@ def test_a_job_takes_init_weights_checked_against_the_graph(saved, client_a, cli
 @pytest.mark.slow
 def test_a_real_job_runs_from_imported_weights(saved, client_a, app) -> None:
     """The runner subprocess gets the file's path in its spec and the trainer loads it (one real job)."""
-    if not app.state.settings.database_url.startswith("sqlite"):
-        pytest.skip("one real job is enough; the submission checks run on both databases")
     from layerloom.jobs.supervisor import run_job
 
     sent = []
