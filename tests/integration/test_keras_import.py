@@ -24,6 +24,7 @@ from keras import layers, ops  # noqa: E402
 from layerloom.cli import main as cli_main  # noqa: E402
 from layerloom.data import Dataset  # noqa: E402
 from layerloom.graph import analyze, build_model, get_layer  # noqa: E402
+from layerloom.train import ConfigError  # noqa: E402
 from layerloom.train.trainer import Trainer  # noqa: E402
 
 BATCH = 3
@@ -463,6 +464,11 @@ def test_training_starts_from_the_imported_weights(saved, client_a, app) -> None
         torch.testing.assert_close(trained[key], imported[key])
     fresh = Trainer(graph, dataset, config).run().model.state_dict()
     assert not torch.allclose(fresh["dense.weight"], imported["dense.weight"])
+    # Weights that do not fit are refused before the first step, naming the keys.
+    wider = json.loads(json.dumps(graph))
+    next(n for n in wider["nodes"] if n["id"] == "conv2d")["params"]["filters"] = 5
+    with pytest.raises(ConfigError, match=r"conv2d\.weight is \(4, 3, 3, 3\) in the file, \(5, 3, 3, 3\)"):
+        Trainer(wider, dataset, config, init_weights=path).run()
 
 
 def test_a_job_takes_init_weights_checked_against_the_graph(saved, client_a, client_b, app) -> None:
