@@ -21,12 +21,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ..settings import Settings
 from ..train import artifacts as train_artifacts
-<<<<<<< HEAD
 from ..train.checkpoint import CHECKPOINT_FILE, checkpoint_epoch
-=======
-from ..train.checkpoint import CHECKPOINT_FILE
 from ..store.imported_weights import weights_path as imported_weights_path
->>>>>>> 9881270 (POST /api/graphs/import (multipart .keras or JSON), imported weights stored per owner as safetensors, download endpoint; init_weights on jobs (checked against the graph at submit, loaded strictly by the trainer); layerloom import CLI)
 from ..store.models import Artifact, ArtifactKind, Dataset, Job, JobState
 from . import lifecycle
 from .process import RunnerProcess, python_module_argv
