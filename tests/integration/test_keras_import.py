@@ -145,6 +145,16 @@ def catalog_layers():
     return keras.Model([image, steps, volume], [a, s, pooled], name="catalog_layers")
 
 
+def attention():
+    """Keras masks (mask_zero, Masking), attention, TimeDistributed and a summed Bidirectional."""
+    tokens, steps = keras.Input((9,), dtype="int32", name="tokens"), keras.Input((6, 4), name="steps")
+    e = layers.Embedding(20, 8, mask_zero=True)(tokens)
+    a = layers.TimeDistributed(layers.Dense(4, activation="relu"))(layers.MultiHeadAttention(2, 4)(e, e))
+    a = layers.Bidirectional(layers.GRU(3), merge_mode="sum")(a)
+    s = layers.LSTM(3)(layers.Masking()(steps))
+    return keras.Model([tokens, steps], layers.Concatenate()([a, s]), name="attention")
+
+
 def mobilenet():
     """The keras.applications model: MobileNet (α 0.25) is small enough for a test (VGG16 also imports
     exactly, but its 59 MB round trip took most of this file's time)."""
@@ -157,7 +167,7 @@ NEEDS = {"mobilenet": "DepthwiseConv2D"}
 MODELS = {"cnn_sequential": cnn_sequential, "multi_io": multi_io, "siamese": siamese, "recurrent": recurrent,
           "embedding_bidirectional": embedding_bidirectional, "arithmetic": arithmetic, "nested": nested,
           "sequence_convolution": sequence_convolution, "decoder": decoder,
-          "catalog_layers": catalog_layers, "mobilenet": mobilenet}
+          "catalog_layers": catalog_layers, "attention": attention, "mobilenet": mobilenet}
 
 
 # Every catalog layer and the Keras class imported as it (the Keras 3 operations also give Lambda).
@@ -176,7 +186,8 @@ KERAS_CLASS_OF = {
     "Add": "Add", "Subtract": "Subtract", "Multiply": "Multiply", "Maximum": "Maximum", "Minimum": "Minimum",
     "Average": "Average", "Concatenate": "Concatenate", "Dot": "Dot", "SpatialDropout1D": "SpatialDropout1D",
     "SpatialDropout2D": "SpatialDropout2D", "SpatialDropout3D": "SpatialDropout3D", "GaussianNoise": "GaussianNoise",
-    "GaussianDropout": "GaussianDropout",
+    "GaussianDropout": "GaussianDropout", "Masking": "Masking", "MultiHeadAttention": "MultiHeadAttention",
+    "TimeDistributed": "TimeDistributed", "Bidirectional": "Bidirectional",
     **{f"{kind}Pooling{d}D": f"{kind}Pooling{d}D" for kind in ("Max", "Average", "GlobalMax", "GlobalAverage")
        for d in (1, 2, 3)},
 }
@@ -187,7 +198,8 @@ def test_every_catalog_layer_has_a_keras_counterpart() -> None:
     from layerloom.graph import layer_types
     from layerloom.keras_import.mapping import LAYERS, OPERATIONS
 
-    missing = sorted(set(layer_types()) - {"Input", "Output"} - set(KERAS_CLASS_OF))
+    # PositionEmbedding is keras_hub's, not Keras's: a keras_hub layer is refused as a custom layer.
+    missing = sorted(set(layer_types()) - {"Input", "Output", "PositionEmbedding"} - set(KERAS_CLASS_OF))
     assert not missing, f"catalog layers without a Keras mapping: {missing}"
     assert all(k in LAYERS for k in KERAS_CLASS_OF.values()) and "Add" in OPERATIONS
 
@@ -207,9 +219,12 @@ def sample_inputs(model, rng) -> list[np.ndarray]:
     for tensor in model.inputs:
         shape = (BATCH, *tensor.shape[1:])
         if "int" in str(tensor.dtype):
-            out.append(rng.integers(0, 20, shape).astype("int32"))
+            out.append(rng.integers(0, 20, shape).astype("int32"))  # 0 is padding where mask_zero is set
         else:
-            out.append(rng.normal(0, 1, shape).astype("float32"))
+            values = rng.normal(0, 1, shape).astype("float32")
+            if len(shape) == 3:
+                values[0, -2:] = 0.0  # padded steps, for Masking
+            out.append(values)
     return out
 
 
@@ -250,6 +265,8 @@ def documented_extra_biases(graph: dict) -> int:
         p = node["params"]
         if node["type"] in ("LSTM", "SimpleRNN") and not node.get("share"):
             extra += (4 if node["type"] == "LSTM" else 1) * p["units"] * (2 if p["bidirectional"] else 1)
+        if node["type"] == "Bidirectional" and p["layer"]["type"] in ("LSTM", "SimpleRNN"):
+            extra += (4 if p["layer"]["type"] == "LSTM" else 1) * p["layer"]["params"]["units"] * 2
     return extra
 
 

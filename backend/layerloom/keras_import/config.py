@@ -19,6 +19,7 @@ from .errors import KerasImportError
 MODEL_CLASSES = frozenset({"Functional", "Sequential", "Model"})
 MAX_LAYERS = 20_000
 MAX_DEPTH = 16  # models nested in models
+MASK_KWARGS = frozenset({"mask", "query_mask", "value_mask", "key_mask"})
 
 
 @dataclass(frozen=True)
@@ -36,10 +37,12 @@ class Call:
     kwargs: dict[str, Any]
 
     def tensors(self) -> list[Ref]:
-        """The tensor arguments in order (a list argument, as Concatenate takes, counts in order)."""
+        """The tensor arguments in order (a list argument, as Concatenate takes, counts in order).
+        A ``mask`` argument is left out: Layerloom's layers pass Keras masks along by themselves, and
+        the operations Keras recorded to compute it are then not needed."""
         out: list[Ref] = []
         _collect(self.args, out)
-        _collect(list(self.kwargs.values()), out)
+        _collect([v for k, v in self.kwargs.items() if k not in MASK_KWARGS], out)
         return out
 
 

@@ -91,7 +91,10 @@ class Converter:
         return value
 
     def activation(self, key: str = "activation") -> str:
-        value = self.cfg(key, "linear")
+        return self.activation_of(self.spec.config, key)
+
+    def activation_of(self, config: dict[str, Any], key: str = "activation") -> str:
+        value = config.get(key, "linear")
         if isinstance(value, dict):  # {"class_name": "function", "config": "relu"} in some versions
             value = value.get("config") if isinstance(value.get("config"), str) else value.get("class_name")
         value = value or "linear"

@@ -84,8 +84,7 @@ class _Walker:
                 tensors[(ref.layer, 0, 0)] = bound[k] if k < len(bound) else _POISON
             else:
                 tensors[(ref.layer, 0, 0)] = self._input(spec, input_ids[k])  # type: ignore[index]
-        pending = [(spec, index) for spec in model.layers.values() if not spec.is_input
-                   for index in range(len(spec.calls))]
+        pending = _needed_calls(model)
         while pending:
             waiting = []
             for spec, index in pending:
@@ -218,6 +217,25 @@ class _Walker:
                 node = by_id.get(node["share"], {})
             out.append((node.get("params") or {}).get("activation"))
         return out
+
+
+def _needed_calls(model: ModelSpec) -> list[tuple[LayerSpec, int]]:
+    """The calls the model's outputs depend on, in config order (calls that only computed Keras masks
+    are left out)."""
+    needed: set[tuple[str, int]] = set()
+    stack = [(r.layer, r.node) for r in model.outputs]
+    while stack:
+        name, node = stack.pop()
+        spec = model.layers.get(name)
+        if spec is None or spec.is_input or (name, node) in needed:
+            continue
+        index = node - spec.node_offset
+        if not 0 <= index < len(spec.calls):
+            continue
+        needed.add((name, node))
+        stack.extend((r.layer, r.node) for r in spec.calls[index].tensors())
+    return [(spec, index) for spec in model.layers.values() if not spec.is_input
+            for index in range(len(spec.calls)) if (spec.name, index + spec.node_offset) in needed]
 
 
 class _Blocks:

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from .config import Ref
+from ..graph import get_layer
 from .context import Converter, LayerVars
 from .layout import Tensor, our_axis, resolve_axis
 
@@ -30,9 +31,6 @@ SUGGESTIONS = {
     "TextVectorization": "tokenize the text before upload and start the model at an integer Input + Embedding.",
     "StringLookup": "an integer Input + Embedding.", "IntegerLookup": "an integer Input + Embedding.",
     "Resizing": "resize images when uploading the dataset (image_size).",
-    "MultiHeadAttention": "Dense, Dot and Activation('softmax').",
-    "TimeDistributed": "Dense (it already works on the last axis of a sequence).",
-    "Masking": "pad sequences to a fixed length; masks are not supported.",
     "ConvLSTM2D": "Conv2D followed by LSTM over a Reshape.",
 }
 
@@ -637,13 +635,95 @@ def bidirectional(cx, inputs):
     if class_name not in RECURRENT:
         cx.refuse("layer", f"Bidirectional around {class_name!r} is not supported.", "Bidirectional LSTM, GRU or SimpleRNN.")
         return inputs[0]
-    cx.expect("merge_mode", ("concat",), "concat", "merge_mode 'concat' (Layerloom concatenates both directions).")
+    wrapper = get_layer("Bidirectional") is not None  # the catalog's wrapper (any merge_mode)
+    merge_mode = cx.expect("merge_mode", ("concat", "sum", "mul", "ave") if wrapper else ("concat",), "concat",
+                           "merge_mode 'concat' (Layerloom concatenates both directions).")
     backward = cx.cfg("backward_layer")
     if backward and (backward.get("config") or {}).get("units") != inner["config"].get("units"):
         cx.refuse("backward_layer", "a backward layer that differs from the forward one is not supported.")
-    out = _recurrent(cx, inputs, class_name, inner.get("config") or {}, bidirectional=True)
+    if wrapper:
+        config = inner.get("config") or {}
+        _check_recurrent(cx, config, class_name)
+        recurrent_params = {"units": int(config.get("units")),
+                            "return_sequences": bool(config.get("return_sequences", False))}
+        out = cx.main("Bidirectional", {"layer": {"type": class_name, "params": recurrent_params},
+                                        "merge_mode": merge_mode}, [cx.b.keras_order(inputs[0])])
+    else:
+        out = _recurrent(cx, inputs, class_name, inner.get("config") or {}, bidirectional=True)
     cx.weights(_recurrent_rule(class_name, int(inner["config"]["units"]),
                                [("forward_layer", ""), ("backward_layer", "_reverse")]))
+    return out
+
+
+# ---- sequences: masks, attention, wrappers -------------------------------------------------
+
+
+@layer("Masking")
+def masking(cx, inputs):
+    if not cx.has_type("Masking", "pad sequences to a fixed length."):
+        return inputs[0]
+    return cx.main("Masking", {"mask_value": float(cx.cfg("mask_value", 0.0))}, [cx.b.keras_order(inputs[0])])
+
+
+@layer("MultiHeadAttention")
+def multi_head_attention(cx, inputs):
+    if not cx.has_type("MultiHeadAttention", "Dense, Dot and Softmax."):
+        return inputs[0]
+    cx.expect("use_gate", (False, None), False)
+    cx.expect("sliding_window", (None,), None)
+    axes = cx.cfg("attention_axes")
+    if axes not in (None, [1], 1):
+        cx.refuse("attention_axes", f"attention over axes {axes} is not supported.", "attention over the time axis (1).")
+    output_shape = cx.cfg("output_shape")
+    if isinstance(output_shape, list):
+        output_shape = output_shape[0] if len(output_shape) == 1 else cx.refuse(
+            "output_shape", "a multi-axis output_shape is not supported.", "one output size")
+    key_dim = int(cx.cfg("key_dim"))
+    value_dim = int(cx.cfg("value_dim") or key_dim)
+    use_bias = bool(cx.cfg("use_bias", True))
+    params = {"num_heads": int(cx.cfg("num_heads")), "key_dim": key_dim, "value_dim": value_dim,
+              "dropout": float(cx.cfg("dropout", 0.0)), "use_bias": use_bias,
+              "output_shape": int(output_shape) if output_shape else None,
+              "use_causal_mask": bool(cx.call.kwargs.get("use_causal_mask", False))}
+    for key in ("return_attention_scores", "attention_mask"):
+        if cx.call.kwargs.get(key):
+            cx.refuse(None, f"calling it with {key} is not supported.", "MultiHeadAttention's output only.")
+    out = cx.main("MultiHeadAttention", params, [cx.b.keras_order(t) for t in inputs])
+
+    def rule(v: LayerVars) -> dict[str, np.ndarray]:
+        named = {}
+        for ours in ("query", "key", "value"):  # kernel (features, heads, dim) -> (heads·dim, features)
+            arrays = v.sub(f"{ours}_dense").own()
+            named[f"{ours}.weight"] = np.ascontiguousarray(arrays[0].reshape(arrays[0].shape[0], -1).T)
+            if use_bias:
+                named[f"{ours}.bias"] = arrays[1].reshape(-1)
+        arrays = v.sub("output_dense").own()  # kernel (heads, dim, out) -> (out, heads·dim)
+        named["output.weight"] = np.ascontiguousarray(arrays[0].reshape(-1, arrays[0].shape[-1]).T)
+        if use_bias:
+            named["output.bias"] = arrays[1]
+        return named
+    cx.weights(rule)
+    return out
+
+
+@layer("TimeDistributed")
+def time_distributed(cx, inputs):
+    """Layerloom's TimeDistributed of a Dense (the common case; Dense already works per step, so the
+    wrapper is kept only to read like the Keras model)."""
+    inner = cx.cfg("layer") or {}
+    if inner.get("class_name") != "Dense" or not cx.has_type("TimeDistributed", "Dense (it works on the last axis)."):
+        cx.refuse("layer", f"TimeDistributed of {inner.get('class_name')!r} is not supported.",
+                  "TimeDistributed(Dense), or the layer on a Reshape that folds time into the batch.")
+        return inputs[0]
+    config = inner.get("config") or {}
+    use_bias = bool(config.get("use_bias", True))
+    dense_params = {"units": int(config["units"]), "activation": cx.activation_of(config), "use_bias": use_bias}
+    out = cx.main("TimeDistributed", {"layer": {"type": "Dense", "params": dense_params}}, [cx.b.keras_order(inputs[0])])
+
+    def rule(v: LayerVars) -> dict[str, np.ndarray]:
+        arrays = v.sub("layer").own()
+        return {"layer.weight": arrays[0].T, **({"layer.bias": arrays[1]} if use_bias else {})}
+    cx.weights(rule)
     return out
 
 
