@@ -1,0 +1,159 @@
+"""Keras's own numbers, not ours (issue 9): Keras 3 itself (torch backend, a test-only dependency,
+``weights=None``) builds keras.applications' models, and the generated examples in examples/ must
+equal them: totals, trainable and non-trainable counts, and layer by layer the class, the output
+shape (Keras's channels-last converted to our channels-first), the counts and the inputs it is
+wired to. Our nodes are matched to Keras's layers by name: the generator (examples/generate_zoo.py)
+records, for every node it writes, Keras's name for the same layer.
+
+Building a keras.applications model takes seconds, so each is built once, by the one test that needs
+it; our side is analysis only (no module is built)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+import os
+import subprocess
+import sys
+from functools import cache
+from pathlib import Path
+
+os.environ["KERAS_BACKEND"] = "torch"  # before keras is imported anywhere
+
+import pytest  # noqa: E402
+
+from layerloom.graph import analyze  # noqa: E402
+from layerloom.settings import Settings  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT / "examples"
+
+# keras.applications constructor per generated example, and the totals issue 9 quotes from Keras.
+MODELS = {
+    "mobilenet_v2": ("MobileNetV2", 3_538_984),
+    "efficientnet_b0": ("EfficientNetB0", 5_330_571),
+    "inception_v3": ("InceptionV3", 23_851_784),
+    "xception": ("Xception", 22_910_480),
+    "resnet50": ("ResNet50", 25_636_712),
+    "densenet121": ("DenseNet121", 8_062_504),
+}
+
+
+def _load_generator():
+    spec = importlib.util.spec_from_file_location("generate_zoo", EXAMPLES / "generate_zoo.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@cache
+def generated() -> dict[str, tuple[str, dict[str, str]]]:
+    return _load_generator().generate()
+
+
+@cache
+def keras_layers(stem: str) -> tuple[dict[str, dict], tuple[int, int]]:
+    """Keras's model: per layer name its class, channels-first output shape, counts and inbound
+    layer names; and the model's (trainable, non-trainable) totals."""
+    import keras
+
+    keras.backend.clear_session()  # unnamed layers are numbered per session: start from conv2d, not conv2d_94
+    model = getattr(keras.applications, MODELS[stem][0])(weights=None, input_shape=(224, 224, 3), classes=1000)
+    layers = {}
+    for layer in model.layers:
+        shape = tuple(layer.output.shape[1:])
+        inbound = [t._keras_history.operation.name for node in layer._inbound_nodes for t in node.input_tensors]
+        layers[layer.name] = {
+            "class": type(layer).__name__,
+            "shape": (shape[-1], *shape[:-1]) if len(shape) == 3 else shape,
+            "counts": (sum(math.prod(w.shape) for w in layer.trainable_weights),
+                       sum(math.prod(w.shape) for w in layer.non_trainable_weights)),
+            "inputs": inbound,
+        }
+    totals = (sum(math.prod(w.shape) for w in model.trainable_weights),
+              sum(math.prod(w.shape) for w in model.non_trainable_weights))
+    return layers, totals
+
+
+@cache
+def ours(stem: str):
+    return analyze(json.loads((EXAMPLES / f"{stem}.json").read_text(encoding="utf-8")))
+
+
+def test_committed_examples_equal_the_generators_output():
+    for stem, (text, _) in generated().items():
+        path = EXAMPLES / f"{stem}.json"
+        assert path.exists(), f"{path.name} missing: run examples/generate_zoo.py"
+        assert path.read_text(encoding="utf-8") == text, f"{path.name} is stale: run examples/generate_zoo.py"
+    assert set(generated()) == set(MODELS)
+
+
+@pytest.mark.parametrize("stem", MODELS)
+def test_counts_fit_the_default_budget_and_equal_the_issues_table(stem):
+    analysis = ours(stem)
+    assert analysis.ok and analysis.issues == [], [i.message for i in analysis.issues]
+    assert analysis.total_params == MODELS[stem][1]
+    assert analysis.total_params <= Settings().max_params
+
+
+def _resolve(analysis, node_id: str, named: dict[str, str]) -> str:
+    """The named node behind a source: block ports (inner Input/Output nodes) pass their input on."""
+    seen = 0
+    while node_id not in named:
+        inputs = analysis.nodes[node_id].inputs
+        assert len(inputs) == 1 and seen < 100, node_id
+        node_id, seen = inputs[0], seen + 1
+    return node_id
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stem", MODELS)
+def test_every_layer_equals_keras(stem):
+    layers, (k_trainable, k_non_trainable) = keras_layers(stem)
+    analysis = ours(stem)
+    named = generated()[stem][1]
+
+    assert (analysis.trainable_params, analysis.non_trainable_params) == (k_trainable, k_non_trainable)
+    assert analysis.total_params == MODELS[stem][1]
+
+    # One of our nodes per Keras layer, and every node that is a layer (not a head or a block port) named.
+    assert sorted(named.values()) == sorted(layers), "our nodes and Keras's layers differ"
+    layer_nodes = {nid for nid, info in analysis.nodes.items()
+                   if info.type != "Output" and not (info.type == "Input" and "." in nid)}
+    assert layer_nodes == set(named), "nodes without a Keras layer, or named nodes missing from the analysis"
+
+    mismatches = []
+    for nid, keras_name in named.items():
+        info, layer = analysis.nodes[nid], layers[keras_name]
+        expected_type = "Input" if layer["class"] == "InputLayer" else layer["class"]
+        counts = (info.trainable, info.non_trainable)
+        inputs = [named[_resolve(analysis, src, named)] for src in info.inputs]
+        got = (info.type, tuple(info.output.shape), counts, inputs)
+        want = (expected_type, layer["shape"], layer["counts"], layer["inputs"])
+        if got != want:
+            mismatches.append(f"{nid} / {keras_name}: ours {got}, Keras {want}")
+    assert not mismatches, "\n".join(mismatches[:10])
+
+
+@pytest.fixture(scope="module")
+def cli_checks():
+    """``layerloom check --json`` on every generated example, started together so the imports overlap."""
+    procs = {stem: subprocess.Popen([sys.executable, "-m", "layerloom.cli", "check", "--json", f"examples/{stem}.json"],
+                                    cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for stem in MODELS}
+    results = {}
+    for stem, proc in procs.items():
+        out, err = proc.communicate(timeout=180)
+        results[stem] = (proc.returncode, out, err)
+    return results
+
+
+@pytest.mark.parametrize("stem", MODELS)
+def test_cli_check_accepts_each_example(cli_checks, stem):
+    code, out, err = cli_checks[stem]
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["ok"] is True and data["errors"] == [] and data["warnings"] == []
+    assert data["totals"]["total"] == MODELS[stem][1]
+    assert data["nodes"]["predictions"]["output_shape"] == [1000]
