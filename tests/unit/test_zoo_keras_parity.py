@@ -136,24 +136,22 @@ def test_every_layer_equals_keras(stem):
     assert not mismatches, "\n".join(mismatches[:10])
 
 
-@pytest.fixture(scope="module")
-def cli_checks():
-    """``layerloom check --json`` on every generated example, started together so the imports overlap."""
-    procs = {stem: subprocess.Popen([sys.executable, "-m", "layerloom.cli", "check", "--json", f"examples/{stem}.json"],
-                                    cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for stem in MODELS}
-    results = {}
-    for stem, proc in procs.items():
-        out, err = proc.communicate(timeout=180)
-        results[stem] = (proc.returncode, out, err)
-    return results
-
-
 @pytest.mark.parametrize("stem", MODELS)
-def test_cli_check_accepts_each_example(cli_checks, stem):
-    code, out, err = cli_checks[stem]
-    assert code == 0, err
-    data = json.loads(out)
+def test_cli_check_accepts_each_example(stem, capsys):
+    from layerloom.cli import main
+
+    assert main(["check", "--json", str(EXAMPLES / f"{stem}.json")]) == 0
+    captured = capsys.readouterr()
+    assert captured.err == ""
+    data = json.loads(captured.out)
     assert data["ok"] is True and data["errors"] == [] and data["warnings"] == []
     assert data["totals"]["total"] == MODELS[stem][1]
     assert data["nodes"]["predictions"]["output_shape"] == [1000]
+
+
+def test_cli_check_prints_resnet50s_summary():
+    """The command itself, as a user runs it, on the largest example."""
+    result = subprocess.run([sys.executable, "-m", "layerloom.cli", "check", "examples/resnet50.json"], cwd=ROOT,
+                            capture_output=True, text=True, timeout=180)
+    assert result.returncode == 0, result.stderr
+    assert "25,636,712" in result.stdout and "predictions (Dense)" in result.stdout
