@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from zoo_builder import AUTO, BlockDef, Graph, arg  # noqa: E402
 
 EXAMPLES = Path(__file__).resolve().parent
-USE_BLOCKS = False  # flips to True once the compiler expands blocks (issue 9 §1)
+USE_BLOCKS = True  # False inlines every call (the flat graph the blocks expand to)
 
 IMAGE = [3, 224, 224]
 CLASSES = 1000
