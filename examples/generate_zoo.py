@@ -541,6 +541,43 @@ def inception_v3(use_blocks: bool) -> Graph:
     return g
 
 
+# ------------------------------------------------------------------------------- squeeze-and-excitation
+
+def _conv_se_stage() -> BlockDef:
+    b = BlockDef("conv_se", "A 3×3 convolution with batch normalization and relu, whose channels are then "
+                 "rescaled by a squeeze-and-excitation gate (global average pooling kept as (C, 1, 1), a 1×1 "
+                 "reduction with relu, a 1×1 expansion with sigmoid, multiplied into the (C, H, W) map), "
+                 "then 2×2 max pooling.",
+                 {"filters": _int(32, "Channels of the convolution and of the gate."),
+                  "squeeze": _int(8, "Channels of the gate's bottleneck (filters / 4).")})
+    x = b.input()
+    y = b.add("conv", "Conv2D", conv(arg("filters"), 3, padding="same", use_bias=False), x)
+    y = b.add("bn", "BatchNormalization", bn(), y)
+    y = b.add("relu", "Activation", act("relu"), y)
+    se = b.add("se_squeeze", "GlobalAveragePooling2D", {"keepdims": True}, y)
+    se = b.add("se_reduce", "Conv2D", conv(arg("squeeze"), 1, activation="relu"), se)
+    se = b.add("se_expand", "Conv2D", conv(arg("filters"), 1, activation="sigmoid"), se)
+    y = b.add("se_excite", "Multiply", {}, y, se)
+    y = b.add("pool", "MaxPooling2D", {"pool_size": 2}, y)
+    b.output(y)
+    return b
+
+
+def se_cnn(use_blocks: bool) -> Graph:
+    g = Graph("SE-CNN", "A small squeeze-and-excitation CNN (Hu et al. 2017) for 32×32 RGB images and 10 classes "
+              "(CIFAR-10 sized): three stages of convolution, batch normalization and relu, each rescaled "
+              "channel by channel by a learned gate, then pooling, dropout and a softmax classifier.", use_blocks)
+    x = g.input("image", [3, 32, 32])
+    stage = _conv_se_stage()
+    for i, filters in enumerate([32, 64, 128], start=1):
+        x = g.call(f"stage{i}", stage, {"filters": filters, "squeeze": filters // 4}, x)
+    x = g.add("avg_pool", "GlobalAveragePooling2D", {}, x)
+    x = g.add("dropout", "Dropout", {"rate": 0.3}, x)
+    x = g.add("predictions", "Dense", {"units": 10, "activation": "softmax"}, x)
+    g.output("label", x, {"loss": "categorical_crossentropy", "loss_weight": 1.0, "metrics": ["accuracy"]})
+    return g
+
+
 # ---------------------------------------------------------------------------------------- registry
 
 MODELS: dict[str, Callable[[bool], Graph]] = {
@@ -550,6 +587,7 @@ MODELS: dict[str, Callable[[bool], Graph]] = {
     "efficientnet_b0": efficientnet_b0,
     "xception": xception,
     "inception_v3": inception_v3,
+    "se_cnn": se_cnn,
 }
 
 
