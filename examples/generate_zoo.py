@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from zoo_builder import AUTO, BlockDef, Graph, arg  # noqa: E402
+from zoo_builder import AUTO, NO_KERAS_LAYER, BlockDef, Graph, arg  # noqa: E402
 
 EXAMPLES = Path(__file__).resolve().parent
 USE_BLOCKS = True  # False inlines every call (the flat graph the blocks expand to)
@@ -578,6 +578,52 @@ def se_cnn(use_blocks: bool) -> Graph:
     return g
 
 
+# ------------------------------------------------------------------------- transformer text classifier
+
+def _transformer_block() -> BlockDef:
+    b = BlockDef("transformer_encoder", "The keras.io transformer block: multi-head self-attention and a two-layer "
+                 "feed-forward network, each with dropout, a residual connection and layer normalization. Input "
+                 "(length, embed_dim).",
+                 {"embed_dim": _int(32, "Features per token (the input's last axis)."),
+                  "num_heads": _int(2, "Attention heads."),
+                  "ff_dim": _int(32, "Hidden units of the feed-forward network."),
+                  "rate": _float(0.1, "Dropout rate.")})
+    x = b.input()
+    y = b.add("attention", "MultiHeadAttention", {"num_heads": arg("num_heads"), "key_dim": arg("embed_dim")}, x, x)
+    y = b.add("dropout1", "Dropout", {"rate": arg("rate")}, y)
+    y = b.add("add1", "Add", {}, x, y)
+    out1 = b.add("norm1", "LayerNormalization", {"epsilon": 1e-6}, y)
+    y = b.add("ff1", "Dense", {"units": arg("ff_dim"), "activation": "relu"}, out1)
+    y = b.add("ff2", "Dense", {"units": arg("embed_dim")}, y)
+    y = b.add("dropout2", "Dropout", {"rate": arg("rate")}, y)
+    y = b.add("add2", "Add", {}, out1, y)
+    y = b.add("norm2", "LayerNormalization", {"epsilon": 1e-6}, y)
+    b.output(y)
+    return b
+
+
+def transformer_text_classifier(use_blocks: bool) -> Graph:
+    g = Graph("Transformer text classifier", "keras.io's 'Text classification with Transformer': reviews as 200 "
+              "token ids (a vocabulary of 20,000), a token-and-position embedding (an Embedding plus a learned "
+              "PositionEmbedding), one transformer block (2-head self-attention, feed-forward network, residuals "
+              "and layer normalization), average pooling over the sequence and two Dense layers with dropout, "
+              "for 2 classes. 657,758 parameters, as Keras counts them.", use_blocks)
+    x = g.input("tokens", [200], dtype="int64")
+    tokens = g.add("token_emb", "Embedding", {"input_dim": 20_000, "output_dim": 32}, x)
+    positions = g.add("position_emb", "PositionEmbedding", {"sequence_length": 200}, tokens)
+    x = g.add("embedding", "Add", {}, tokens, positions)
+    x = g.call("transformer", _transformer_block(), {"embed_dim": 32, "num_heads": 2, "ff_dim": 32, "rate": 0.1}, x)
+    # Our 1-D pooling takes (channels, length) like our images; Keras's pools a (length, features) sequence.
+    x = g.add("to_channels", "Permute", {"dims": [2, 1]}, x, keras=NO_KERAS_LAYER)
+    x = g.add("avg_pool", "GlobalAveragePooling1D", {}, x)
+    x = g.add("dropout1", "Dropout", {"rate": 0.1}, x)
+    x = g.add("hidden", "Dense", {"units": 20, "activation": "relu"}, x)
+    x = g.add("dropout2", "Dropout", {"rate": 0.1}, x)
+    x = g.add("predictions", "Dense", {"units": 2, "activation": "softmax"}, x)
+    g.output("label", x, {"loss": "categorical_crossentropy", "loss_weight": 1.0, "metrics": ["accuracy"]})
+    return g
+
+
 # ---------------------------------------------------------------------------------------- registry
 
 MODELS: dict[str, Callable[[bool], Graph]] = {
@@ -588,6 +634,7 @@ MODELS: dict[str, Callable[[bool], Graph]] = {
     "xception": xception,
     "inception_v3": inception_v3,
     "se_cnn": se_cnn,
+    "transformer_text_classifier": transformer_text_classifier,
 }
 
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 AUTO = object()  # the Keras layer is unnamed in Keras's code: class name + per-class counter
+NO_KERAS_LAYER = ""  # a node Keras does not need: a Permute between our channels-first layout and Keras's
 
 ROW, COLUMN = 200, 260  # layout grid: rows (parallel branches) and columns (depth)
 
@@ -113,7 +114,8 @@ class Graph:
         self.nodes.append({"id": nid, "type": type_, "params": params or {}})
         for port, src in enumerate(sources):
             self._edge(src, nid, port)
-        self.keras_names[nid] = self._keras_name(nid if keras is None else keras, type_, {})
+        if keras is not NO_KERAS_LAYER:
+            self.keras_names[nid] = self._keras_name(nid if keras is None else keras, type_, {})
         return nid
 
     def output(self, nid: str, source: str, params: dict[str, Any]) -> None:

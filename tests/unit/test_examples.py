@@ -27,7 +27,7 @@ EXPECTED_EXAMPLES = {
     "seed_mlp", "ticket_classifier", "toy_resnet", "inception_module", "siamese", "dense_autoencoder",
     "conv_autoencoder", "regression_mlp", "two_head", "lstm_text_classifier", "digits_cnn", "iris_mlp", "masked_lstm",
     # written by examples/generate_zoo.py
-    "resnet50", "densenet121", "mobilenet_v2", "efficientnet_b0", "xception", "inception_v3", "se_cnn",
+    "resnet50", "densenet121", "mobilenet_v2", "efficientnet_b0", "xception", "inception_v3", "se_cnn", "transformer_text_classifier",
 }
 
 
