@@ -564,7 +564,7 @@ def _conv_se_stage() -> BlockDef:
 
 
 def se_cnn(use_blocks: bool) -> Graph:
-    g = Graph("SE-CNN", "A small squeeze-and-excitation CNN (Hu et al. 2017) for 32×32 RGB images and 10 classes "
+    g = Graph("se-cnn", "A small squeeze-and-excitation CNN (Hu et al. 2017) for 32×32 RGB images and 10 classes "
               "(CIFAR-10 sized): three stages of convolution, batch normalization and relu, each rescaled "
               "channel by channel by a learned gate, then pooling, dropout and a softmax classifier.", use_blocks)
     x = g.input("image", [3, 32, 32])
@@ -603,7 +603,7 @@ def _transformer_block() -> BlockDef:
 
 
 def transformer_text_classifier(use_blocks: bool) -> Graph:
-    g = Graph("Transformer text classifier", "keras.io's 'Text classification with Transformer': reviews as 200 "
+    g = Graph("transformer-text-classifier", "keras.io's 'Text classification with Transformer': reviews as 200 "
               "token ids (a vocabulary of 20,000), a token-and-position embedding (an Embedding plus a learned "
               "PositionEmbedding), one transformer block (2-head self-attention, feed-forward network, residuals "
               "and layer normalization), average pooling over the sequence and two Dense layers with dropout, "
