@@ -236,3 +236,24 @@ def test_cli_check_prints_resnet50s_summary():
                             capture_output=True, text=True, timeout=180)
     assert result.returncode == 0, result.stderr
     assert "25,636,712" in result.stdout and "predictions (Dense)" in result.stdout
+
+
+@cache
+def generated_flat() -> dict[str, tuple[str, dict[str, str]]]:
+    return _load_generator().generate(use_blocks=False)
+
+
+@pytest.mark.parametrize("stem", [s for s in MODELS if s not in HAND_WRITTEN])
+def test_blocks_expand_to_the_same_model_as_the_flat_graph(stem):
+    """The generator also writes each model flat (every call inlined): the compiler's expansion of the
+    block calls must give the same layers, shapes and counts, layer by layer."""
+    text, named = generated_flat()[stem]
+    flat = analyze(json.loads(text))
+    assert flat.ok and "blocks" not in json.loads(text)
+    with_blocks, block_names = ours(stem), generated()[stem][1]
+    by_keras = {keras_name: nid for nid, keras_name in block_names.items()}
+    assert sorted(named.values()) == sorted(block_names.values())
+    for nid, keras_name in named.items():
+        a, b = flat.nodes[nid], with_blocks.nodes[by_keras[keras_name]]
+        assert (a.type, a.output.shape, a.trainable, a.non_trainable) == (b.type, b.output.shape, b.trainable, b.non_trainable), nid
+    assert (flat.trainable_params, flat.non_trainable_params) == (with_blocks.trainable_params, with_blocks.non_trainable_params)
