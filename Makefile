@@ -12,7 +12,7 @@ DIST := frontend/dist/index.html
 FRONTEND_SOURCES := $(shell find frontend/src -type f 2>/dev/null) frontend/index.html frontend/vite.config.ts frontend/tsconfig.json frontend/package-lock.json
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: install run test bench browser clean
+.PHONY: install run test bench browser clean zoo
 
 install: $(STAMP) $(DIST)
 
@@ -45,6 +45,11 @@ bench: install browser
 	$(PY) bench/compile.py
 	$(PY) bench/train_overhead.py --threads 1 --clock cpu
 	$(PY) bench/editor.py
+
+# The large examples (keras.applications' architectures and others) are written by a script;
+# tests/unit/test_zoo_keras_parity.py fails when the committed files differ from its output.
+zoo: install
+	$(PY) examples/generate_zoo.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis build *.egg-info backend/*.egg-info frontend/node_modules frontend/dist

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from graph_helpers import saved_buffer_count
 from layerloom.graph import analyze, build_model
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -25,6 +26,8 @@ BATCH = 3
 EXPECTED_EXAMPLES = {
     "seed_mlp", "ticket_classifier", "toy_resnet", "inception_module", "siamese", "dense_autoencoder",
     "conv_autoencoder", "regression_mlp", "two_head", "lstm_text_classifier", "digits_cnn", "iris_mlp", "masked_lstm",
+    # written by examples/generate_zoo.py
+    "resnet50", "densenet121", "mobilenet_v2", "efficientnet_b0", "xception", "inception_v3", "se_cnn", "transformer_text_classifier",
 }
 
 
@@ -149,9 +152,10 @@ def test_example_builds_and_runs_with_the_predicted_shapes(path):
     analysis = analyze(json.loads(path.read_text(encoding="utf-8")))
     model = build_model(analysis, seed=0)
     model.eval()
-    # The allocated weights are exactly what the analysis counted (parameters plus buffers).
-    allocated = sum(t.numel() for t in model.state_dict().values())
-    assert allocated == analysis.total_params
+    # The allocated weights are exactly what the analysis counted: parameters, and the saved float
+    # buffers (batch-norm statistics; not PyTorch's integer num_batches_tracked, which Keras has not).
+    assert sum(p.numel() for p in model.parameters()) == analysis.trainable_params
+    assert saved_buffer_count(model) == analysis.non_trainable_params
     inputs = random_inputs(analysis)
     with torch.no_grad():
         out = model(inputs)
