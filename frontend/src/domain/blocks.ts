@@ -130,7 +130,8 @@ export function groupIntoBlock(doc: GraphDoc, ids: Iterable<string>): GroupResul
   const def: BlockDef = { nodes: [...inputNodes, ...chosen, ...outputNodes], edges: innerEdges, layout: innerLayout };
   const layout: Layout = {};
   for (const [id, p] of Object.entries(doc.layout)) if (!pick.has(id)) layout[id] = p;
-  layout[block] = { x: corner.x, y: corner.y };
+  // The call sits where the selection's middle was (its left edge, its mean height).
+  layout[block] = { x: corner.x, y: Math.round(ys.reduce((a, b) => a + b, 0) / ys.length) };
   const call: GraphNode = { id: block, type: BLOCK_TYPE, params: { block } };
   const firstAt = doc.nodes.findIndex((n) => pick.has(n.id));
   const nodes = doc.nodes.filter((n) => !pick.has(n.id));

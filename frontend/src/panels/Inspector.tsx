@@ -5,7 +5,8 @@
  */
 
 import { useEffect, useId, useMemo, useState } from "react";
-import { canAddPort, effectiveParams, inputPortCount, isMerge, specOf } from "../domain/catalog";
+import { blockDef } from "../domain/blocks";
+import { canAddPort, effectiveParams, inputPortCount, isMerge, nodeSpec } from "../domain/catalog";
 import { formatBatchShape, formatCount } from "../domain/display";
 import { edgeKeys, nodeIndex, shareCandidates } from "../domain/graph";
 import { idProblem } from "../domain/ids";
@@ -41,7 +42,8 @@ function NodeInspector({ id }: { id: string }) {
   const requested = useEditor((s) => s.portRequests[id] ?? 0);
   const info = useEditor((s) => s.analysis.nodeInfo[id]);
   const issues = useEditor((s) => s.analysis.issues.byNode[id]);
-  const spec = specOf(catalog, node?.type ?? "");
+  const blocks = useEditor((s) => s.blocks);
+  const spec = useMemo(() => nodeSpec(catalog, node, blocks), [catalog, node, blocks]);
   const fields = useMemo(() => describeFields(spec.params_schema), [spec]);
   const candidates = useMemo(() => (node ? shareCandidates({ ...selectDoc(store.getState()), nodes }, id) : []), [store, nodes, id, node]);
   if (!node) return null;
@@ -149,7 +151,8 @@ function NodeInspector({ id }: { id: string }) {
           ))}
         </div>
       )}
-      {fields.length === 0 && <div className="ll-muted ll-section">No parameters.</div>}
+      {node.type === "Block" && <BlockCallSection id={id} params={node.params ?? {}} />}
+      {fields.length === 0 && node.type !== "Block" && <div className="ll-muted ll-section">No parameters.</div>}
 
       <div className="ll-section ll-row">
         <button type="button" className="ll-btn" onClick={() => dispatch(store, "duplicate")}>
@@ -322,6 +325,39 @@ function GraphInspector() {
       <div className="ll-section ll-muted ll-small">
         Select a layer to edit it. Shift-drag to select several; Ctrl+C / Ctrl+V copy and paste; Ctrl+D duplicates; Delete removes; F fits the view.
       </div>
+    </div>
+  );
+}
+
+/** A block call: its block's arguments (the call's values, else the defaults), and Expand. */
+function BlockCallSection({ id, params }: { id: string; params: Record<string, unknown> }) {
+  const store = useDocumentStore();
+  const def = useEditor((s) => blockDef(s, params.block));
+  const args = (params.args ?? {}) as Record<string, unknown>;
+  const declared = Object.entries(def?.args ?? {});
+  return (
+    <div className="ll-section" data-testid="block-call">
+      <div className="ll-section-title">Block {String(params.block)}</div>
+      {def?.description && <div className="ll-field-hint">{def.description}</div>}
+      {declared.length > 0 && (
+        <table className="ll-block-args">
+          <tbody>
+            {declared.map(([name, a]) => (
+              <tr key={name}>
+                <td className="ll-mono">{name}</td>
+                <td className="ll-mono">{JSON.stringify(name in args ? args[name] : a.default)}</td>
+                <td className="ll-muted">{name in args ? "" : "default"}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+      <div className="ll-field-hint">
+        {def ? `${def.nodes.length} nodes inside. Expand puts them here in place of the call; Ctrl+G groups them again.` : "This block is not defined in the graph."}
+      </div>
+      <button type="button" className="ll-btn" disabled={!def} onClick={() => dispatch(store, "expandBlock", id)} data-testid="inspector-expand">
+        Expand
+      </button>
     </div>
   );
 }
