@@ -85,3 +85,17 @@ def test_a_library_block_and_a_lambda_get_their_shapes(page: Page) -> None:
     expect(entry).to_be_visible()
     entry.dblclick()
     assert "residual" in doc(page)["blocks"]
+
+
+def test_the_resnet50_template_opens_readable_with_keras_totals(page: Page) -> None:
+    """ResNet50 drawn with blocks: 26 nodes, opened at a readable zoom at its input, and the
+    compiler's totals are Keras's (25,636,712)."""
+    from editor_actions import open_template
+
+    open_template(page, "ResNet50")
+    expect_valid(page, "25,636,712")
+    expect(node(page, "image")).to_be_in_viewport()
+    zoom = page.evaluate("() => new DOMMatrix(getComputedStyle(document.querySelector('.react-flow__viewport')).transform).a")
+    assert zoom >= 0.6 - 1e-6
+    # block calls show their block's name and their output shape
+    expect(node(page, "conv2_block1")).to_contain_text("bottleneck")
