@@ -37,7 +37,7 @@ def test_typing_a_number_updates_shapes_before_blur(page: Page) -> None:
     expect(shape(page, "d1")).to_have_text("→ 64")  # the seed's own 64 units
 
 
-@pytest.mark.parametrize("width,height", [(1280, 800), (1920, 1080)])
+@pytest.mark.parametrize("width,height", [(1280, 800), (1440, 900), (1920, 1080)])
 def test_the_header_fits(page: Page, width: int, height: int) -> None:
     page.set_viewport_size({"width": width, "height": height})
     page.wait_for_timeout(100)
