@@ -62,6 +62,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from .serve import serve
 
     settings = _settings_with(args.data_dir)
+    if not args.no_worker:
+        from .worker.options import WorkerOptions
+
+        try:
+            WorkerOptions.from_settings(settings, embedded=True)
+        except ValueError as err:  # a bad LAYERLOOM_WORKER_* setting: say which, before starting anything
+            sys.exit(f"error: {err}")
     code = serve(settings, args.host or settings.host, args.port or settings.port, with_worker=not args.no_worker)
     # Everything is stopped and closed; skip the interpreter's teardown, which takes seconds once torch
     # is loaded and would hold up a restart (docker stop, Ctrl-C).
@@ -71,14 +78,26 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
+    # The options become LAYERLOOM_WORKER_* variables, so the Celery process and its tasks read them back.
+    for option, value in (("NAME", args.name), ("CONCURRENCY", args.concurrency), ("DEVICES", args.devices),
+                          ("QUEUES", args.queues)):
+        if value is not None:
+            os.environ[f"LAYERLOOM_WORKER_{option}"] = str(value)
+    from .settings import get_settings
+
+    get_settings.cache_clear()
     settings = _settings_with(args.data_dir)
     if args.check:
         return worker_check(settings)
-    if args.name:
-        os.environ["LAYERLOOM_WORKER_NAME"] = args.name
     from .serve import run_worker
 
-    return run_worker(settings)
+    from .worker.options import WorkerOptions
+
+    try:
+        options = WorkerOptions.from_settings(settings)
+    except ValueError as err:  # a bad --devices, --queues or --concurrency: say which
+        sys.exit(f"error: {err}")
+    return run_worker(settings, options)
 
 
 def worker_check(settings) -> int:
@@ -113,6 +132,12 @@ def build_parser() -> argparse.ArgumentParser:
     worker = sub.add_parser("worker", help="run one training worker (for extra machines; needs a shared database and broker)")
     worker.add_argument("--data-dir", help="where uploads and artifacts live (default ./data)")
     worker.add_argument("--name", help="a name for the worker in /api/admin/workers (default host:pid)")
+    worker.add_argument("--concurrency", type=int, metavar="K",
+                        help="jobs run at once, each in its own runner (default: one per device, else 1)")
+    worker.add_argument("--devices", metavar="cuda:0,cuda:1",
+                        help="devices handed out one per runner through CUDA_VISIBLE_DEVICES (default: none)")
+    worker.add_argument("--queues", metavar="gpu,default",
+                        help="job queues to take from (default: 'default', plus 'gpu' with --devices)")
     worker.add_argument("--check", action="store_true", help="exit 0 if a worker on this host answers (health checks)")
     worker.set_defaults(func=cmd_worker)
 

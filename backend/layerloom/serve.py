@@ -18,7 +18,9 @@ import time
 from typing import Any
 
 from .jobs.process import die_with_parent
+from .jobs.queues import celery_queue
 from .settings import Settings
+from .worker.options import WorkerOptions
 
 log = logging.getLogger("layerloom.serve")
 
@@ -28,20 +30,22 @@ WS_PING_SECONDS = 1.0  # a websocket whose peer vanished without closing is drop
 GRACEFUL_SHUTDOWN_SECONDS = 2.0  # requests still running after this are cancelled
 
 
-def worker_argv(name: str) -> list[str]:
-    """A Celery worker with its options spelled out: one job at a time, no prefetch beyond it,
-    and no gossip/mingle/heartbeat chatter (liveness is the database lease, not Celery's)."""
+def worker_argv(name: str, options: WorkerOptions) -> list[str]:
+    """A Celery worker with its options spelled out: ``concurrency`` jobs at a time (the solo pool for
+    one, threads for more: ``worker/options.py``), no prefetch beyond them, its queues, and no
+    gossip/mingle/heartbeat chatter (liveness is the worker registry and the lease, not Celery's)."""
+    pool = "solo" if options.concurrency == 1 else "threads"
     return [sys.executable, "-m", "celery", "-A", "layerloom.worker.tasks", "--quiet", "worker",
-            "--pool", "solo", "--concurrency", "1", "--prefetch-multiplier", "1",
+            "--pool", pool, "--concurrency", str(options.concurrency), "--prefetch-multiplier", "1",
             "--without-gossip", "--without-mingle", "--without-heartbeat",
-            "-Q", "layerloom", "-n", name, "--loglevel", "WARNING"]
+            "-Q", ",".join(celery_queue(q) for q in options.queues), "-n", name, "--loglevel", "WARNING"]
 
 
 class WorkerSupervisor:
     """Keeps one worker child running (restarting it if it dies) until ``stop``."""
 
-    def __init__(self, name: str, env: dict[str, str]) -> None:
-        self.name, self.env = name, env
+    def __init__(self, name: str, options: WorkerOptions, env: dict[str, str]) -> None:
+        self.name, self.options, self.env = name, options, {**env, **options.env()}
         self.proc: subprocess.Popen[bytes] | None = None
         self.stopping = threading.Event()
         self.thread = threading.Thread(target=self._keep_running, name="worker-supervisor", daemon=True)
@@ -53,7 +57,7 @@ class WorkerSupervisor:
     def _spawn(self) -> None:
         # Its own session: the terminal's Ctrl-C reaches serve only, which then stops the worker in order;
         # and it dies with serve even when serve itself is killed.
-        self.proc = subprocess.Popen(worker_argv(self.name), env=self.env, stdin=subprocess.DEVNULL,
+        self.proc = subprocess.Popen(worker_argv(self.name, self.options), env=self.env, stdin=subprocess.DEVNULL,
                                      start_new_session=True, preexec_fn=die_with_parent)
 
     def _keep_running(self) -> None:
@@ -107,7 +111,10 @@ def serve(settings: Settings, host: str, port: int, with_worker: bool = True) ->
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     migrate(settings.database_url)  # once, before any other process touches the database
-    worker = WorkerSupervisor(f"layerloom@{host}-{port}", dict(os.environ)) if with_worker else None
+    worker = None
+    if with_worker:
+        name = f"layerloom@{host}-{port}"
+        worker = WorkerSupervisor(name, WorkerOptions.from_settings(settings, embedded=True), dict(os.environ))
     if worker:
         worker.start()
     app = create_app(settings)
@@ -126,9 +133,11 @@ def serve(settings: Settings, host: str, port: int, with_worker: bool = True) ->
     return 0
 
 
-def run_worker(settings: Settings) -> int:
+def run_worker(settings: Settings, options: WorkerOptions) -> int:
     """``layerloom worker``: one worker in this process, for machines that only train."""
     from .store.db import migrate
 
+    name = f"layerloom@{os.uname().nodename}-{os.getpid()}"
     migrate(settings.database_url)
-    os.execv(sys.executable, worker_argv(f"layerloom@{os.uname().nodename}-{os.getpid()}"))
+    os.environ.update(options.env())
+    os.execv(sys.executable, worker_argv(name, options))

@@ -67,6 +67,17 @@ class Settings(BaseSettings):
     heartbeat_seconds: int = Field(10, ge=1)
     max_attempts: int = Field(3, ge=1, description="Runs of one job (first try plus re-queues) before it fails.")
 
+    # `layerloom worker` (its --name, --concurrency, --devices and --queues options win over these).
+    worker_name: str = Field("", max_length=200, description="The worker's name in /api/admin/workers; "
+                                                             "empty means host:pid.")
+    worker_concurrency: int = Field(0, ge=0, le=256, description="Jobs run at once, each in its own runner; "
+                                                                 "0 means one per device, or 1 without devices.")
+    worker_devices: str = Field("", description="Comma-separated devices (cuda:0,cuda:1); each runner sees only "
+                                                "its own through CUDA_VISIBLE_DEVICES. Empty: runners see the "
+                                                "machine as it is.")
+    worker_queues: str = Field("", description="Comma-separated job queues to take jobs from; empty means "
+                                               "'default', plus 'gpu' when worker_devices names a CUDA device.")
+
     @field_validator("data_dir")
     @classmethod
     def _absolute_data_dir(cls, value: Path) -> Path:

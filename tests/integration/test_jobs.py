@@ -37,7 +37,7 @@ def submit(client, **body: Any):
 def dispatched(app: FastAPI) -> list[tuple[str, str]]:
     """Record dispatches instead of sending them (no worker runs in these tests)."""
     sent: list[tuple[str, str]] = []
-    app.state.dispatch = lambda job_id, token: sent.append((job_id, token))
+    app.state.dispatch = lambda job_id, token, queue="default": sent.append((job_id, token))
     return sent
 
 

@@ -11,6 +11,7 @@ Exit codes: 0 succeeded, 3 cancelled, 1 failed (the failure is also a ``status``
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sys
 import threading
@@ -65,6 +66,9 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     job_dir = Path(argv[0])
     spec = json.loads((job_dir / SPEC_FILE).read_text(encoding="utf-8"))
+    if "CUDA_VISIBLE_DEVICES" in os.environ:  # the worker's device slot for this run (jobs/devices.py)
+        print(f"runner: CUDA_VISIBLE_DEVICES={os.environ['CUDA_VISIBLE_DEVICES']}, "
+              f"device {(spec.get('config') or {}).get('device', 'auto')}", file=sys.stderr, flush=True)
     cancel = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: cancel.set())
     out = JsonLinesOut()

@@ -25,6 +25,8 @@ from ..train.checkpoint import CHECKPOINT_FILE, checkpoint_epoch
 from ..store.imported_weights import weights_path as imported_weights_path
 from ..store.models import Artifact, ArtifactKind, Dataset, Job, JobState
 from . import lifecycle
+from .devices import runner_env
+from .queues import job_queue
 from .process import RunnerProcess, python_module_argv
 from .runner import EXIT_CANCELLED, EXIT_SUCCEEDED, RUN_DIR, SPEC_FILE
 
@@ -43,7 +45,7 @@ ARTIFACT_FILES = {
     ArtifactKind.CHECKPOINT: CHECKPOINT_FILE,
 }
 
-Dispatch = Callable[[str, str], None]
+Dispatch = Callable[[str, str, str], None]  # job id, dispatch token, queue
 
 
 def default_worker_id() -> str:
@@ -55,8 +57,11 @@ def job_dir(data_dir: Path, job_id: str) -> Path:
 
 
 def run_job(job_id: str, token: str, settings: Settings, sessions: sessionmaker[Session], dispatch: Dispatch,
-            worker_id: str | None = None) -> str | None:
-    """Run one delivery of a job; returns the final state, or None when the delivery was stale."""
+            worker_id: str | None = None, device: str | None = None) -> str | None:
+    """Run one delivery of a job; returns the final state, or None when the delivery was stale.
+
+    ``device``: the worker's device slot for this runner (``cuda:1``): the runner sees only it, as
+    ``cuda:0`` (``jobs/devices.py``); None leaves the runner's devices as the worker's."""
     worker_id = worker_id or default_worker_id()
     with sessions() as session:
         if not lifecycle.claim(session, job_id, token, worker_id, settings.lease_seconds):
@@ -66,9 +71,10 @@ def run_job(job_id: str, token: str, settings: Settings, sessions: sessionmaker[
         lifecycle.append_event(session, job_id, "status", {
             "status": "running", "message": f"Started on {worker_id} (attempt {job.attempt} of {job.max_attempts})."})
         directory = job_dir(settings.data_dir, job_id)
-        write_spec(directory, job, settings, session, lifecycle.last_logged_epoch(session, job_id))
+        write_spec(directory, job, settings, session, lifecycle.last_logged_epoch(session, job_id), device)
+        queue = job_queue(job.config)
         session.commit()
-    return _Supervision(job_id, token, settings, sessions, dispatch, directory).run()
+    return _Supervision(job_id, token, settings, sessions, dispatch, directory, queue, runner_env(device)).run()
 
 
 def retry_from(settings: Settings, job_id: str) -> str:
@@ -77,7 +83,8 @@ def retry_from(settings: Settings, job_id: str) -> str:
     return f"from the checkpoint of epoch {epoch}" if epoch else "from the start: no checkpoint"
 
 
-def write_spec(directory: Path, job: Job, settings: Settings, session: Session, last_epoch_logged: int) -> None:
+def write_spec(directory: Path, job: Job, settings: Settings, session: Session, last_epoch_logged: int,
+               device: str | None = None) -> None:
     if job.builtin_dataset:
         dataset: dict[str, Any] = {"kind": "builtin", "name": job.builtin_dataset}
     else:
@@ -86,7 +93,10 @@ def write_spec(directory: Path, job: Job, settings: Settings, session: Session, 
             raise LookupError(f"job {job.id}: its dataset was deleted")
         dataset = {"kind": row.kind, "name": row.name, "path": str(settings.data_dir / row.storage_path),
                    "options": row.options, "max_bytes": settings.max_upload_bytes}
-    spec = {"graph": job.graph, "dataset": dataset, "config": {**job.config, "mapping": job.mapping},
+    config = {**job.config, "mapping": job.mapping}
+    if device and str(config.get("device", "")).startswith("cuda"):
+        config["device"] = "cuda:0"  # the one device the runner sees
+    spec = {"graph": job.graph, "dataset": dataset, "config": config,
             "last_epoch_logged": last_epoch_logged}
     if job.config.get("init_weights"):
         spec["init_weights_path"] = str(imported_weights_path(settings.data_dir, job.owner_id, job.config["init_weights"]))
@@ -98,11 +108,11 @@ def write_spec(directory: Path, job: Job, settings: Settings, session: Session, 
 
 class _Supervision:
     def __init__(self, job_id: str, token: str, settings: Settings, sessions: sessionmaker[Session],
-                 dispatch: Dispatch, directory: Path) -> None:
+                 dispatch: Dispatch, directory: Path, queue: str, extra_env: dict[str, str]) -> None:
         self.job_id, self.token, self.settings = job_id, token, settings
-        self.sessions, self.dispatch, self.directory = sessions, dispatch, directory
+        self.sessions, self.dispatch, self.directory, self.queue = sessions, dispatch, directory, queue
         self.runner = RunnerProcess(python_module_argv("layerloom.jobs.runner", str(directory)),
-                                    directory / "runner.log", env=_runner_env())
+                                    directory / "runner.log", env={**_runner_env(), **extra_env})
         self.done = threading.Event()
         self.cancelled = False
         self.lease_lost = False
@@ -174,7 +184,7 @@ class _Supervision:
                                               f"The training process was killed (signal {-code}).",
                                               self.settings.lease_seconds, retry_from(self.settings, self.job_id))
                 if new_token:
-                    self.dispatch(self.job_id, new_token)
+                    self.dispatch(self.job_id, new_token, self.queue)
                 return JobState.QUEUED if new_token else None
             else:
                 state = JobState.FAILED

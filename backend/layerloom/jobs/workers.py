@@ -36,7 +36,9 @@ class WorkerRecord:
     pid: int = field(default_factory=os.getpid)
     devices: list[str] = field(default_factory=list)
     queues: list[str] = field(default_factory=list)
-    job: str | None = None
+    concurrency: int = 1
+    job: str | None = None  # the first of ``jobs``
+    jobs: list[str] = field(default_factory=list)  # running now, at most ``concurrency``
     started_at: float = field(default_factory=time.time)
     last_seen: float = field(default_factory=time.time)
 

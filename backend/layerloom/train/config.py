@@ -12,6 +12,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from ..jobs.queues import QUEUE_PATTERN
+
 OptimizerName = Literal["sgd", "adam", "adamw", "rmsprop", "adagrad"]
 
 # Keras 3's default learning rate per optimizer.
@@ -109,6 +111,11 @@ class TrainConfig(_Strict):
         default_factory=dict, description="Input or head node id -> dataset array name, where they differ.",
     )
     device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$", description="auto: CUDA when available.")
+    queue: str | None = Field(
+        None, pattern=QUEUE_PATTERN,
+        description="The worker queue the job goes to (a worker's --queues). Default: 'gpu' when device is "
+                    "cuda, else 'default'.",
+    )
     amp: bool = Field(False, description="Automatic mixed precision (CUDA only; ignored with a log message on CPU).")
     amp_dtype: Literal["float16", "bfloat16"] = "float16"
     log_every_steps: int | None = Field(

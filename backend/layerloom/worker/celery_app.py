@@ -12,9 +12,8 @@ from typing import Any
 
 from celery import Celery
 
+from ..jobs.queues import CELERY_DEFAULT_QUEUE
 from ..settings import Settings, get_settings
-
-QUEUE = "layerloom"
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:
@@ -25,7 +24,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_ignore_result": True,
         "task_acks_late": False,
         "worker_prefetch_multiplier": 1,
-        "task_default_queue": QUEUE,
+        "task_default_queue": CELERY_DEFAULT_QUEUE,  # jobs are sent to their own queue (jobs/queues.py)
         "broker_connection_retry_on_startup": True,
         "worker_hijack_root_logger": False,
     }

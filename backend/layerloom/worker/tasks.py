@@ -6,20 +6,24 @@ this: they send the task by name."""
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from functools import cache
 
 from celery.signals import worker_ready, worker_shutdown
+from sqlalchemy import select
 
 from ..jobs import lifecycle, supervisor
 from ..jobs.notify import publisher_for
+from ..jobs.devices import DevicePool
 from ..jobs.dispatch import TASK_NAME, CeleryDispatcher
+from ..jobs.queues import job_queue
 from ..jobs.workers import BEAT_SECONDS, WorkerRecord, worker_registry
 from ..settings import get_settings
+from ..store.models import Job
 from ..store.db import make_engine, make_sessionmaker
 from .celery_app import make_celery
+from .options import WorkerOptions
 
 log = logging.getLogger(__name__)
 _stop = threading.Event()
@@ -37,26 +41,37 @@ def _dispatcher() -> CeleryDispatcher:
     return CeleryDispatcher(get_settings())
 
 
-_me = WorkerRecord(id=supervisor.default_worker_id(), name=os.environ.get("LAYERLOOM_WORKER_NAME", "")
-                   or supervisor.default_worker_id())
+_options = WorkerOptions.from_settings(get_settings())  # resolved and checked by `layerloom worker`/`serve`
+_me = WorkerRecord(id=supervisor.default_worker_id(), name=_options.name or supervisor.default_worker_id(),
+                   devices=_options.devices, queues=_options.queues, concurrency=_options.concurrency)
+_devices = DevicePool(_options.devices)
+_jobs_lock = threading.Lock()
 
 
 @app.task(name=TASK_NAME, ignore_result=True)
 def run_job(job_id: str, token: str) -> str | None:
-    _me.job = job_id
-    try:
-        return supervisor.run_job(job_id, token, get_settings(), _sessions(), _dispatcher(), worker_id=_me.id)
-    finally:
-        _me.job = None
+    with _devices.take() as device:  # with concurrency K, K of these run at once, one device each
+        with _jobs_lock:
+            _me.jobs.append(job_id)
+            _me.job = _me.jobs[0]
+        try:
+            return supervisor.run_job(job_id, token, get_settings(), _sessions(), _dispatcher(), worker_id=_me.id,
+                                      device=device)
+        finally:
+            with _jobs_lock:
+                _me.jobs.remove(job_id)
+                _me.job = _me.jobs[0] if _me.jobs else None
 
 
 def reap_once(dead_workers: list[str] | None = None) -> int:
     settings = get_settings()
     with _sessions()() as session:
-        to_dispatch = lifecycle.reap(session, settings.lease_seconds, dead_workers or (),
-                                     lambda job_id: supervisor.retry_from(settings, job_id))
-    for job_id, token in to_dispatch:
-        _dispatcher()(job_id, token)
+        reaped = lifecycle.reap(session, settings.lease_seconds, dead_workers or (),
+                                lambda job_id: supervisor.retry_from(settings, job_id))
+        configs = dict(session.execute(select(Job.id, Job.config).where(Job.id.in_([j for j, _ in reaped]))).all())
+    to_dispatch = [(job_id, token, job_queue(configs.get(job_id) or {})) for job_id, token in reaped]
+    for job_id, token, queue in to_dispatch:
+        _dispatcher()(job_id, token, queue)
     return len(to_dispatch)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import secrets
 import shutil
 import time
@@ -26,6 +27,8 @@ from starlette.concurrency import run_in_threadpool
 from ...data import BUILTIN_DATASETS, DatasetError, load_builtin
 from ...graph import Limits, analyze
 from ...jobs import lifecycle
+from ...jobs.queues import GPU_QUEUE, job_queue
+from ...jobs.workers import worker_registry
 from ...jobs.runner import RUN_DIR
 from ...jobs.supervisor import job_dir
 from ...train.results import RESULTS_FILE
@@ -46,6 +49,7 @@ from ..schemas import Page
 from ..event_hub import CLOSE, GONE, READ_BATCH, EventHub, event_item, read_log
 
 router = make_router("jobs")
+log = logging.getLogger(__name__)
 
 FINAL_EVENT_WAIT = 1.0  # an ended job's final status event is committed just after its state
 TERMINAL_STATES = ("succeeded", "failed", "cancelled")
@@ -113,12 +117,28 @@ def submit_job(body: JobCreate, request: Request, user: CurrentUser, session: Se
               state=JobState.QUEUED, attempt=0, max_attempts=settings.max_attempts)
     session.add(job)
     session.flush()
-    lifecycle.append_event(session, job.id, "status", {"status": "queued", "message": "Queued."})
+    queue = job_queue(job.config)
+    lifecycle.append_event(session, job.id, "status", {"status": "queued", "message": _queued_message(settings, queue)})
     token = lifecycle.new_dispatch(session, job.id, settings.lease_seconds)
     session.commit()
-    request.app.state.dispatch(job.id, token)  # after the commit: a worker must find the row
+    request.app.state.dispatch(job.id, token, queue)  # after the commit: a worker must find the row
     session.refresh(job)
     return _public(session, job)
+
+
+def _queued_message(settings: SettingsDep, queue: str) -> str:
+    """"Queued.", or why the job will wait: no worker that answers takes jobs from its queue. The job
+    stays queued (a worker may start later) rather than being refused."""
+    try:
+        listening = any(queue in w.queues for w in worker_registry(settings).all() if w.alive())
+    except Exception:  # the registry (Redis) is down: say nothing rather than fail the submission
+        log.warning("could not read the worker registry", exc_info=True)
+        return "Queued."
+    if listening:
+        return "Queued."
+    hint = " or --devices cuda:0" if queue == GPU_QUEUE else ""
+    return (f"Queued on '{queue}', but no worker takes jobs from that queue now; it waits until one does "
+            f"(start one with `layerloom worker --queues {queue}`{hint}).")
 
 
 @router.post("/jobs/check", status_code=204)
