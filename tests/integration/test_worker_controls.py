@@ -1,0 +1,100 @@
+"""Worker controls against real processes: a ``layerloom serve`` whose embedded worker takes only the
+``cpu`` queue, and a ``layerloom worker --queues gpu --concurrency 2 --devices cuda:0,cuda:1`` beside
+it (kombu's filesystem broker under one data dir). The device names are only handed to the runners
+through CUDA_VISIBLE_DEVICES, so this runs on a machine without a GPU: the runners train on the CPU.
+
+- a job asking for a GPU while no worker takes the ``gpu`` queue waits, queued, and says why;
+- a job on ``gpu`` is taken only by the worker listening on ``gpu``, one on ``cpu`` only by the other;
+- two ``gpu`` jobs run at the same time on the concurrency-2 worker, each runner seeing another device.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import datetime
+
+import pytest
+
+from test_serve import TERMINAL, Server, load_example, submit
+
+LEASE = {"LAYERLOOM_LEASE_SECONDS": "4", "LAYERLOOM_HEARTBEAT_SECONDS": "1"}
+
+
+def started_worker(data_dir, *options: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "layerloom.cli", "worker", *options], start_new_session=True,
+                            env={**os.environ, "LAYERLOOM_DATA_DIR": str(data_dir), "OMP_NUM_THREADS": "1", **LEASE},
+                            stdout=subprocess.DEVNULL, stderr=open(data_dir.parent / "worker.log", "wb"))
+
+
+def when(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
+@pytest.mark.slow
+def test_queues_concurrency_and_devices(tmp_path) -> None:
+    data_dir = tmp_path / "data"
+    server = Server(data_dir, LAYERLOOM_WORKER_QUEUES="cpu", LAYERLOOM_WORKER_NAME="cpu-box")
+    gpu_worker = None
+    try:
+        server.wait_ready()
+        graph = load_example("iris_mlp")
+
+        # No worker takes "gpu" yet: the job waits, queued, through the reaper's re-dispatches, and says why.
+        waiting = submit(server, graph, "iris", epochs=1, device="cuda")
+        events = server.http.get(f"/api/jobs/{waiting}/events").json()
+        assert "no worker takes jobs from that queue" in events[0]["payload"]["message"]
+        assert "layerloom worker --queues gpu" in events[0]["payload"]["message"]
+        time.sleep(6)  # longer than the 4 s lease: the reaper has re-dispatched it at least once
+        assert server.job(waiting)["state"] == "queued"
+        assert server.http.post(f"/api/jobs/{waiting}/cancel").json()["state"] == "cancelled"
+
+        gpu_worker = started_worker(data_dir, "--name", "gpu-box", "--queues", "gpu", "--concurrency", "2",
+                                    "--devices", "cuda:0,cuda:1")
+        deadline = time.monotonic() + 60
+        while not any(w["name"] == "gpu-box" for w in server.http.get("/api/admin/workers").json()):
+            assert gpu_worker.poll() is None, (data_dir.parent / "worker.log").read_text()
+            assert time.monotonic() < deadline, "the gpu worker did not register"
+            time.sleep(0.5)
+        workers = {w["name"]: w for w in server.http.get("/api/admin/workers").json()}
+        assert workers["gpu-box"]["queues"] == ["gpu"] and workers["gpu-box"]["devices"] == ["cuda:0", "cuda:1"]
+        assert workers["cpu-box"]["queues"] == ["cpu"] and workers["cpu-box"]["devices"] == []
+
+        on_gpu = [submit(server, graph, "iris", epochs=40, batch_size=8, queue="gpu", seed=s) for s in (1, 2)]
+        on_cpu = submit(server, graph, "iris", epochs=2, queue="cpu")
+        jobs = {job_id: server.wait_for(job_id, lambda j: j["state"] in TERMINAL, timeout=120)
+                for job_id in [*on_gpu, on_cpu]}
+        assert all(job["state"] == "succeeded" for job in jobs.values()), jobs
+        assert {jobs[j]["worker_id"] for j in on_gpu} == {workers["gpu-box"]["id"]}
+        assert jobs[on_cpu]["worker_id"] == workers["cpu-box"]["id"]
+
+        first, second = (jobs[j] for j in on_gpu)
+        assert when(first["started_at"]) < when(second["finished_at"])
+        assert when(second["started_at"]) < when(first["finished_at"]), "the two gpu jobs did not run at once"
+
+        seen = sorted(next(line for line in (data_dir / "jobs" / j / "runner.log").read_text().splitlines()
+                           if "CUDA_VISIBLE_DEVICES=" in line).split("CUDA_VISIBLE_DEVICES=")[1].split(",")[0]
+                      for j in on_gpu)
+        assert seen == ["0", "1"], seen  # one device each, never the same one
+        assert "CUDA_VISIBLE_DEVICES" not in (data_dir / "jobs" / on_cpu / "runner.log").read_text()
+    finally:
+        if gpu_worker is not None and gpu_worker.poll() is None:
+            os.killpg(gpu_worker.pid, signal.SIGTERM)
+            gpu_worker.wait(30)
+        if server.proc.poll() is None:
+            assert server.stop() == 0
+        leftover = subprocess.run(["pgrep", "-f", str(data_dir)], capture_output=True, text=True).stdout.split()
+        assert not leftover, f"processes left running: {leftover}"
+
+
+def test_bad_worker_options_are_refused_naming_the_option(tmp_path) -> None:
+    env = {**os.environ, "LAYERLOOM_DATA_DIR": str(tmp_path / "data")}
+    for options, expected in ((["--devices", "gpu0"], "--devices"), (["--queues", "GPU!"], "--queues"),
+                              (["--devices", "cuda:0", "--concurrency", "2"], "two runners would share a device")):
+        done = subprocess.run([sys.executable, "-m", "layerloom.cli", "worker", *options], env=env,
+                              capture_output=True, text=True, timeout=60)
+        assert done.returncode != 0 and expected in done.stderr, (options, done.stderr)
+        assert "Traceback" not in done.stderr
