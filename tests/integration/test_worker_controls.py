@@ -19,6 +19,9 @@ from datetime import datetime
 
 import pytest
 
+from layerloom.jobs.queues import job_queue
+from layerloom.settings import Settings
+from layerloom.worker.options import WorkerOptions
 from test_serve import TERMINAL, Server, load_example, submit
 
 LEASE = {"LAYERLOOM_LEASE_SECONDS": "4", "LAYERLOOM_HEARTBEAT_SECONDS": "1"}
@@ -43,12 +46,16 @@ def test_queues_concurrency_and_devices(tmp_path) -> None:
         server.wait_ready()
         graph = load_example("iris_mlp")
 
-        # No worker takes "gpu" yet: the job waits, queued, through the reaper's re-dispatches, and says why.
+        # No worker takes "gpu" yet: the job waits, queued, through the reaper's re-dispatches, and says why;
+        # meanwhile a job on "cpu" runs on the embedded worker.
         waiting = submit(server, graph, "iris", epochs=1, device="cuda")
+        submitted_at = time.monotonic()
         events = server.http.get(f"/api/jobs/{waiting}/events").json()
         assert "no worker takes jobs from that queue" in events[0]["payload"]["message"]
         assert "layerloom worker --queues gpu" in events[0]["payload"]["message"]
-        time.sleep(6)  # longer than the 4 s lease: the reaper has re-dispatched it at least once
+        on_cpu = submit(server, graph, "iris", epochs=2, queue="cpu")
+        cpu_job = server.wait_for(on_cpu, lambda j: j["state"] in TERMINAL, timeout=120)
+        time.sleep(max(0.0, 6 - (time.monotonic() - submitted_at)))  # past the 4 s lease: re-dispatched at least once
         assert server.job(waiting)["state"] == "queued"
         assert server.http.post(f"/api/jobs/{waiting}/cancel").json()["state"] == "cancelled"
 
@@ -63,10 +70,9 @@ def test_queues_concurrency_and_devices(tmp_path) -> None:
         assert workers["gpu-box"]["queues"] == ["gpu"] and workers["gpu-box"]["devices"] == ["cuda:0", "cuda:1"]
         assert workers["cpu-box"]["queues"] == ["cpu"] and workers["cpu-box"]["devices"] == []
 
-        on_gpu = [submit(server, graph, "iris", epochs=40, batch_size=8, queue="gpu", seed=s) for s in (1, 2)]
-        on_cpu = submit(server, graph, "iris", epochs=2, queue="cpu")
-        jobs = {job_id: server.wait_for(job_id, lambda j: j["state"] in TERMINAL, timeout=120)
-                for job_id in [*on_gpu, on_cpu]}
+        on_gpu = [submit(server, graph, "iris", epochs=10, batch_size=8, queue="gpu", seed=s) for s in (1, 2)]
+        jobs = {job_id: server.wait_for(job_id, lambda j: j["state"] in TERMINAL, timeout=120) for job_id in on_gpu}
+        jobs[on_cpu] = cpu_job
         assert all(job["state"] == "succeeded" for job in jobs.values()), jobs
         assert {jobs[j]["worker_id"] for j in on_gpu} == {workers["gpu-box"]["id"]}
         assert jobs[on_cpu]["worker_id"] == workers["cpu-box"]["id"]
@@ -91,10 +97,22 @@ def test_queues_concurrency_and_devices(tmp_path) -> None:
 
 
 def test_bad_worker_options_are_refused_naming_the_option(tmp_path) -> None:
-    env = {**os.environ, "LAYERLOOM_DATA_DIR": str(tmp_path / "data")}
-    for options, expected in ((["--devices", "gpu0"], "--devices"), (["--queues", "GPU!"], "--queues"),
-                              (["--devices", "cuda:0", "--concurrency", "2"], "two runners would share a device")):
-        done = subprocess.run([sys.executable, "-m", "layerloom.cli", "worker", *options], env=env,
-                              capture_output=True, text=True, timeout=60)
-        assert done.returncode != 0 and expected in done.stderr, (options, done.stderr)
-        assert "Traceback" not in done.stderr
+    for settings, expected in ((Settings(worker_devices="gpu0"), "--devices"), (Settings(worker_queues="GPU!"), "--queues"),
+                               (Settings(worker_devices="cuda:0", worker_concurrency=2), "would share a device")):
+        with pytest.raises(ValueError, match=expected):
+            WorkerOptions.from_settings(settings)
+    # The command says so, without a traceback, before it touches the database or the broker.
+    done = subprocess.run([sys.executable, "-m", "layerloom.cli", "worker", "--queues", "gpu,GPU!"],
+                          env={**os.environ, "LAYERLOOM_DATA_DIR": str(tmp_path / "data")},
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0 and "--queues" in done.stderr and "'GPU!'" in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr and not (tmp_path / "data").exists()
+
+
+def test_defaults_one_job_at_a_time_and_queues_from_devices() -> None:
+    assert WorkerOptions.from_settings(Settings()) == WorkerOptions("", 1, [], ["default"])
+    assert WorkerOptions.from_settings(Settings(), embedded=True) == WorkerOptions("", 1, [], ["default", "gpu"])
+    assert WorkerOptions.from_settings(Settings(worker_devices="cuda:0, cuda:1")) == WorkerOptions(
+        "", 2, ["cuda:0", "cuda:1"], ["default", "gpu"])
+    assert job_queue({}) == "default" and job_queue({"device": "cuda:1"}) == "gpu"
+    assert job_queue({"device": "cuda", "queue": "a100"}) == "a100" and job_queue({"device": "cpu"}) == "default"
