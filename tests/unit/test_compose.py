@@ -36,7 +36,7 @@ def test_every_service_of_the_cluster_is_there_with_a_health_check() -> None:
         assert service.get("healthcheck", {}).get("test"), f"{name} has no health check"
 
 
-@pytest.mark.parametrize("name", ["api", "worker"])
+@pytest.mark.parametrize("name", ["api", "worker", "gpu-worker"])
 def test_layerloom_services_name_only_real_settings(name: str) -> None:
     variables = layerloom_variables(SERVICES[name]["environment"])
     assert {"LAYERLOOM_DATABASE_URL", "LAYERLOOM_BROKER_URL", "LAYERLOOM_AUTH_MODE", "LAYERLOOM_DATA_DIR"} <= variables
@@ -70,6 +70,25 @@ def test_commands_are_real_subcommands_and_the_api_runs_without_a_worker() -> No
     parser.parse_args(yaml.safe_load(cmd)[1:])
 
 
+def test_the_gpu_worker_takes_the_gpu_queue_with_its_devices_and_valid_settings() -> None:
+    """The values compose gives the workers (defaults of the ${VAR:-default} forms) are accepted as they
+    would be at start-up: queues, devices and concurrency go through the worker's own checks."""
+    from layerloom.worker.options import WorkerOptions
+
+    def resolved(name: str) -> dict[str, str]:
+        env = SERVICES[name]["environment"]
+        values = {setting_name(k): re.sub(r"\$\{[A-Z_]+:-([^}]*)\}", r"\1", str(v))
+                  for k, v in env.items() if k.startswith("LAYERLOOM_WORKER_")}
+        return values
+
+    gpu = WorkerOptions.from_settings(Settings(**resolved("gpu-worker")))
+    assert gpu.queues == ["gpu"] and gpu.devices == ["cuda:0"] and gpu.concurrency == 1
+    assert SERVICES["gpu-worker"]["profiles"] == ["gpu"]  # only with --profile gpu: a CPU host starts none
+    assert SERVICES["gpu-worker"]["deploy"]["resources"]["reservations"]["devices"][0]["capabilities"] == ["gpu"]
+    cpu = WorkerOptions.from_settings(Settings(**resolved("worker")))
+    assert cpu.queues == ["default"] and cpu.devices == [] and cpu.concurrency == 1
+
+
 def test_the_worker_scales_and_shares_the_api_files() -> None:
     worker = SERVICES["worker"]
     assert "container_name" not in worker and "ports" not in worker  # --scale worker=N needs nothing unique
@@ -97,6 +116,7 @@ def test_the_deployment_guide_gives_the_command_for_each_step() -> None:
     guide = (ROOT / "docs" / "deploy.md").read_text()
     for command in ("docker compose up -d --build", "--scale worker=", "layerloom token create", "pg_dump",
                     "--build-arg TORCH_INDEX=", "layerloom serve --no-worker", "layerloom worker",
-                    "LAYERLOOM_LEASE_SECONDS", "LAYERLOOM_ADMIN_USERS", "/metrics"):
+                    "LAYERLOOM_LEASE_SECONDS", "LAYERLOOM_ADMIN_USERS", "/metrics", "--devices", "--queues",
+                    "--concurrency", "--profile gpu"):
         assert command in guide, command
     assert "planned" in guide.lower()  # object storage is not built yet, and the guide says so
