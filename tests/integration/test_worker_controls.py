@@ -10,16 +10,22 @@ through CUDA_VISIBLE_DEVICES, so this runs on a machine without a GPU: the runne
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from datetime import datetime
 
 import pytest
 
+from layerloom.jobs.devices import DevicePool, runner_env
 from layerloom.jobs.queues import job_queue
+from layerloom.jobs.runner import SPEC_FILE
+from layerloom.jobs.supervisor import write_spec
+from layerloom.store.models import Job
 from layerloom.settings import Settings
 from layerloom.worker.options import WorkerOptions
 from test_serve import TERMINAL, Server, load_example, submit
@@ -76,6 +82,7 @@ def test_queues_concurrency_and_devices(tmp_path) -> None:
         assert all(job["state"] == "succeeded" for job in jobs.values()), jobs
         assert {jobs[j]["worker_id"] for j in on_gpu} == {workers["gpu-box"]["id"]}
         assert jobs[on_cpu]["worker_id"] == workers["cpu-box"]["id"]
+        assert server.http.get(f"/api/jobs/{on_cpu}/events").json()[0]["payload"]["message"] == "Queued."
 
         first, second = (jobs[j] for j in on_gpu)
         assert when(first["started_at"]) < when(second["finished_at"])
@@ -116,3 +123,22 @@ def test_defaults_one_job_at_a_time_and_queues_from_devices() -> None:
         "", 2, ["cuda:0", "cuda:1"], ["default", "gpu"])
     assert job_queue({}) == "default" and job_queue({"device": "cuda:1"}) == "gpu"
     assert job_queue({"device": "cuda", "queue": "a100"}) == "a100" and job_queue({"device": "cpu"}) == "default"
+
+
+def test_a_device_slot_is_the_runners_only_device_and_never_shared(tmp_path) -> None:
+    settings = Settings(data_dir=tmp_path)
+    for asked, slot, seen in (("cuda:1", "cuda:1", "cuda:0"), ("cuda", "cuda:0", "cuda:0"), ("cpu", "cuda:1", "cpu"),
+                              ("cuda:1", None, "cuda:1")):
+        job = Job(id="j", graph={}, config={"device": asked}, mapping={}, builtin_dataset="iris")
+        write_spec(tmp_path, job, settings, None, 0, device=slot)
+        assert json.loads((tmp_path / SPEC_FILE).read_text())["config"]["device"] == seen, (asked, slot)
+    assert runner_env("cuda:1") == {"CUDA_VISIBLE_DEVICES": "1"} and runner_env(None) == {}
+
+    pool, taken, third = DevicePool(["cuda:0", "cuda:1"]), [], threading.Event()
+    with pool.take() as a, pool.take() as b:
+        taken += [a, b]
+        waiter = threading.Thread(target=lambda: pool.take().__enter__() and third.set())
+        waiter.start()
+        assert not third.wait(0.3)  # a third runner waits for a free device rather than share one
+    assert sorted(taken) == ["cuda:0", "cuda:1"] and third.wait(5)
+    waiter.join()
