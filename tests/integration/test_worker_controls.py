@@ -74,6 +74,7 @@ def test_queues_concurrency_and_devices(tmp_path) -> None:
             time.sleep(0.5)
         workers = {w["name"]: w for w in server.http.get("/api/admin/workers").json()}
         assert workers["gpu-box"]["queues"] == ["gpu"] and workers["gpu-box"]["devices"] == ["cuda:0", "cuda:1"]
+        assert workers["gpu-box"]["concurrency"] == 2 and workers["cpu-box"]["concurrency"] == 1
         assert workers["cpu-box"]["queues"] == ["cpu"] and workers["cpu-box"]["devices"] == []
 
         on_gpu = [submit(server, graph, "iris", epochs=10, batch_size=8, queue="gpu", seed=s) for s in (1, 2)]

@@ -57,6 +57,8 @@ class WorkerPublic(BaseModel):
     devices: list[str]
     queues: list[str]
     current_job: str | None
+    current_jobs: list[str]  # with --concurrency K, up to K
+    concurrency: int
     alive: bool
     last_seen: datetime
     started_at: datetime
@@ -80,5 +82,5 @@ def running_jobs(_admin: Admin, session: SessionDep) -> list[RunningJob]:
 def workers(_admin: Admin, settings: SettingsDep) -> list[WorkerPublic]:
     records = sorted(worker_registry(settings).all(), key=lambda w: w.name)
     return [WorkerPublic(id=w.id, name=w.name, host=w.host, pid=w.pid, devices=w.devices, queues=w.queues,
-                         current_job=w.job, alive=w.alive(), last_seen=datetime.fromtimestamp(w.last_seen).astimezone(),
+                         current_job=w.job, current_jobs=w.jobs, concurrency=w.concurrency, alive=w.alive(), last_seen=datetime.fromtimestamp(w.last_seen).astimezone(),
                          started_at=datetime.fromtimestamp(w.started_at).astimezone()) for w in records]
