@@ -99,3 +99,9 @@ def test_the_resnet50_template_opens_readable_with_keras_totals(page: Page) -> N
     assert zoom >= 0.6 - 1e-6
     # block calls show their block's name and their output shape
     expect(node(page, "conv2_block1")).to_contain_text("bottleneck")
+    # the summary has one row per call, which opens onto its inner rows (like Keras's expand_nested)
+    page.get_by_test_id("tab-summary").click()
+    expect(page.get_by_test_id("summary-row-conv2_block1")).to_contain_text("Block bottleneck")
+    expect(page.get_by_test_id("summary-row-conv2_block1.conv1")).to_have_count(0)
+    page.get_by_test_id("summary-toggle-conv2_block1").click()
+    expect(page.get_by_test_id("summary-row-conv2_block1.conv1")).to_be_visible()

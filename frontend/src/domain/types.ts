@@ -121,6 +121,9 @@ export interface SummaryRow {
   params: number;
   connected_to: string[];
   shared_with: string | null;
+  /** A block call's name of block, and its inner rows (Keras's expand_nested). */
+  block?: string | null;
+  children?: SummaryRow[];
 }
 
 export interface AnalysisResult {

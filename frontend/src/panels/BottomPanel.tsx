@@ -1,6 +1,6 @@
 /** The problems panel (errors and warnings; a click selects the node) and the Keras-style summary. */
 
-import { useEffect, useMemo, useState } from "react";
+import { useEffect, useMemo, useState, type ReactElement } from "react";
 import { formatBatchShape, formatCount } from "../domain/display";
 import { edgeKeys } from "../domain/graph";
 import { issueHelpRef, issueTitle } from "../domain/issues";
@@ -102,8 +102,49 @@ function Summary() {
       return { node: id, type: n.type, output_shape: String(n.output_shape), params: n.params.total, connected_to: n.inputs ?? [], shared_with: n.shared_with };
     });
   }, [result]);
+  const [open, setOpen] = useState<Record<string, boolean>>({});
   if (!result) return <div className="ll-pad ll-muted">Checking…</div>;
   const totals = result.summary ?? result.totals;
+  // A block call is one row with its totals; its ▸ opens the inner rows (Keras's expand_nested).
+  const summaryRows = (r: SummaryRow, depth: number): ReactElement[] => {
+    const nested = !!r.children?.length;
+    const top = r.node.split(".")[0];
+    const row = (
+      <tr
+        key={r.node}
+        className={depth ? "is-nested" : ""}
+        data-testid={`summary-row-${r.node}`}
+        onClick={() => {
+          dispatch(store, "select", { nodes: [top], edges: [] });
+          view.focusNode(top);
+        }}
+      >
+        <td style={{ paddingLeft: 8 + depth * 16 }}>
+          {nested && (
+            <button
+              type="button"
+              className="ll-icon-btn ll-summary-toggle"
+              aria-expanded={!!open[r.node]}
+              aria-label={`${open[r.node] ? "Collapse" : "Expand"} ${r.node}`}
+              data-testid={`summary-toggle-${r.node}`}
+              onClick={(e) => {
+                e.stopPropagation();
+                setOpen((o) => ({ ...o, [r.node]: !o[r.node] }));
+              }}
+            >
+              {open[r.node] ? "▾" : "▸"}
+            </button>
+          )}
+          <span className="ll-mono">{depth ? r.node.slice(r.node.lastIndexOf(".") + 1) : r.node}</span>{" "}
+          <span className="ll-muted">({r.block ? `Block ${r.block}` : r.type})</span>
+        </td>
+        <td className="ll-mono">{result.nodes[r.node]?.output_shape ? formatBatchShape(result.nodes[r.node]?.output_shape) : `(None, ${r.output_shape.replace(/^\(|\)$/g, "")})`}</td>
+        <td className="ll-num ll-mono">{r.shared_with ? `0 (shares ${r.shared_with})` : formatCount(r.params)}</td>
+        <td className="ll-mono ll-muted">{r.connected_to.join(", ") || "—"}</td>
+      </tr>
+    );
+    return nested && open[r.node] ? [row, ...r.children!.flatMap((c) => summaryRows(c, depth + 1))] : [row];
+  };
   return (
     <div className="ll-summary" data-testid="summary">
       <div className="ll-summary-title">Model: “{result.name}”</div>
@@ -117,22 +158,7 @@ function Summary() {
           </tr>
         </thead>
         <tbody>
-          {rows.map((r) => (
-            <tr
-              key={r.node}
-              onClick={() => {
-                dispatch(store, "select", { nodes: [r.node], edges: [] });
-                view.focusNode(r.node);
-              }}
-            >
-              <td>
-                <span className="ll-mono">{r.node}</span> <span className="ll-muted">({r.type})</span>
-              </td>
-              <td className="ll-mono">{formatBatchShape(result.nodes[r.node]?.output_shape)}</td>
-              <td className="ll-num ll-mono">{r.shared_with ? `0 (shares ${r.shared_with})` : formatCount(r.params)}</td>
-              <td className="ll-mono ll-muted">{r.connected_to.join(", ") || "—"}</td>
-            </tr>
-          ))}
+          {rows.flatMap((r) => summaryRows(r, 0))}
         </tbody>
       </table>
       <div className="ll-summary-totals" data-testid="summary-totals">
