@@ -22,8 +22,9 @@ NPZ_MAX_MEMBERS = 1_000
 
 _SPLIT_WORDS = {"train": "train", "training": "train", "valid": "valid", "val": "valid", "validation": "valid", "test": "test"}
 _WORDS = "|".join(_SPLIT_WORDS)
-_SUFFIXED = re.compile(rf"^(?P<base>.+)_(?P<split>{_WORDS})$")
-_PREFIXED = re.compile(rf"^(?P<split>{_WORDS})_(?P<base>.+)$")
+# Used with fullmatch: the whole member name, never a prefix or a name with a trailing newline.
+_SUFFIXED = re.compile(rf"(?P<base>.+)_(?P<split>{_WORDS})")
+_PREFIXED = re.compile(rf"(?P<split>{_WORDS})_(?P<base>.+)")
 
 
 def load_npz(
@@ -141,7 +142,7 @@ def _check_member_header(archive: zipfile.ZipFile, info: zipfile.ZipInfo, proble
 def _split_key(key: str) -> tuple[str, str]:
     """'x_train' -> ('x', 'train'), 'test_y' -> ('y', 'test'), 'x' -> ('x', 'train')."""
     for pattern in (_SUFFIXED, _PREFIXED):
-        match = pattern.match(key)
+        match = pattern.fullmatch(key)
         if match:
             return match["base"], _SPLIT_WORDS[match["split"]]
     return key, "train"

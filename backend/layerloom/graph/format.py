@@ -18,8 +18,14 @@ CURRENT_VERSION = 1
 
 # Node ids become Python attribute names, forward() locals and state_dict keys, so they are
 # restricted to identifiers. A dot would split a state_dict key, a dash is not an attribute name.
-NODE_ID_PATTERN = r"^[A-Za-z][A-Za-z0-9_]{0,63}$"
+# Always check with ``fullmatch`` (see is_node_id): ``$`` with ``match`` also accepts a final "\n".
+NODE_ID_PATTERN = r"[A-Za-z][A-Za-z0-9_]{0,63}"
 NODE_ID_RE = re.compile(NODE_ID_PATTERN)
+
+
+def is_node_id(text: str) -> bool:
+    """Whether ``text`` as a whole is a valid node id (no trailing newline, nothing around it)."""
+    return NODE_ID_RE.fullmatch(text) is not None
 
 
 class Edge(BaseModel):
