@@ -471,7 +471,7 @@ def test_an_oversized_upload_is_refused_while_it_streams(make_app, token_for, da
             yield b"1" * chunk_size
 
     async def post() -> httpx.Response:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as client:
             return await client.post("/api/datasets", content=body(), headers={
                 "Authorization": f"Bearer {token}", "Content-Type": "multipart/form-data; boundary=B"})
 
