@@ -4,8 +4,10 @@ the original failure, on SQLite and PostgreSQL where the fixtures parametrize.""
 from __future__ import annotations
 
 import copy
+import io
 import json
 import os
+import zipfile
 import sys
 import threading
 import time
@@ -13,16 +15,23 @@ from datetime import datetime, timedelta
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import delete, func, select
+from starlette.websockets import WebSocketDisconnect
 
 from layerloom.api.auth import get_or_create_user
+from layerloom.api.routes.jobs import Tickets
+from layerloom.cli import build_parser
+from layerloom.data import DatasetError, load_image_zip
+from layerloom.data.dataset import sizes_apart
+from layerloom.serve import is_loopback, public_without_auth_warning
 from layerloom.jobs import lifecycle
 from layerloom.jobs.supervisor import job_dir, run_job
 from layerloom.store import make_engine, make_sessionmaker
-from layerloom.store.models import Job, JobEvent, JobState, utcnow
+from layerloom.store.models import Dataset, Job, JobEvent, JobState, utcnow
 
 SEED = json.loads((Path(__file__).parents[2] / "examples" / "seed_mlp.json").read_text())
 
@@ -234,3 +243,209 @@ def test_the_runner_gets_an_allow_listed_environment(app: FastAPI, client_a, mon
     assert not {"LAYERLOOM_DATABASE_URL", "LAYERLOOM_BROKER_URL", "AWS_SECRET_ACCESS_KEY"} & set(env)
     assert env["PATH"] == os.environ["PATH"] and env["LC_ALL"] == "C.UTF-8"
     assert env["LAYERLOOM_MAX_PARAMS"] == str(app.state.settings.max_params)  # same limits as the API
+
+
+# ---- 4: local mode refuses what a hostile web page could send -------------------------------
+
+CSV = b"a,b,label\n1,2,cat\n3,4,dog\n5,6,cat\n7,8,dog\n"
+
+
+@pytest.fixture
+def local(make_app, client_for) -> tuple[FastAPI, Any]:
+    """A local-mode app (no login) and a client without a token, like the user's browser."""
+    app = make_app(auth_mode="local")
+    return app, client_for(app)
+
+
+def stored(data_dir: Path) -> list[Path]:
+    folder = data_dir / "datasets"
+    return [p for p in folder.rglob("*") if p.is_file()] if folder.exists() else []
+
+
+def test_a_foreign_host_is_refused(local) -> None:
+    """DNS rebinding: evil.example re-pointed at 127.0.0.1 reaches the server with its own Host."""
+    _, client = local
+    response = client.get("/api/graphs", headers={"Host": "evil.example"})
+    assert response.status_code == 400 and codes(response) == {"host_not_allowed"}
+    for host in ("localhost:8000", "127.0.0.1:8000", "[::1]:8000", "testserver"):
+        assert client.get("/api/graphs", headers={"Host": host}).status_code == 200, host
+
+
+def test_allowed_hosts_are_configurable(make_app, client_for) -> None:
+    client = client_for(make_app(auth_mode="local", allowed_hosts=["testserver", "ml.example.org"]))
+    assert client.get("/api/graphs", headers={"Host": "ml.example.org"}).status_code == 200
+    assert client.get("/api/graphs", headers={"Host": "ml.example.org.evil.example"}).status_code == 400
+
+
+@pytest.mark.parametrize("headers", [
+    {"Origin": "http://evil.example"},
+    {"Sec-Fetch-Site": "cross-site"},
+    {"Sec-Fetch-Site": "same-site", "Origin": "http://localhost:3000"},  # another port is another origin
+    {"Origin": "http://evil.example", "X-Layerloom-Client": "1"},
+])
+def test_a_cross_site_multipart_upload_is_403_and_stores_nothing(local, data_dir: Path, headers) -> None:
+    app, client = local
+    response = client.post("/api/datasets", files={"file": ("evil.csv", CSV)}, headers=headers)
+    assert response.status_code == 403 and codes(response) == {"cross_site_request"}
+    assert stored(data_dir) == []
+    with app.state.sessionmaker() as session:
+        assert session.scalar(select(func.count()).select_from(Dataset)) == 0
+
+
+def test_a_form_post_without_the_client_header_is_403(local, data_dir: Path) -> None:
+    """A plain <form> sends no Origin when the browser is old or the page is file://: the custom
+    header, which a form cannot add, is what keeps it out."""
+    _, client = local
+    response = client.post("/api/datasets", files={"file": ("evil.csv", CSV)})
+    assert response.status_code == 403 and codes(response) == {"client_header_required"}
+    assert stored(data_dir) == []
+    job = client.post("/api/jobs/x/cancel")  # bodiless actions are form-capable too
+    assert job.status_code == 403
+
+
+def test_the_editors_own_requests_still_work(local, data_dir: Path) -> None:
+    _, client = local
+    own = {"Origin": "http://testserver", "Sec-Fetch-Site": "same-origin", "X-Layerloom-Client": "editor"}
+    response = client.post("/api/datasets", files={"file": ("ok.csv", CSV)}, headers=own)
+    assert response.status_code == 201, response.text
+    assert client.post("/api/graphs", json={"document": SEED}, headers=own).status_code == 201
+    # JSON needs no custom header (a browser would preflight it cross-origin); curl sends no Origin.
+    assert client.post("/api/graphs", json={"document": SEED}).status_code == 201
+    assert client.post("/api/datasets", files={"file": ("ok.csv", CSV)},
+                       headers={"X-Layerloom-Client": "curl"}).status_code == 201
+
+
+def test_a_cross_site_websocket_is_closed(local) -> None:
+    _, client = local
+    for origin in ("http://evil.example", "https://testserver"):  # another scheme is another origin
+        with pytest.raises(WebSocketDisconnect) as closed:
+            with client.websocket_connect("/api/jobs/x/events", headers={"Origin": origin}):
+                pass
+        assert closed.value.code == 1008
+
+
+def test_serving_on_a_public_interface_without_auth_warns() -> None:
+    assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
+    assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.5")
+    assert "WITHOUT authentication" in public_without_auth_warning("0.0.0.0")
+    assert build_parser().parse_args(["serve"]).host == "127.0.0.1"
+
+
+# ---- 5: bad input is a 4xx, never a 500 -----------------------------------------------------
+
+
+def test_a_non_latin1_graph_name_downloads(app, client_a, dispatched) -> None:
+    graph = {**SEED, "name": "модель ü 模型"}
+    job = submit(client_a, graph).json()
+    response = client_a.get(f"/api/jobs/{job['id']}/graph")
+    assert response.status_code == 200 and response.json()["name"] == graph["name"]
+    disposition = response.headers["content-disposition"]
+    assert disposition.startswith("attachment; filename=\"")
+    assert "filename*=UTF-8''" in disposition and quote("модель-ü-模型.json", safe="") in disposition
+
+
+@pytest.mark.parametrize("path, params", [
+    ("/api/graphs", {"offset": 2**63}),
+    ("/api/graphs", {"offset": "0.0"}),
+    ("/api/graphs", {"offset": "1e3"}),
+    ("/api/jobs", {"offset": 2**64}),
+    ("/api/jobs/{job}/events", {"after": 2**63}),
+    ("/api/jobs/{job}/events", {"after": "0.0"}),
+    ("/api/graphs/{graph}/versions/{big}", {}),
+])
+def test_huge_or_fractional_integers_are_422(app, client_a, dispatched, path: str, params) -> None:
+    job = submit(client_a).json()["id"]
+    graph = client_a.post("/api/graphs", json={"document": SEED}).json()["graph"]["id"]
+    response = client_a.get(path.format(job=job, graph=graph, big=2**63), params=params)
+    assert response.status_code == 422, response.text
+    assert all(e.get("field") for e in response.json()["errors"])
+
+
+def test_a_huge_graph_version_is_422(client_a, dispatched) -> None:
+    graph = client_a.post("/api/graphs", json={"document": SEED}).json()["graph"]["id"]
+    for version in (2**63, 1.5):
+        response = client_a.post("/api/jobs", json={"graph_id": graph, "graph_version": version,
+                                                    "dataset": "random_classification"})
+        assert response.status_code == 422 and response.json()["errors"][0]["field"] == "body.graph_version"
+
+
+def test_a_huge_after_closes_the_websocket_with_a_close_code(app, client_a, dispatched) -> None:
+    job = submit(client_a).json()["id"]
+    for after in (2**63, "0.0", -1):
+        with pytest.raises(WebSocketDisconnect) as closed:
+            with client_a.websocket_connect(f"/api/jobs/{job}/events?after={after}") as ws:
+                ws.receive_json()
+        assert closed.value.code == 1008
+
+
+@pytest.mark.parametrize("place, value, field", [
+    ("layout", {"x": {"x": 1e400, "y": 0}}, "graph.layout.x.x"),
+    ("description", "a\u0000b", "graph.description"),
+    ("name", "nul\u0000", "graph.name"),
+])
+def test_a_job_whose_graph_cannot_be_stored_is_422_naming_the_field(app, client_a, dispatched, place, value,
+                                                                    field) -> None:
+    body = json.dumps({"graph": {**SEED, place: value}, "dataset": "random_classification"}).replace(
+        "Infinity", "1e400")
+    response = client_a.post("/api/jobs", content=body, headers={"Content-Type": "application/json"})
+    assert response.status_code == 422, response.text
+    assert [e["field"] for e in response.json()["errors"]] == [field]
+    assert job_count(app) == 0 and dispatched == []
+
+
+def test_a_saved_graph_that_cannot_be_stored_is_422_naming_the_field(client_a) -> None:
+    body = json.dumps({"document": {**SEED, "layout": {"x": {"x": 1e400}}}}).replace("Infinity", "1e400")
+    response = client_a.post("/api/graphs", content=body, headers={"Content-Type": "application/json"})
+    assert response.status_code == 422 and response.json()["errors"][0]["field"] == "document.layout.x.x"
+
+
+# ---- 7: the smaller ones --------------------------------------------------------------------
+
+
+def test_405_lists_every_method_of_the_path(client_a, dispatched) -> None:
+    job = submit(client_a).json()["id"]
+    response = client_a.put(f"/api/jobs/{job}")
+    assert response.status_code == 405
+    assert set(response.headers["allow"].replace(" ", "").split(",")) >= {"GET", "DELETE"}
+    graph = client_a.post("/api/graphs", json={"document": SEED}).json()["graph"]["id"]
+    allowed = set(client_a.put(f"/api/graphs/{graph}").headers["allow"].replace(" ", "").split(","))
+    assert allowed >= {"GET", "PATCH", "DELETE"}
+
+
+def test_a_non_utf8_body_is_422_naming_the_body(client_a) -> None:
+    response = client_a.post("/api/graphs/validate", content=b'{"name": "\xff\xfe"}',
+                             headers={"Content-Type": "application/json"})
+    assert response.status_code == 422
+    [error] = response.json()["errors"]
+    assert error["code"] == "json_invalid" and error["field"] == "body" and "UTF-8" in error["message"]
+
+
+def test_version_unsupported_names_the_field(client_a) -> None:
+    checked = client_a.post("/api/graphs/validate", json={**SEED, "version": 99}).json()
+    assert [(e["code"], e.get("field")) for e in checked["errors"]] == [("version_unsupported", "version")]
+
+
+def test_size_messages_never_read_equal() -> None:
+    limit = 2**30
+    assert sizes_apart(limit + 1, limit) == ("1,073,741,825 bytes", "1,073,741,824 bytes")
+    assert sizes_apart(3 * limit, limit) == ("3.0 GiB", "1.0 GiB")
+
+
+def test_a_zip_just_over_the_uncompressed_limit_says_by_how_much(tmp_path: Path) -> None:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("train/a/1.png", b"\0" * 1025)
+    with pytest.raises(DatasetError) as refused:
+        load_image_zip(buffer.getvalue(), max_total_bytes=1024)
+    message = refused.value.problems[0]["message"]
+    assert "1,025 bytes" in message and "1,024 bytes" in message
+
+
+def test_expired_tickets_are_purged_without_a_new_one_being_made(monkeypatch: pytest.MonkeyPatch) -> None:
+    tickets = Tickets(lifetime_seconds=0.05)
+    ticket = tickets.issue("job", "user")
+    assert len(tickets) == 1
+    time.sleep(0.1)
+    assert len(tickets) == 0 and tickets.redeem(ticket, "job") is None
+    fresh = tickets.issue("job", "user")
+    assert tickets.redeem(fresh, "other-job") is None and tickets.redeem(fresh, "job") is None  # one use

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from .dataset import Dataset, DatasetError, Problems, human_bytes, read_source
+from .dataset import Dataset, DatasetError, Problems, human_bytes, read_source, sizes_apart
 
 NPZ_MAX_BYTES = 1024**3  # both the file and the total of its uncompressed arrays
 NPZ_MAX_MEMBERS = 1_000
@@ -94,7 +94,8 @@ def _check_archive(data: bytes, max_bytes: int, max_members: int) -> None:
             problems.add(
                 "file",
                 "too_large_uncompressed",
-                f"The arrays total {human_bytes(total)} uncompressed; the limit is {human_bytes(max_bytes)}. Upload less data.",
+                "The arrays total {} uncompressed; the limit is {}. Upload less data.".format(
+                    *sizes_apart(total, max_bytes)),
             )
         if not infos:
             problems.add("file", "no_arrays", "The archive holds no arrays; save at least x and y.")

@@ -223,7 +223,7 @@ def _analyze(document: Any, limits: Limits) -> Analysis:
     try:
         document = upgrade(document)
     except GraphFormatError as err:
-        result.issues.append(Issue(err.code, err.message, field=err.code if err.code in ("format", "version") else None))
+        result.issues.append(Issue(err.code, err.message, field=err.field))
         return result
     for key, limit in (("nodes", limits.max_nodes), ("edges", limits.max_edges)):
         items = document.get(key)

@@ -20,6 +20,8 @@ from ..deps import CurrentUser, GraphLimits, OwnedGraph, Paging, SessionDep
 from ..errors import NotFound, Unprocessable, problem
 from ..routing import make_router
 from ..schemas import (
+    MAX_INT,
+    WholeNumber,
     AnalysisPublic,
     GraphCheck,
     GraphCreate,
@@ -119,7 +121,7 @@ def list_graph_versions(graph: OwnedGraph, session: SessionDep, paging: Paging) 
 
 @router.get("/graphs/{graph_id}/versions/{number}", response_model=GraphVersionPublic)
 def get_graph_version(graph: OwnedGraph, session: SessionDep,
-                      number: Annotated[int, Path(ge=1)]) -> GraphVersionPublic:
+                      number: Annotated[int, WholeNumber, Path(ge=1, le=MAX_INT)]) -> GraphVersionPublic:
     return GraphVersionPublic.model_validate(_version(session, graph, number))
 
 
@@ -136,9 +138,9 @@ def _storable(document: dict[str, Any], limits: Limits) -> Analysis:
         raise Unprocessable("The document is not a graph that can be saved; see errors.",
                             [issue.to_json() for issue in analysis.errors])
     try:
-        store.canonical_json(document)
+        store.canonical_json(document, field="document")
     except store.NotStorable as err:
-        raise Unprocessable(str(err), [problem("not_storable", str(err), field="document")]) from None
+        raise Unprocessable(str(err), [problem("not_storable", str(err), field=err.field)]) from None
     return analysis
 
 
