@@ -7,16 +7,18 @@ import copy
 import io
 import json
 import os
-import zipfile
+import shutil
 import sys
 import threading
 import time
-from datetime import datetime, timedelta
+import zipfile
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import numpy as np
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import delete, func, select
@@ -31,6 +33,7 @@ from layerloom.serve import is_loopback, public_without_auth_warning
 from layerloom.jobs import lifecycle
 from layerloom.jobs.supervisor import job_dir, run_job
 from layerloom.store import make_engine, make_sessionmaker
+from layerloom.store.datasets import open_arrays
 from layerloom.store.models import Dataset, Job, JobEvent, JobState, utcnow
 
 SEED = json.loads((Path(__file__).parents[2] / "examples" / "seed_mlp.json").read_text())
@@ -449,3 +452,29 @@ def test_expired_tickets_are_purged_without_a_new_one_being_made(monkeypatch: py
     assert len(tickets) == 0 and tickets.redeem(ticket, "job") is None
     fresh = tickets.issue("job", "user")
     assert tickets.redeem(fresh, "other-job") is None and tickets.redeem(fresh, "job") is None  # one use
+
+
+# ---- 1: a dataset is parsed once; its arrays are stored and memory-mapped -------------------
+
+
+def test_stored_arrays_are_read_memory_mapped_and_built_once_for_old_datasets(app, client_a, data_dir: Path,
+                                                                             dispatched) -> None:
+    dataset = client_a.post("/api/datasets", files={"file": ("pets.csv", CSV)}).json()
+    folder = data_dir / "datasets" / dataset["id"]
+    opened = open_arrays(folder)
+    assert isinstance(opened.splits["train"]["x"], np.memmap)
+    assert opened.splits["train"]["x"].tolist() == [[1, 2], [3, 4], [5, 6], [7, 8]]
+    assert opened.class_names["y"] == ["cat", "dog"]
+    # A dataset uploaded before the binary form existed: built on first use, then kept.
+    shutil.rmtree(folder / "arrays")
+    samples = client_a.get(f"/api/datasets/{dataset['id']}/samples", params={"n": 2}).json()["samples"]
+    assert [s["y"]["class"] for s in samples] == ["cat", "dog"]
+    built = (folder / "arrays" / "dataset.json").stat().st_mtime_ns
+    # The source is not parsed again: a job submission reads the stored arrays even once the CSV is unreadable.
+    (folder / "data.csv").write_bytes(b"\xff\xfe not a csv")
+    graph = {**SEED, "nodes": [{**n, "params": {"shape": [2]}} if n["id"] == "x" else
+                               {**n, "params": {**n["params"], "units": 2}} if n["id"] == "d2" else n
+                               for n in SEED["nodes"]]}
+    response = client_a.post("/api/jobs", json={"graph": graph, "dataset": dataset["id"]})
+    assert response.status_code == 201, response.text
+    assert (folder / "arrays" / "dataset.json").stat().st_mtime_ns == built

@@ -98,7 +98,7 @@ def read_source(source: str | os.PathLike[str] | bytes, *, max_bytes: int, what:
         data = bytes(source)
     else:
         try:
-            _check_size(os.stat(source).st_size, max_bytes, what)
+            check_size(os.stat(source).st_size, max_bytes, what)
             with open(source, "rb") as fh:
                 data = fh.read(max_bytes + 1)  # +1: notice a file that grew after stat
         except OSError as exc:
@@ -108,13 +108,13 @@ def read_source(source: str | os.PathLike[str] | bytes, *, max_bytes: int, what:
                 code,
                 f"Cannot read the {what} file {os.fspath(source)!r}: {exc.strerror}.",
             ) from None
-    _check_size(len(data), max_bytes, what)
+    check_size(len(data), max_bytes, what)
     if not data:
         raise DatasetError.single("file", "empty_file", f"The {what} file is empty; upload a file with data in it.")
     return data
 
 
-def _check_size(size: int, max_bytes: int, what: str) -> None:
+def check_size(size: int, max_bytes: int, what: str) -> None:
     if size > max_bytes:
         raise DatasetError.single(
             "file",

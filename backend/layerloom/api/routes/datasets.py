@@ -105,8 +105,8 @@ def get_samples(dataset_id: str, user: CurrentUser, session: SessionDep, setting
     else:
         row = load_owned(session, Dataset, dataset_id, user)
         try:
-            data = files.load_dataset_file(DatasetKind(row.kind), settings.data_dir / row.storage_path, row.options,
-                                           name=row.name, max_bytes=settings.max_upload_bytes)
+            data = files.open_stored_dataset(DatasetKind(row.kind), settings.data_dir / row.storage_path, row.options,
+                                             name=row.name, max_bytes=settings.max_upload_bytes)
         except DatasetError as err:
             raise Unprocessable("The dataset can no longer be read.", err.problems) from None
     if data.num_samples(split) == 0:
@@ -216,6 +216,8 @@ def _store_upload(session: Session, settings: Settings, user: User, upload: Uplo
     target.parent.mkdir(parents=True)
     try:
         os.replace(upload.path, target)
+        files.save_arrays(parsed, target.parent)
+        del parsed  # its buffers; what follows reads nothing more of it
         session.add(dataset)
         session.commit()
     except BaseException:

@@ -32,7 +32,7 @@ from ...jobs.supervisor import job_dir
 from ...train.results import RESULTS_FILE
 from ...settings import Settings
 from ...store.canonical import NotStorable, canonical_json
-from ...store.datasets import load_dataset_file
+from ...store.datasets import open_stored_dataset
 from ...store.imported_weights import weights_file
 from ...train.init_weights import file_shapes, weight_mismatches
 from ...store.models import (
@@ -194,8 +194,8 @@ def _dataset_to_train(session: Session, settings: Settings, user: User, name_or_
         raise NotFound(f"There is no dataset {name_or_id!r}: use a built-in ({', '.join(BUILTIN_DATASETS)}) "
                        "or the id of one of your uploads.")
     try:
-        dataset = load_dataset_file(DatasetKind(row.kind), settings.data_dir / row.storage_path, row.options,
-                                    name=row.name, max_bytes=settings.max_upload_bytes)
+        dataset = open_stored_dataset(DatasetKind(row.kind), settings.data_dir / row.storage_path, row.options,
+                                      name=row.name, max_bytes=settings.max_upload_bytes)
     except DatasetError as err:
         raise Unprocessable(f"The dataset {row.name!r} can no longer be read.",
                             [problem(p["code"], p["message"], field=p.get("field")) for p in err.problems]) from None
