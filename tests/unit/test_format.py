@@ -62,3 +62,14 @@ def test_npz_split_suffixes_are_matched_as_whole_names() -> None:
 
     assert _split_key("x_train") == ("x", "train")
     assert _split_key("x_train\n") == ("x_train\n", "train")  # not a "train" split of "x"
+
+
+@pytest.mark.parametrize("name", ["b1\n", "-b1", "b1 x", "1b"])
+def test_block_names_are_matched_as_whole_strings(name: str) -> None:
+    from pydantic import TypeAdapter, ValidationError
+
+    from layerloom.graph.format import BlockName
+
+    assert TypeAdapter(BlockName).validate_python("b1") == "b1"
+    with pytest.raises(ValidationError):
+        TypeAdapter(BlockName).validate_python(name)

@@ -18,9 +18,11 @@ CURRENT_VERSION = 1
 
 # Node ids become Python attribute names, forward() locals and state_dict keys, so they are
 # restricted to identifiers. A dot would split a state_dict key, a dash is not an attribute name.
-# Always check with ``fullmatch`` (see is_node_id): ``$`` with ``match`` also accepts a final "\n".
-NODE_ID_PATTERN = r"[A-Za-z][A-Za-z0-9_]{0,63}"
-NODE_ID_RE = re.compile(NODE_ID_PATTERN)
+# In Python, check with ``fullmatch`` (is_node_id): ``$`` with ``re.match`` also accepts a final "\n".
+NODE_ID_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")
+# The same rule anchored, for pydantic ``pattern`` and JSON Schema: their regex engines (Rust's,
+# ECMAScript's) search unless anchored, and their ``$`` matches only at the very end of the text.
+NODE_ID_PATTERN = f"^{NODE_ID_RE.pattern}$"
 
 
 def is_node_id(text: str) -> bool:
