@@ -1,5 +1,9 @@
-"""Issue 13.1, memory denial of service through CSV: a real `layerloom serve` process, whose peak
-resident memory (VmHWM, reset through /proc/PID/clear_refs) is read around each request.
+"""Issue 13 against a real `layerloom serve` process (local mode, real HTTP).
+
+13.4, local mode safety: a cross-site multipart upload and a foreign Host are refused, nothing stored.
+
+13.1, memory denial of service through CSV: the server's peak resident memory (VmHWM, reset through
+/proc/PID/clear_refs) is read around each request.
 
 - An upload at the size limit (20 MB here, configured) peaks under 4x the file's size: the CSV is
   streamed row by row into typed buffers (it took ~36x, 900 MB for 25 MB, before).
@@ -57,8 +61,8 @@ def write_csv(path: Path, max_bytes: int) -> int:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory) -> Iterator[tuple[subprocess.Popen, httpx.Client]]:
-    root = tmp_path_factory.mktemp("memory")
+def server(tmp_path_factory) -> Iterator[tuple[subprocess.Popen, httpx.Client, Path]]:
+    root = tmp_path_factory.mktemp("served")
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -77,16 +81,31 @@ def server(tmp_path_factory) -> Iterator[tuple[subprocess.Popen, httpx.Client]]:
                 break
             except httpx.HTTPError:
                 time.sleep(0.3)
-        yield proc, client
+        yield proc, client, root / "data"
     finally:
         proc.terminate()
         proc.wait(30)
         log.close()
 
 
+def test_a_cross_site_form_upload_and_a_foreign_host_are_refused_over_http(server) -> None:
+    _, client, data_dir = server
+    plain = httpx.Client(base_url=client.base_url, timeout=30)  # a browser's form: no client header
+    evil = plain.post("/api/datasets", files={"file": ("evil.csv", b"a,y\n1,2\n3,4\n", "text/csv")},
+                      headers={"Origin": "http://evil.example", "Sec-Fetch-Site": "cross-site"})
+    assert evil.status_code == 403 and evil.json()["errors"][0]["code"] == "cross_site_request"
+    formlike = plain.post("/api/datasets", files={"file": ("evil.csv", b"a,y\n1,2\n3,4\n", "text/csv")})
+    assert formlike.status_code == 403
+    rebound = plain.get("/api/graphs", headers={"Host": "evil.example"})
+    assert rebound.status_code == 400 and rebound.json()["errors"][0]["code"] == "host_not_allowed"
+    assert not (data_dir / "datasets").exists() or not any((data_dir / "datasets").iterdir())
+    uploads = [d for d in plain.get("/api/datasets", params={"limit": 200}).json()["data"] if d["kind"] != "builtin"]
+    assert uploads == []
+
+
 @pytest.mark.slow
 def test_a_csv_at_the_limit_peaks_under_4x_and_parallel_samples_stay_small(server, tmp_path: Path) -> None:
-    proc, client = server
+    proc, client, _ = server
     path = tmp_path / "big.csv"
     size = write_csv(path, LIMIT)
     assert size > 0.95 * LIMIT
