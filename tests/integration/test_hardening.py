@@ -30,6 +30,7 @@ from layerloom.cli import build_parser
 from layerloom.data import DatasetError, load_image_zip
 from layerloom.data.dataset import sizes_apart
 from layerloom.serve import is_loopback, public_without_auth_warning
+from layerloom.settings import Settings
 from layerloom.jobs import lifecycle
 from layerloom.jobs.supervisor import job_dir, run_job
 from layerloom.store import make_engine, make_sessionmaker
@@ -334,7 +335,7 @@ def test_serving_on_a_public_interface_without_auth_warns() -> None:
     assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
     assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.5")
     assert "WITHOUT authentication" in public_without_auth_warning("0.0.0.0")
-    assert build_parser().parse_args(["serve"]).host == "127.0.0.1"
+    assert build_parser().parse_args(["serve"]).host is None and Settings().host == "127.0.0.1"  # the default
 
 
 # ---- 5: bad input is a 4xx, never a 500 -----------------------------------------------------

@@ -89,7 +89,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.sessionmaker = make_sessionmaker(engine, publisher=app.state.event_hub.publisher())
     app.state.dispatch = CeleryDispatcher(settings)
     install_error_handlers(app)
-    app.add_middleware(LocalSafetyMiddleware, allowed_hosts=settings.allowed_hosts)
+    if settings.auth_mode == "local":
+        # No login: anything the user's browser can be made to send would act as the user. (In token
+        # mode every request carries a bearer token, which no other site can make a browser send.)
+        app.add_middleware(LocalSafetyMiddleware, allowed_hosts=settings.allowed_hosts)
     health.install_health_checks(app, engine)
     health.add_health_check(app, "broker", lambda: _broker_health(settings))
     health.add_health_check(app, "worker", lambda: _worker_health(settings))

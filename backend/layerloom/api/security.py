@@ -1,4 +1,4 @@
-"""Requests a browser can be tricked into sending are refused before any route runs.
+"""Local mode: requests a browser can be tricked into sending are refused before any route runs.
 
 In local mode the API has no login, so anything that can make the user's browser send a request
 to ``localhost`` could act as the user. Three checks, as one ASGI middleware (HTTP and websocket):
