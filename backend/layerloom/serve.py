@@ -8,6 +8,7 @@ once the reaper sees the lease expire).
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 import signal
@@ -117,6 +118,11 @@ def serve(settings: Settings, host: str, port: int, with_worker: bool = True) ->
         worker = WorkerSupervisor(name, WorkerOptions.from_settings(settings, embedded=True), dict(os.environ))
     if worker:
         worker.start()
+    if not is_loopback(host):
+        if host not in ("0.0.0.0", "::"):
+            settings = settings.model_copy(update={"allowed_hosts": [*settings.allowed_hosts, host]})
+        if settings.auth_mode == "local":
+            print(public_without_auth_warning(host), file=sys.stderr, flush=True)
     app = create_app(settings)
     shown = "localhost" if host in ("127.0.0.1", "0.0.0.0") else host
     print(f"Layerloom is running at http://{shown}:{port}/  (API docs: /docs; data in {settings.data_dir}; "
@@ -131,6 +137,20 @@ def serve(settings: Settings, host: str, port: int, with_worker: bool = True) ->
         if worker:
             worker.stop()
     return 0
+
+
+def is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return host.lower() == "localhost"
+
+
+def public_without_auth_warning(host: str) -> str:
+    return (f"WARNING: serving on {host}, which other machines can reach, WITHOUT authentication "
+            "(LAYERLOOM_AUTH_MODE=local): anyone who can reach this port can use your data, run jobs and "
+            "download models. Set LAYERLOOM_AUTH_MODE=token (and create tokens with `layerloom token create NAME`), "
+            "or serve on 127.0.0.1 (the default).")
 
 
 def run_worker(settings: Settings, options: WorkerOptions) -> int:

@@ -15,10 +15,10 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal, Self
+from typing import Annotated, Literal, Self
 
 from pydantic import Field, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
@@ -61,6 +61,10 @@ class Settings(BaseSettings):
     local_user_name: str = Field("local", min_length=1, max_length=100)
     admin_users: str = Field("", description="Comma-separated user names that may use /api/admin (token mode); "
                                              "in local mode the local user is the admin.")
+    # Host names this server answers to besides localhost, 127.0.0.1 and ::1 (DNS rebinding guard;
+    # api/security.py). "*" turns the check off, e.g. behind a proxy that checks Host itself.
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Extra Host names to serve, comma-separated (ml.example.org,10.0.0.5).")
 
     # Job leases: a worker renews its lease every heartbeat; the reaper re-queues a job whose lease expired.
     lease_seconds: int = Field(60, ge=1)
@@ -77,6 +81,11 @@ class Settings(BaseSettings):
                                                 "machine as it is.")
     worker_queues: str = Field("", description="Comma-separated job queues to take jobs from; empty means "
                                                "'default', plus 'gpu' when worker_devices names a CUDA device.")
+
+    @field_validator("allowed_hosts", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        return [h.strip() for h in value.split(",") if h.strip()] if isinstance(value, str) else value
 
     @field_validator("data_dir")
     @classmethod

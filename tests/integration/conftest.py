@@ -115,7 +115,7 @@ def make_app(migrated_url: str, data_dir: Path) -> Iterator[Callable[..., FastAP
 
     def make(**overrides: Any) -> FastAPI:
         settings = Settings(**{"database_url": migrated_url, "data_dir": data_dir, "auth_mode": "token",
-                               **overrides})
+                               "allowed_hosts": ["testserver"], **overrides})
         apps.append(create_app(settings))
         return apps[-1]
 

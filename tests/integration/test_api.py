@@ -389,8 +389,11 @@ def test_csv_upload_is_parsed_and_stored_under_a_server_chosen_name(client_a, da
     assert dataset["name"] == "evil name" and dataset["kind"] == "csv" and dataset["size_bytes"] == len(CSV)
     arrays = {a["name"]: a for a in dataset["description"]["arrays"]}
     assert arrays["features"]["shape"] == [2] and arrays["pet"]["class_names"] == ["cat", "dog"]
-    assert stored_files(data_dir) == [data_dir / "datasets" / dataset["id"] / "data.csv"]
-    assert stored_files(data_dir)[0].read_bytes() == CSV
+    folder = data_dir / "datasets" / dataset["id"]
+    # The file as uploaded, and its parsed arrays (one .npy per split and array, named by position).
+    assert stored_files(data_dir) == [folder / "arrays" / "dataset.json", folder / "arrays" / "train-0.npy",
+                                      folder / "arrays" / "train-1.npy", folder / "data.csv"]
+    assert (folder / "data.csv").read_bytes() == CSV
     assert client_a.get(f"/api/datasets/{dataset['id']}").json() == dataset
 
 
@@ -471,7 +474,7 @@ def test_an_oversized_upload_is_refused_while_it_streams(make_app, token_for, da
             yield b"1" * chunk_size
 
     async def post() -> httpx.Response:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as client:
             return await client.post("/api/datasets", content=body(), headers={
                 "Authorization": f"Bearer {token}", "Content-Type": "multipart/form-data; boundary=B"})
 
@@ -534,7 +537,7 @@ def test_another_users_dataset_is_404(client_a, client_b, data_dir: Path) -> Non
     assert client_b.delete(f"/api/datasets/{dataset_id}").status_code == 404
     assert dataset_id not in {d["id"] for d in client_b.get("/api/datasets").json()["data"]}
     assert client_a.get(f"/api/datasets/{dataset_id}").status_code == 200
-    assert len(stored_files(data_dir)) == 1
+    assert {p.parent.name if p.parent.name == "arrays" else p.name for p in stored_files(data_dir)} == {"arrays", "data.csv"}
 
 
 def test_deleting_a_dataset_removes_its_file_unless_a_job_uses_it(app: FastAPI, client_a, data_dir: Path) -> None:

@@ -490,7 +490,7 @@ def test_training_starts_from_the_imported_weights(saved, client_a, app) -> None
 
 def test_a_job_takes_init_weights_checked_against_the_graph(saved, client_a, client_b, app) -> None:
     sent = []
-    app.state.dispatch = lambda job_id, token: sent.append((job_id, token))
+    app.state.dispatch = lambda job_id, token, queue="default": sent.append((job_id, token))
     body = import_file(client_a, saved["recurrent"]["path"].read_bytes()).json()
     graph, weights_id = body["graph"], body["weights_id"]
     dataset = client_a.post("/api/datasets", files={"file": ("seq.npz", _sequence_npz(), "application/octet-stream")},
@@ -518,7 +518,7 @@ def test_a_real_job_runs_from_imported_weights(saved, client_a, app) -> None:
     from layerloom.jobs.supervisor import run_job
 
     sent = []
-    app.state.dispatch = lambda job_id, token: sent.append((job_id, token))
+    app.state.dispatch = lambda job_id, token, queue="default": sent.append((job_id, token))
     body = import_file(client_a, saved["recurrent"]["path"].read_bytes()).json()
     dataset = client_a.post("/api/datasets", files={"file": ("seq.npz", _sequence_npz(), "application/octet-stream")},
                             data={"options": json.dumps({"kinds": {"y": "values"}})})

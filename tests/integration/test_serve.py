@@ -51,7 +51,7 @@ class Server:
         self.log = open(data_dir.parent / "serve.log", "wb")
         self.proc = subprocess.Popen([sys.executable, "-m", "layerloom.cli", "serve", "--port", str(self.port)],
                                      env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
-        self.http = httpx.Client(base_url=self.url, timeout=30)
+        self.http = httpx.Client(base_url=self.url, timeout=30, headers={"X-Layerloom-Client": "test"})
 
     def wait_ready(self, timeout: float = 90) -> None:
         deadline = time.monotonic() + timeout

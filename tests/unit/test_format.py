@@ -48,3 +48,28 @@ def test_published_schema_matches_snapshot(name, produce):
         f"{name} changed. If the change is deliberate (and, for the graph format, the version or a migration "
         "was added), regenerate with LAYERLOOM_UPDATE_SNAPSHOTS=1 pytest tests/unit/test_format.py"
     )
+
+
+@pytest.mark.parametrize("text", ["d1\n", "d1\r", " d1", "d1 ", "1d", "d-1", ""])
+def test_node_ids_are_matched_as_whole_strings(text: str) -> None:
+    from layerloom.graph.format import is_node_id
+
+    assert is_node_id("d1") and not is_node_id(text)
+
+
+def test_npz_split_suffixes_are_matched_as_whole_names() -> None:
+    from layerloom.data.npz_loader import _split_key
+
+    assert _split_key("x_train") == ("x", "train")
+    assert _split_key("x_train\n") == ("x_train\n", "train")  # not a "train" split of "x"
+
+
+@pytest.mark.parametrize("name", ["b1\n", "-b1", "b1 x", "1b"])
+def test_block_names_are_matched_as_whole_strings(name: str) -> None:
+    from pydantic import TypeAdapter, ValidationError
+
+    from layerloom.graph.format import BlockName
+
+    assert TypeAdapter(BlockName).validate_python("b1") == "b1"
+    with pytest.raises(ValidationError):
+        TypeAdapter(BlockName).validate_python(name)

@@ -17,6 +17,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
+from starlette.routing import compile_path
 
 from .. import __version__
 from ..settings import Settings, get_settings
@@ -26,6 +27,7 @@ from ..jobs.workers import worker_registry
 from .errors import install_error_handlers
 from .event_hub import EventHub
 from .metrics import StatementCounter, install_metrics
+from .security import LocalSafetyMiddleware
 from .schemas import ComponentHealth
 from .routes import admin, datasets, graphs, health, help, jobs, keras_import, layers
 
@@ -87,6 +89,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.sessionmaker = make_sessionmaker(engine, publisher=app.state.event_hub.publisher())
     app.state.dispatch = CeleryDispatcher(settings)
     install_error_handlers(app)
+    if settings.auth_mode == "local":
+        # No login: anything the user's browser can be made to send would act as the user. (In token
+        # mode every request carries a bearer token, which no other site can make a browser send.)
+        app.add_middleware(LocalSafetyMiddleware, allowed_hosts=settings.allowed_hosts)
     health.install_health_checks(app, engine)
     health.add_health_check(app, "broker", lambda: _broker_health(settings))
     health.add_health_check(app, "worker", lambda: _worker_health(settings))
@@ -94,6 +100,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(router, prefix="/api")
     app.state.statement_counter = StatementCounter(engine)
     install_metrics(app, lambda: sum(w.alive() for w in worker_registry(settings).all()))
+    # Each path's methods over all its routes, for the Allow header of a 405 (api/errors.py).
+    app.state.route_methods = [(compile_path("/api" + route.path)[0], route.methods)
+                               for router in ROUTERS for route in router.routes if isinstance(route, APIRoute)]
     if (settings.frontend_dist / "index.html").is_file():
         # Last, so every /api route matches first.
         app.mount("/", StaticFiles(directory=settings.frontend_dist, html=True), name="frontend")

@@ -23,6 +23,7 @@ from ..settings import Settings
 from ..store.models import Dataset, Graph, Job, User
 from . import auth
 from .errors import NotFound, Unauthorized
+from .schemas import MAX_INT, WholeNumber
 
 
 def get_app_settings(request: Request) -> Settings:
@@ -44,8 +45,8 @@ SessionDep = Annotated[Session, Depends(get_session)]
 class PageParams:
     """``?offset=&limit=`` for every list route; answer with ``schemas.Page`` (``{data, count}``)."""
 
-    offset: Annotated[int, Query(ge=0, description="Items to skip.")] = 0
-    limit: Annotated[int, Query(ge=1, le=200, description="Items to return at most.")] = 50
+    offset: Annotated[int, WholeNumber, Query(ge=0, le=MAX_INT, description="Items to skip.")] = 0
+    limit: Annotated[int, WholeNumber, Query(ge=1, le=200, description="Items to return at most.")] = 50
 
 
 Paging = Annotated[PageParams, Depends()]

@@ -99,7 +99,16 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> JS
 
 async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
     detail = str(exc.detail)
-    return error_response(exc.status_code, detail, [problem(f"http_{exc.status_code}", detail)], exc.headers)
+    headers = exc.headers
+    if exc.status_code == 405:
+        # Starlette names only the methods of the first route whose path matched; a path served by
+        # several routes (GET and DELETE /api/jobs/{id}) allows the methods of all of them.
+        path = request.url.path
+        allowed = sorted({m for pattern, methods in getattr(request.app.state, "route_methods", ())
+                          if pattern.match(path) for m in methods})
+        headers = {**(headers or {}), "Allow": ", ".join(allowed)}
+        detail = f"{request.method} is not allowed here; use {', '.join(allowed)}."
+    return error_response(exc.status_code, detail, [problem(f"http_{exc.status_code}", detail)], headers)
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:

@@ -51,7 +51,14 @@ class LimitedJSONRequest(Request):
 
     async def json(self) -> Any:
         if not hasattr(self, "_json"):
-            self._json = json.loads(await self.body(), parse_constant=_refuse_constant)
+            body = await self.body()
+            try:
+                text = body.decode("utf-8")
+            except UnicodeDecodeError as err:
+                # A JSONDecodeError becomes the documented 422 (code json_invalid, field "body").
+                raise json.JSONDecodeError("the body is not UTF-8 text; send JSON encoded as UTF-8",
+                                           body.decode("latin-1"), err.start) from None
+            self._json = json.loads(text, parse_constant=_refuse_constant)
         return self._json
 
 

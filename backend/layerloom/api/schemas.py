@@ -3,16 +3,32 @@ separate models, and ORM rows never leave the API: responses are built from thes
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, StringConstraints
+from pydantic import BaseModel, BeforeValidator, ConfigDict, StringConstraints
 
 from ..store.models import DatasetKind
 
 T = TypeVar("T")
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+
+# Every integer a client sends (paging, seq numbers, version numbers) is bounded by this: the
+# largest value an INTEGER column holds on PostgreSQL, far below SQLite's 2**63 (which overflowed).
+MAX_INT = 2**31 - 1
+
+
+def _whole_number(value: Any) -> Any:
+    """Query and path integers are written in digits: ``0.0`` or ``1e3`` is refused, not rounded."""
+    if isinstance(value, str) and not re.fullmatch(r"-?[0-9]+", value):
+        raise ValueError(f"must be a whole number written in digits, got {value[:40]!r}")
+    return value
+
+
+# Use as ``Annotated[int, WholeNumber, Query(ge=..., le=MAX_INT)]``.
+WholeNumber = BeforeValidator(_whole_number)
 
 
 class _Public(BaseModel):

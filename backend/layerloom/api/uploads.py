@@ -25,7 +25,7 @@ from fastapi import Request
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
-from ..data.dataset import human_bytes
+from ..data.dataset import human_bytes, sizes_apart
 from .errors import BadRequest, PayloadTooLarge, Unprocessable, UnsupportedMediaType, problem
 from .routing import declared_length
 
@@ -133,7 +133,7 @@ def _check_declared_length(request: Request, max_file_bytes: int) -> None:
     declared = declared_length(request)
     if declared > max_file_bytes + MAX_FORM_OVERHEAD:
         raise PayloadTooLarge(
-            f"The upload is {human_bytes(declared)}; the limit is {human_bytes(max_file_bytes)} per file.")
+            "The upload is {}; the limit is {} per file.".format(*sizes_apart(declared, max_file_bytes)))
 
 
 @asynccontextmanager

@@ -98,7 +98,7 @@ def read_source(source: str | os.PathLike[str] | bytes, *, max_bytes: int, what:
         data = bytes(source)
     else:
         try:
-            _check_size(os.stat(source).st_size, max_bytes, what)
+            check_size(os.stat(source).st_size, max_bytes, what)
             with open(source, "rb") as fh:
                 data = fh.read(max_bytes + 1)  # +1: notice a file that grew after stat
         except OSError as exc:
@@ -108,18 +108,18 @@ def read_source(source: str | os.PathLike[str] | bytes, *, max_bytes: int, what:
                 code,
                 f"Cannot read the {what} file {os.fspath(source)!r}: {exc.strerror}.",
             ) from None
-    _check_size(len(data), max_bytes, what)
+    check_size(len(data), max_bytes, what)
     if not data:
         raise DatasetError.single("file", "empty_file", f"The {what} file is empty; upload a file with data in it.")
     return data
 
 
-def _check_size(size: int, max_bytes: int, what: str) -> None:
+def check_size(size: int, max_bytes: int, what: str) -> None:
     if size > max_bytes:
         raise DatasetError.single(
             "file",
             "file_too_large",
-            f"The {what} file is {human_bytes(size)}; the limit is {human_bytes(max_bytes)}. Upload a smaller file.",
+            "The {} file is {}; the limit is {}. Upload a smaller file.".format(what, *sizes_apart(size, max_bytes)),
         )
 
 
@@ -131,6 +131,13 @@ def human_bytes(n: float) -> str:
         if n < 1024 or unit == "GiB":
             return f"{n:.1f} {unit}"
     raise AssertionError("unreachable")
+
+
+def sizes_apart(size: int, limit: int) -> tuple[str, str]:
+    """``size`` and ``limit`` for a message saying one is over the other: rounded, unless rounding
+    makes them look equal ("1.0 GiB; the limit is 1.0 GiB"), then in exact bytes."""
+    shown = human_bytes(size), human_bytes(limit)
+    return shown if shown[0] != shown[1] else (f"{size:,} bytes", f"{limit:,} bytes")
 
 
 @dataclass(frozen=True, eq=False)  # eq=False: comparing dicts of arrays is ambiguous

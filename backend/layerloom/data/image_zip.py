@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageOps
 
-from .dataset import Dataset, DatasetError, Problems, human_bytes, read_source
+from .dataset import Dataset, DatasetError, Problems, human_bytes, read_source, sizes_apart
 
 ZIP_MAX_BYTES = 1024**3  # the zip file itself
 ZIP_MAX_MEMBERS = 50_000
@@ -166,8 +166,8 @@ def _check_members(infos: list[zipfile.ZipInfo], max_members: int, max_total_byt
         problems.add(
             "file",
             "too_large_uncompressed",
-            f"The zip unpacks to {human_bytes(total)}; "
-            f"the limit is {human_bytes(max_total_bytes)}. Upload fewer or smaller images.",
+            "The zip unpacks to {}; the limit is {}. Upload fewer or smaller images.".format(
+                *sizes_apart(total, max_total_bytes)),
         )
     problems.raise_if_any()
 

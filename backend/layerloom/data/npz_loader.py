@@ -15,15 +15,16 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from .dataset import Dataset, DatasetError, Problems, human_bytes, read_source
+from .dataset import Dataset, DatasetError, Problems, human_bytes, read_source, sizes_apart
 
 NPZ_MAX_BYTES = 1024**3  # both the file and the total of its uncompressed arrays
 NPZ_MAX_MEMBERS = 1_000
 
 _SPLIT_WORDS = {"train": "train", "training": "train", "valid": "valid", "val": "valid", "validation": "valid", "test": "test"}
 _WORDS = "|".join(_SPLIT_WORDS)
-_SUFFIXED = re.compile(rf"^(?P<base>.+)_(?P<split>{_WORDS})$")
-_PREFIXED = re.compile(rf"^(?P<split>{_WORDS})_(?P<base>.+)$")
+# Used with fullmatch: the whole member name, never a prefix or a name with a trailing newline.
+_SUFFIXED = re.compile(rf"(?P<base>.+)_(?P<split>{_WORDS})")
+_PREFIXED = re.compile(rf"(?P<split>{_WORDS})_(?P<base>.+)")
 
 
 def load_npz(
@@ -93,7 +94,8 @@ def _check_archive(data: bytes, max_bytes: int, max_members: int) -> None:
             problems.add(
                 "file",
                 "too_large_uncompressed",
-                f"The arrays total {human_bytes(total)} uncompressed; the limit is {human_bytes(max_bytes)}. Upload less data.",
+                "The arrays total {} uncompressed; the limit is {}. Upload less data.".format(
+                    *sizes_apart(total, max_bytes)),
             )
         if not infos:
             problems.add("file", "no_arrays", "The archive holds no arrays; save at least x and y.")
@@ -141,7 +143,7 @@ def _check_member_header(archive: zipfile.ZipFile, info: zipfile.ZipInfo, proble
 def _split_key(key: str) -> tuple[str, str]:
     """'x_train' -> ('x', 'train'), 'test_y' -> ('y', 'test'), 'x' -> ('x', 'train')."""
     for pattern in (_SUFFIXED, _PREFIXED):
-        match = pattern.match(key)
+        match = pattern.fullmatch(key)
         if match:
             return match["base"], _SPLIT_WORDS[match["split"]]
     return key, "train"

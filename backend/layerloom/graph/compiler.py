@@ -29,7 +29,7 @@ from pydantic import ValidationError
 from ..settings import get_settings
 from .blocks import CallInfo, Expansion, FlatGraph, calls_json, expand_blocks
 from .catalog import Layer, Params, ShapeError, TensorSpec, Weight, get_layer, suggest_type
-from .format import NODE_ID_RE, Graph, GraphFormatError, upgrade
+from .format import Graph, GraphFormatError, is_node_id, upgrade
 from .masking import MaskSpec, infer_mask
 
 Severity = Literal["error", "warning"]
@@ -223,7 +223,7 @@ def _analyze(document: Any, limits: Limits) -> Analysis:
     try:
         document = upgrade(document)
     except GraphFormatError as err:
-        result.issues.append(Issue(err.code, err.message, field=err.code if err.code in ("format", "version") else None))
+        result.issues.append(Issue(err.code, err.message, field=err.field))
         return result
     for key, limit in (("nodes", limits.max_nodes), ("edges", limits.max_edges)):
         items = document.get(key)
@@ -319,7 +319,7 @@ class _Checker:
     def check_nodes(self) -> None:
         for index, node in enumerate(self.graph.nodes):
             name = self.local_ids.get(node.id, node.id)
-            if not NODE_ID_RE.match(name):
+            if not is_node_id(name):
                 self.add("bad_id", f"Node id {name!r} is not a valid name: use up to 64 letters, digits and '_', "
                          "starting with a letter (it names the layer's weights and its data array).", node=node.id, field="id")
             elif name in RESERVED_IDS:

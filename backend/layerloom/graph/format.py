@@ -18,8 +18,16 @@ CURRENT_VERSION = 1
 
 # Node ids become Python attribute names, forward() locals and state_dict keys, so they are
 # restricted to identifiers. A dot would split a state_dict key, a dash is not an attribute name.
-NODE_ID_PATTERN = r"^[A-Za-z][A-Za-z0-9_]{0,63}$"
-NODE_ID_RE = re.compile(NODE_ID_PATTERN)
+# In Python, check with ``fullmatch`` (is_node_id): ``$`` with ``re.match`` also accepts a final "\n".
+NODE_ID_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")
+# The same rule anchored, for pydantic ``pattern`` and JSON Schema: their regex engines (Rust's,
+# ECMAScript's) search unless anchored, and their ``$`` matches only at the very end of the text.
+NODE_ID_PATTERN = f"^{NODE_ID_RE.pattern}$"
+
+
+def is_node_id(text: str) -> bool:
+    """Whether ``text`` as a whole is a valid node id (no trailing newline, nothing around it)."""
+    return NODE_ID_RE.fullmatch(text) is not None
 
 
 class Edge(BaseModel):
@@ -120,10 +128,11 @@ class Graph(BaseModel):
 class GraphFormatError(ValueError):
     """The document is not a graph this Layerloom can read (wrong format or version)."""
 
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: str, message: str, field: str | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+        self.field = field  # the top-level key at fault, e.g. "version"
 
 
 # Named upgrade steps, keyed by the version they upgrade *from*. Version 1 is the first published
@@ -151,15 +160,16 @@ def upgrade(document: Any) -> dict[str, Any]:
         raise GraphFormatError("not_a_graph", "A graph must be a JSON object with 'nodes' and 'edges'.")
     fmt = document.get("format", FORMAT_NAME)
     if fmt != FORMAT_NAME:
-        raise GraphFormatError("format", f"'format' must be '{FORMAT_NAME}', got {fmt!r}.")
+        raise GraphFormatError("format", f"'format' must be '{FORMAT_NAME}', got {fmt!r}.", field="format")
     version = document.get("version", CURRENT_VERSION)
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-        raise GraphFormatError("version", f"'version' must be a positive integer, got {version!r}.")
+        raise GraphFormatError("version", f"'version' must be a positive integer, got {version!r}.", field="version")
     if version > CURRENT_VERSION:
         raise GraphFormatError(
             "version_unsupported",
             f"This graph uses format version {version}, made by a newer Layerloom; "
             f"this one reads versions up to {CURRENT_VERSION}. Upgrade Layerloom to open it.",
+            field="version",
         )
     while version < CURRENT_VERSION:
         _name, step = MIGRATIONS[version]

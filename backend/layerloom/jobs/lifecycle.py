@@ -144,9 +144,14 @@ def reap(session: Session, claim_within_seconds: int, dead_workers: Collection[s
 
 
 def append_event(session: Session, job_id: str, type_: str, payload: dict[str, Any]) -> int:
-    """Append to the job's event log with the next seq (the caller commits). Seq is unique per job
-    (primary key), so two concurrent writers cannot both take the same number."""
-    seq = (session.scalar(select(func.max(JobEvent.seq)).where(JobEvent.job_id == job_id)) or 0) + 1
+    """Append to the job's event log with the next seq (the caller commits).
+
+    The number comes from the job's own counter, incremented by one ``UPDATE … RETURNING``: the
+    row stays locked until the caller commits, so concurrent writers (the API's cancel, the
+    worker's relay, the reaper) wait for each other instead of taking the same number."""
+    seq = session.execute(
+        update(Job).where(Job.id == job_id).values(event_seq=Job.event_seq + 1).returning(Job.event_seq)
+    ).scalar_one()
     session.add(JobEvent(job_id=job_id, seq=seq, type=type_, payload=payload))
     session.flush()
     notify.notify_after_commit(session, job_id, seq, type_, payload)  # watchers hear of it once committed

@@ -37,13 +37,13 @@ class JsonLinesOut:
 def load_dataset(reference: dict[str, Any]):
     """The dataset a job names: a built-in by name, or an upload the service stored and checked."""
     from ..data import load_builtin
-    from ..store.datasets import load_dataset_file
+    from ..store.datasets import open_stored_dataset
     from ..store.models import DatasetKind
 
     if reference["kind"] == "builtin":
         return load_builtin(reference["name"])
-    return load_dataset_file(DatasetKind(reference["kind"]), reference["path"], reference.get("options") or {},
-                             name=reference.get("name", "upload"), max_bytes=reference["max_bytes"])
+    return open_stored_dataset(DatasetKind(reference["kind"]), reference["path"], reference.get("options") or {},
+                               name=reference.get("name", "upload"), max_bytes=reference["max_bytes"])
 
 
 def replay_unlogged_epochs(run_dir: Path, last_epoch_logged: int, out: JsonLinesOut) -> None:

@@ -13,7 +13,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,7 @@ from ..train.checkpoint import CHECKPOINT_FILE, checkpoint_epoch
 from ..store.imported_weights import weights_path as imported_weights_path
 from ..store.models import Artifact, ArtifactKind, Dataset, Job, JobState
 from . import lifecycle
-from .devices import runner_env
+from .devices import runner_env as device_env
 from .queues import job_queue
 from .process import RunnerProcess, python_module_argv
 from .runner import EXIT_CANCELLED, EXIT_SUCCEEDED, RUN_DIR, SPEC_FILE
@@ -46,6 +46,12 @@ ARTIFACT_FILES = {
 }
 
 Dispatch = Callable[[str, str, str], None]  # job id, dispatch token, queue
+RunnerArgv = Callable[[Path], list[str]]
+
+
+def runner_argv(directory: Path) -> list[str]:
+    """The training process for a job directory: ``python -m layerloom.jobs.runner JOB_DIR``."""
+    return python_module_argv("layerloom.jobs.runner", str(directory))
 
 
 def default_worker_id() -> str:
@@ -57,11 +63,13 @@ def job_dir(data_dir: Path, job_id: str) -> Path:
 
 
 def run_job(job_id: str, token: str, settings: Settings, sessions: sessionmaker[Session], dispatch: Dispatch,
-            worker_id: str | None = None, device: str | None = None) -> str | None:
+            worker_id: str | None = None, device: str | None = None,
+            runner: RunnerArgv = runner_argv) -> str | None:
     """Run one delivery of a job; returns the final state, or None when the delivery was stale.
 
     ``device``: the worker's device slot for this runner (``cuda:1``): the runner sees only it, as
-    ``cuda:0`` (``jobs/devices.py``); None leaves the runner's devices as the worker's."""
+    ``cuda:0`` (``jobs/devices.py``); None leaves the runner's devices as the worker's.
+    ``runner`` gives the training process's argv (tests pass a small stand-in that prints events)."""
     worker_id = worker_id or default_worker_id()
     with sessions() as session:
         if not lifecycle.claim(session, job_id, token, worker_id, settings.lease_seconds):
@@ -74,7 +82,8 @@ def run_job(job_id: str, token: str, settings: Settings, sessions: sessionmaker[
         write_spec(directory, job, settings, session, lifecycle.last_logged_epoch(session, job_id), device)
         queue = job_queue(job.config)
         session.commit()
-    return _Supervision(job_id, token, settings, sessions, dispatch, directory, queue, runner_env(device)).run()
+    return _Supervision(job_id, token, settings, sessions, dispatch, directory, queue, device_env(device),
+                        runner).run()
 
 
 def retry_from(settings: Settings, job_id: str) -> str:
@@ -108,11 +117,12 @@ def write_spec(directory: Path, job: Job, settings: Settings, session: Session, 
 
 class _Supervision:
     def __init__(self, job_id: str, token: str, settings: Settings, sessions: sessionmaker[Session],
-                 dispatch: Dispatch, directory: Path, queue: str, extra_env: dict[str, str]) -> None:
+                 dispatch: Dispatch, directory: Path, queue: str, extra_env: dict[str, str],
+                 runner: RunnerArgv) -> None:
         self.job_id, self.token, self.settings = job_id, token, settings
         self.sessions, self.dispatch, self.directory, self.queue = sessions, dispatch, directory, queue
-        self.runner = RunnerProcess(python_module_argv("layerloom.jobs.runner", str(directory)),
-                                    directory / "runner.log", env={**_runner_env(), **extra_env})
+        self.runner = RunnerProcess(runner(directory), directory / "runner.log",
+                                    env={**runner_env(settings), **extra_env})
         self.done = threading.Event()
         self.cancelled = False
         self.lease_lost = False
@@ -123,7 +133,14 @@ class _Supervision:
         watcher = threading.Thread(target=self._watch, name=f"lease-{self.job_id}", daemon=True)
         watcher.start()
         try:
-            self._relay_events()
+            try:
+                self._relay_events()
+            except BaseException:
+                # Events that cannot be logged must not be produced: a runner nobody relays would
+                # train on unobserved (its job is re-queued by the reaper once the lease expires).
+                log.exception("job %s: cannot relay events; stopping its runner", self.job_id)
+                self.runner.stop(CANCEL_GRACE_SECONDS)
+                raise
             code = self.runner.wait()
         finally:
             self.done.set()
@@ -215,7 +232,29 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _runner_env() -> dict[str, str]:
-    env = dict(os.environ)
+# What the training process may see of the worker's environment: how to find Python, libraries,
+# a temporary directory, the GPU and thread settings. Nothing else — in particular no database or
+# broker URL and no other secret: the runner reads everything it needs from spec.json.
+RUNNER_ENV_NAMES = frozenset({
+    "PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "TZ", "TMPDIR", "TEMP", "TMP",
+    "PYTHONPATH", "PYTHONHASHSEED", "PYTHONUNBUFFERED", "VIRTUAL_ENV", "LD_LIBRARY_PATH",
+    "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+    "CUDA_VISIBLE_DEVICES", "CUDA_HOME", "CUDA_DEVICE_ORDER", "PYTORCH_CUDA_ALLOC_CONF", "NVIDIA_VISIBLE_DEVICES",
+    "TORCH_HOME", "XDG_CACHE_HOME",
+})
+RUNNER_ENV_PREFIXES = ("LC_",)
+
+
+def runner_env(settings: Settings, environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The runner's environment: the allow-listed variables, plus the graph limits of these settings
+    (the runner re-checks the graph with the same limits the API did)."""
+    environ = os.environ if environ is None else environ
+    env = {k: v for k, v in environ.items() if k in RUNNER_ENV_NAMES or k.startswith(RUNNER_ENV_PREFIXES)}
     env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 2))))
+    env.update({
+        "LAYERLOOM_MAX_PARAMS": str(settings.max_params),
+        "LAYERLOOM_MAX_GRAPH_NODES": str(settings.max_graph_nodes),
+        "LAYERLOOM_MAX_GRAPH_EDGES": str(settings.max_graph_edges),
+        "LAYERLOOM_MAX_TENSOR_ELEMENTS": str(settings.max_tensor_elements),
+    })
     return env

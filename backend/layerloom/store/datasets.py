@@ -1,12 +1,23 @@
 """Uploaded dataset files: where they live under ``data_dir``, the options each kind is parsed
-with, and reading one back into a ``layerloom.data.Dataset`` (the upload route and the job runner
-both go through ``load_dataset_file``, so a stored dataset always parses the way it was accepted)."""
+with, and their parsed arrays.
+
+An upload is parsed once (``load_dataset_file``) and its arrays are kept next to the file as one
+``.npy`` per array and split (``arrays/``, listed by ``arrays/dataset.json``). Everything that reads
+a stored dataset afterwards — samples, job submissions, the runner — opens those with
+``open_stored_dataset``: memory-mapped (``np.load(mmap_mode="r")``), never re-parsed, so reading a
+dataset costs the pages touched, not the file's parse. A dataset stored before this form existed
+gets it built once, on first use, and kept."""
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Annotated, Any, Literal
+
+import numpy as np
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -14,6 +25,8 @@ from .. import data
 from .models import DatasetKind
 
 DATASETS_DIR = "datasets"
+ARRAYS_DIR = "arrays"
+ARRAYS_INDEX = "dataset.json"
 UPLOADS_TMP_DIR = "tmp"
 
 # The stored file is named by the server, never after the user's file name.
@@ -88,6 +101,58 @@ def load_dataset_file(kind: DatasetKind, path: str | os.PathLike[str], options: 
         return data.load_image_zip(path, image_size=o.image_size, color_mode=o.color_mode, name=name,
                                    max_bytes=max_bytes)
     raise ValueError(f"not an uploaded dataset kind: {kind!r}")
+
+
+def save_arrays(dataset: data.Dataset, directory: Path) -> None:
+    """Write ``dataset`` as ``directory/arrays``: one .npy per (split, array), named by position (array
+    names are the user's text, never part of a path), and an index with names, kinds and classes.
+    Written to a temporary folder and renamed, so a reader sees all of it or none."""
+    target = directory / ARRAYS_DIR
+    tmp = Path(tempfile.mkdtemp(prefix=".arrays-", dir=directory))
+    try:
+        files: dict[str, dict[str, str]] = {}
+        for split, arrays in dataset.splits.items():
+            files[split] = {}
+            for position, (array_name, values) in enumerate(arrays.items()):
+                file_name = f"{split}-{position}.npy"
+                np.save(tmp / file_name, np.ascontiguousarray(values), allow_pickle=False)
+                files[split][array_name] = file_name
+        index = {"name": dataset.name, "files": files, "kinds": dataset.kinds,
+                 "class_names": dataset.class_names, "notes": dataset.notes}
+        (tmp / ARRAYS_INDEX).write_text(json.dumps(index), encoding="utf-8")
+        try:
+            os.replace(tmp, target)
+        except OSError:
+            if not (target / ARRAYS_INDEX).is_file():  # not another process having built it first
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def open_arrays(directory: Path) -> data.Dataset | None:
+    """The stored arrays of ``directory``, memory-mapped read-only; None when they were never built.
+    They were validated when written, so they are not checked again."""
+    index_path = directory / ARRAYS_DIR / ARRAYS_INDEX
+    if not index_path.is_file():
+        return None
+    index = json.loads(index_path.read_text(encoding="utf-8"))
+    splits = {split: {array_name: np.load(directory / ARRAYS_DIR / file_name, mmap_mode="r", allow_pickle=False)
+                      for array_name, file_name in files.items()}
+              for split, files in index["files"].items()}
+    return data.Dataset(index["name"], splits, index["class_names"], index["kinds"], index["notes"])
+
+
+def open_stored_dataset(kind: DatasetKind, path: str | os.PathLike[str], options: dict[str, Any], *, name: str,
+                        max_bytes: int) -> data.Dataset:
+    """A stored upload's arrays (memory-mapped), built from its file the first time when missing.
+    Raises ``layerloom.data.DatasetError`` when the file can no longer be parsed."""
+    directory = Path(path).parent
+    dataset = open_arrays(directory)
+    if dataset is None:
+        save_arrays(load_dataset_file(kind, path, options, name=name, max_bytes=max_bytes), directory)
+        dataset = open_arrays(directory)
+        assert dataset is not None
+    return dataset
 
 
 def dataset_dir(data_dir: Path, dataset_id: str) -> Path:

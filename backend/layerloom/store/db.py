@@ -13,7 +13,6 @@ read-then-write, and they behave the same on both databases.
 from __future__ import annotations
 
 import fcntl
-import json
 import logging
 import zlib
 from collections.abc import Iterator
@@ -31,14 +30,17 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
+from .canonical import canonical_json
+
 log = logging.getLogger("layerloom.migrate")
 
 BUSY_TIMEOUT_MS = 10_000
 REPO_ROOT = Path(__file__).resolve().parents[3]
 ALEMBIC_INI = REPO_ROOT / "alembic.ini"
 
-# NaN is not JSON and PostgreSQL refuses it; fail in Python, before the database, on either database.
-_json_serializer = partial(json.dumps, allow_nan=False)
+# Every JSON column goes through the one canonicalizer: NaN, infinities and NUL fail in Python,
+# before the database, the same way on either database.
+_json_serializer = canonical_json
 
 
 def make_engine(url: str, *, foreign_keys: bool = True, **kwargs: Any) -> Engine:

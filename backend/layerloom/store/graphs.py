@@ -3,34 +3,15 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from .canonical import NotStorable, canonical_json
 from .models import Graph, GraphVersion, User, utcnow
 
-
-class NotStorable(ValueError):
-    """A JSON value that one of our databases cannot hold."""
-
-
-def canonical_json(value: Any) -> str:
-    """One text per JSON value (sorted keys, no spaces): the input of a document's sha256.
-
-    Refuses what a database would refuse later with a less helpful error: NaN or infinite numbers
-    (not JSON at all) and NUL characters (PostgreSQL's JSONB cannot store them).
-    """
-    try:
-        text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-    except ValueError as err:
-        raise NotStorable(f"The document contains a number JSON cannot represent ({err}).") from None
-    except TypeError as err:
-        raise NotStorable(f"The document is not JSON data ({err}).") from None
-    if "\x00" in text or "\\u0000" in text:
-        raise NotStorable("The document contains a NUL character (\\u0000); remove it.")
-    return text
+__all__ = ["NotStorable", "canonical_json", "add_version", "create_graph", "document_sha256", "get_version"]
 
 
 def document_sha256(document: Any) -> str:

@@ -247,6 +247,8 @@ class Job(Base):
     worker_id: Mapped[str | None] = mapped_column(String(200))
     dispatch_token: Mapped[str | None] = mapped_column(String(ID_LENGTH))
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # The seq of the job's latest event; incremented atomically by lifecycle.append_event.
+    event_seq: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = created_column()
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -66,20 +66,20 @@ class ScheduleConfig(_Strict):
     """Learning-rate schedule, stepped once per epoch."""
 
     name: Literal["none", "step", "cosine", "reduce_on_plateau"] = "none"
-    step_size: int = Field(10, ge=1, description="step: multiply the rate by gamma every step_size epochs.")
+    step_size: int = Field(10, ge=1, le=100_000, description="step: multiply the rate by gamma every step_size epochs.")
     gamma: float = Field(0.1, gt=0, le=1, description="step: the factor applied every step_size epochs.")
     min_lr: float = Field(0.0, ge=0, description="cosine: the final rate; reduce_on_plateau: the lowest rate.")
     monitor: str = Field("val_loss", description="reduce_on_plateau: the quantity watched, e.g. val_loss.")
     mode: Literal["auto", "min", "max"] = "auto"
     factor: float = Field(0.1, gt=0, lt=1, description="reduce_on_plateau: the factor applied on a plateau.")
-    patience: int = Field(10, ge=0, description="reduce_on_plateau: epochs without improvement before reducing.")
+    patience: int = Field(10, ge=0, le=100_000, description="reduce_on_plateau: epochs without improvement before reducing.")
     min_delta: float = Field(1e-4, ge=0, description="reduce_on_plateau: the smallest change that counts as improvement.")
 
 
 class EarlyStoppingConfig(_Strict):
     monitor: str = Field("val_loss", description="The quantity watched, e.g. val_loss or val_y/accuracy.")
     mode: Literal["auto", "min", "max"] = Field("auto", description="auto: max for accuracy, auc and r2, min otherwise.")
-    patience: int = Field(0, ge=0, description="Epochs without improvement before stopping (Keras's default 0).")
+    patience: int = Field(0, ge=0, le=100_000, description="Epochs without improvement before stopping (Keras's default 0).")
     min_delta: float = Field(0.0, ge=0, description="The smallest change that counts as improvement.")
     restore_best_weights: bool = Field(
         False, description="End with the weights of the best epoch (whether or not training stopped early).",
@@ -119,7 +119,7 @@ class TrainConfig(_Strict):
     amp: bool = Field(False, description="Automatic mixed precision (CUDA only; ignored with a log message on CPU).")
     amp_dtype: Literal["float16", "bfloat16"] = "float16"
     log_every_steps: int | None = Field(
-        None, ge=1,
+        None, ge=1, le=1_000_000_000,
         description="Emit a step event every this many steps. Default: every steps_per_epoch // 20 steps, "
                     "but at most one per 0.5 s (so short epochs report by epoch only).",
     )

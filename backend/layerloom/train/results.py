@@ -43,7 +43,7 @@ def prediction_report(model: GraphModel, graph: Mapping[str, Any], dataset: Data
     for start in range(0, n, BATCH):
         feed = {}
         for f in plan.inputs:
-            values = arrays[f.array][start:start + BATCH]
+            values = np.array(arrays[f.array][start:start + BATCH])  # a copy: the arrays may be read-only memmaps
             feed[f.node] = torch.from_numpy(values.astype(np.int64) if f.ids_from_floats else values).to(device)
         for head_id, value in model(feed).items():
             outputs[head_id].append(value.float().cpu().numpy())

@@ -17,6 +17,12 @@ export class ApiError extends Error {
 
 export const API_BASE = "/api";
 
+/**
+ * Sent with every request: a web form on another site cannot add a custom header, so the server
+ * refuses form-like requests without it (backend/layerloom/api/security.py).
+ */
+export const CLIENT_HEADER = { "X-Layerloom-Client": "editor" } as const;
+
 /** FastAPI errors: {"detail": "text"} or {"detail": [{"msg": …, "loc": […]}]}, or our {"code","message"}. */
 function errorMessage(status: number, body: unknown): string {
   if (body && typeof body === "object") {
@@ -35,7 +41,7 @@ function errorMessage(status: number, body: unknown): string {
 }
 
 export async function request<T>(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<T> {
-  const init: RequestInit = { method, signal, headers: { Accept: "application/json" } };
+  const init: RequestInit = { method, signal, headers: { Accept: "application/json", ...CLIENT_HEADER } };
   if (body !== undefined) {
     init.body = JSON.stringify(body);
     (init.headers as Record<string, string>)["Content-Type"] = "application/json";

@@ -7,7 +7,7 @@
  *   POST /api/datasets (multipart: file, name, kind, options JSON) → 201 dataset | 4xx {detail, errors}
  */
 
-import { API_BASE, request } from "./client";
+import { API_BASE, CLIENT_HEADER, request } from "./client";
 import type { Problem, SampleView } from "./jobs";
 
 export interface ArrayInfo {
@@ -82,6 +82,7 @@ export function uploadDataset(form: UploadForm, onProgress?: (fraction: number) 
     if (form.options) body.append("options", JSON.stringify(form.options));
     xhr.open("POST", `${API_BASE}/datasets`);
     xhr.setRequestHeader("Accept", "application/json");
+    for (const [name, value] of Object.entries(CLIENT_HEADER)) xhr.setRequestHeader(name, value);
     xhr.upload.onprogress = (e) => e.lengthComputable && onProgress?.(e.loaded / e.total);
     xhr.onerror = () => reject(new UploadError("The server cannot be reached.", 0, []));
     xhr.onabort = () => reject(new UploadError("Upload cancelled.", 0, []));

@@ -10,7 +10,7 @@
  */
 
 import type { Issue } from "../domain/types";
-import { API_BASE, ApiError, request } from "./client";
+import { API_BASE, ApiError, CLIENT_HEADER, request } from "./client";
 
 export interface GraphInfo {
   id: string;
@@ -87,7 +87,7 @@ export async function importKeras(file: File): Promise<KerasImported> {
   body.append("file", file, file.name);
   let res: Response;
   try {
-    res = await fetch(`${API_BASE}/graphs/import`, { method: "POST", body, headers: { Accept: "application/json" } });
+    res = await fetch(`${API_BASE}/graphs/import`, { method: "POST", body, headers: { Accept: "application/json", ...CLIENT_HEADER } });
   } catch {
     throw new ApiError(0, "The server cannot be reached.");
   }

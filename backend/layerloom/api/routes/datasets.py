@@ -23,12 +23,12 @@ from starlette.concurrency import run_in_threadpool
 from ...data import BUILTIN_DATASETS, DatasetError, load_builtin
 from ...settings import Settings
 from ...store import datasets as files
-from ...store.graphs import NotStorable, canonical_json
+from ...store.canonical import NotStorable, canonical_json
 from ...store.models import ACTIVE_JOB_STATES, UPLOAD_KINDS, Dataset, DatasetKind, Job, User, new_id
 from ..deps import CurrentUser, Paging, SessionDep, SettingsDep, load_owned
 from ..errors import Conflict, NotFound, Unprocessable, pydantic_problems, problem
 from ..routing import make_router
-from ..schemas import DatasetPublic, Name, Page
+from ..schemas import DatasetPublic, Name, Page, WholeNumber
 from ..uploads import FILE_FIELD, Upload, receive_upload
 
 router = make_router("datasets", errors=(400, 401, 404, 409, 413, 415, 422))
@@ -95,7 +95,7 @@ def get_dataset(dataset_id: str, user: CurrentUser, session: SessionDep) -> Data
 @router.get("/datasets/{dataset_id}/samples")
 def get_samples(dataset_id: str, user: CurrentUser, session: SessionDep, settings: SettingsDep,
                 split: Literal["train", "valid", "test"] = "train",
-                n: Annotated[int, Query(ge=1, le=64)] = 8) -> dict[str, Any]:
+                n: Annotated[int, WholeNumber, Query(ge=1, le=64)] = 8) -> dict[str, Any]:
     """The first ``n`` samples of a split, as the data panel shows them: every array of each sample
     (images as PNG data URLs, other values as numbers) and class names for labels."""
     from ...train.results import sample_view
@@ -105,8 +105,8 @@ def get_samples(dataset_id: str, user: CurrentUser, session: SessionDep, setting
     else:
         row = load_owned(session, Dataset, dataset_id, user)
         try:
-            data = files.load_dataset_file(DatasetKind(row.kind), settings.data_dir / row.storage_path, row.options,
-                                           name=row.name, max_bytes=settings.max_upload_bytes)
+            data = files.open_stored_dataset(DatasetKind(row.kind), settings.data_dir / row.storage_path, row.options,
+                                             name=row.name, max_bytes=settings.max_upload_bytes)
         except DatasetError as err:
             raise Unprocessable("The dataset can no longer be read.", err.problems) from None
     if data.num_samples(split) == 0:
@@ -203,10 +203,10 @@ def _store_upload(session: Session, settings: Settings, user: User, upload: Uplo
         raise Unprocessable(f"The file cannot be used as a {kind} dataset; see errors.", err.problems) from None
     description = parsed.describe()
     try:
-        canonical_json(description)
+        canonical_json(description, field=FILE_FIELD)
     except NotStorable as err:
         raise Unprocessable(f"The dataset cannot be stored: {err}",
-                            [problem("not_storable", str(err), field=FILE_FIELD)]) from None
+                            [problem("not_storable", str(err), field=err.field)]) from None
 
     dataset_id = new_id()
     dataset = Dataset(id=dataset_id, owner_id=user.id, name=name, kind=kind, description=description,
@@ -216,6 +216,8 @@ def _store_upload(session: Session, settings: Settings, user: User, upload: Uplo
     target.parent.mkdir(parents=True)
     try:
         os.replace(upload.path, target)
+        files.save_arrays(parsed, target.parent)
+        del parsed  # its buffers; what follows reads nothing more of it
         session.add(dataset)
         session.commit()
     except BaseException:

@@ -13,6 +13,7 @@ import json
 import logging
 import secrets
 import shutil
+import threading
 import time
 from datetime import datetime
 from typing import Annotated, Any, Literal
@@ -33,7 +34,8 @@ from ...jobs.runner import RUN_DIR
 from ...jobs.supervisor import job_dir
 from ...train.results import RESULTS_FILE
 from ...settings import Settings
-from ...store.datasets import load_dataset_file
+from ...store.canonical import NotStorable, canonical_json
+from ...store.datasets import open_stored_dataset
 from ...store.imported_weights import weights_file
 from ...train.init_weights import file_shapes, weight_mismatches
 from ...store.models import (
@@ -41,11 +43,12 @@ from ...store.models import (
     User, utcnow,
 )
 from ...train import MappingError, TrainConfig, check_compatibility
+from ..downloads import attachment_headers
 from ..deps import CurrentUser, GraphLimits, OwnedJob, Paging, SessionDep, SettingsDep, load_owned
 from .. import auth
 from ..errors import Conflict, NotFound, Unprocessable, problem, pydantic_problems
 from ..routing import make_router
-from ..schemas import Page
+from ..schemas import MAX_INT, Page, WholeNumber
 from ..event_hub import CLOSE, GONE, READ_BATCH, EventHub, event_item, read_log
 
 router = make_router("jobs")
@@ -61,7 +64,7 @@ class JobCreate(BaseModel):
 
     graph: dict[str, Any] | None = Field(None, description="A graph document; or give graph_id.")
     graph_id: str | None = Field(None, description="A saved graph; its latest version unless graph_version is given.")
-    graph_version: int | None = Field(None, ge=1)
+    graph_version: int | None = Field(None, ge=1, le=MAX_INT, strict=True)
     dataset: str = Field(..., min_length=1, max_length=200, description="A built-in name (e.g. digits) or an upload's id.")
     mapping: dict[str, str] = Field(default_factory=dict, description="Input or head id -> array name, where they differ.")
     config: dict[str, Any] = Field(default_factory=dict, description="Training options (epochs, batch_size, optimizer, ...).")
@@ -152,6 +155,11 @@ def check_job(body: JobCreate, user: CurrentUser, session: SessionDep, settings:
 def _checked_submission(body: JobCreate, user: User, session: Session, settings: Settings, limits: Limits):
     """Every check of a submission, in order; raises the 4xx that lists the problems."""
     document, version = _graph_to_train(session, user, body)
+    for field, value in (("graph", document), ("mapping", body.mapping), ("config", body.config)):
+        try:
+            canonical_json(value, field=field)  # before the work below: a job whose graph cannot be stored
+        except NotStorable as err:
+            raise Unprocessable(str(err), [problem("not_storable", str(err), field=err.field)]) from None
     analysis = analyze(document, limits)
     if not analysis.ok:
         raise Unprocessable("The graph has errors; fix them before training.",
@@ -206,8 +214,8 @@ def _dataset_to_train(session: Session, settings: Settings, user: User, name_or_
         raise NotFound(f"There is no dataset {name_or_id!r}: use a built-in ({', '.join(BUILTIN_DATASETS)}) "
                        "or the id of one of your uploads.")
     try:
-        dataset = load_dataset_file(DatasetKind(row.kind), settings.data_dir / row.storage_path, row.options,
-                                    name=row.name, max_bytes=settings.max_upload_bytes)
+        dataset = open_stored_dataset(DatasetKind(row.kind), settings.data_dir / row.storage_path, row.options,
+                                      name=row.name, max_bytes=settings.max_upload_bytes)
     except DatasetError as err:
         raise Unprocessable(f"The dataset {row.name!r} can no longer be read.",
                             [problem(p["code"], p["message"], field=p.get("field")) for p in err.problems]) from None
@@ -279,8 +287,8 @@ def get_metrics(job: OwnedJob, session: SessionDep) -> JobMetrics:
 
 @router.get("/jobs/{job_id}/events", response_model=list[JobEventPublic])
 def list_events(job: OwnedJob, session: SessionDep,
-                after: Annotated[int, Query(ge=0, description="Only events with a larger seq.")] = 0,
-                limit: Annotated[int, Query(ge=1, le=10_000)] = 1_000) -> list[JobEventPublic]:
+                after: Annotated[int, WholeNumber, Query(ge=0, le=MAX_INT, description="Only events with a larger seq.")] = 0,
+                limit: Annotated[int, WholeNumber, Query(ge=1, le=10_000)] = 1_000) -> list[JobEventPublic]:
     """The event log (the websocket at the same path streams it live)."""
     rows = session.scalars(select(JobEvent).where(JobEvent.job_id == job.id, JobEvent.seq > after)
                            .order_by(JobEvent.seq).limit(limit)).all()
@@ -321,14 +329,14 @@ def get_results(job: OwnedJob, settings: SettingsDep) -> JSONResponse:
 @router.get("/jobs/{job_id}/graph")
 def download_graph(job: OwnedJob) -> JSONResponse:
     """The exact graph document the job trained."""
-    return JSONResponse(job.graph, headers={"Content-Disposition": f'attachment; filename="{_slug(job)}.json"'})
+    return JSONResponse(job.graph, headers=attachment_headers(f"{_slug(job)}.json"))
 
 
 def _artifact(session: Session, settings: Settings, job: Job, kind: ArtifactKind, filename: str) -> FileResponse:
     row = session.scalar(select(Artifact).where(Artifact.job_id == job.id, Artifact.kind == kind))
     if row is None:
         raise NotFound(f"The job has no {kind.value.replace('_', ' ')} yet (it is {job.state}).")
-    return FileResponse(settings.data_dir / row.path, filename=filename)
+    return FileResponse(settings.data_dir / row.path, headers=attachment_headers(filename))
 
 
 def _slug(job: Job) -> str:
@@ -350,28 +358,59 @@ def _public(session: Session, job: Job) -> JobPublic:
 # ---- live events --------------------------------------------------------------------------
 
 
+class Tickets:
+    """One-use websocket tickets. Expired ones are dropped whenever the book is used (issuing or
+    redeeming), so an idle server does not keep them."""
+
+    def __init__(self, lifetime_seconds: float = TICKET_SECONDS) -> None:
+        self.lifetime = lifetime_seconds
+        self._entries: dict[str, tuple[str, str, float]] = {}  # ticket -> (job id, user id, expiry)
+        self._lock = threading.Lock()
+
+    def issue(self, job_id: str, user_id: str) -> str:
+        ticket = secrets.token_urlsafe(24)
+        with self._lock:
+            self._purge()
+            self._entries[ticket] = (job_id, user_id, time.monotonic() + self.lifetime)
+        return ticket
+
+    def redeem(self, ticket: str, job_id: str) -> str | None:
+        """The ticket's user id when it is valid for ``job_id``; the ticket is used up either way."""
+        with self._lock:
+            self._purge()
+            entry = self._entries.pop(ticket, None)
+        return entry[1] if entry is not None and entry[0] == job_id else None
+
+    def __len__(self) -> int:
+        with self._lock:
+            self._purge()
+            return len(self._entries)
+
+    def _purge(self) -> None:
+        now = time.monotonic()
+        for key in [k for k, (_, _, expiry) in self._entries.items() if expiry <= now]:
+            del self._entries[key]
+
+
+def _tickets(app: Any) -> Tickets:
+    return app.state.__dict__.setdefault("ws_tickets", Tickets())
+
+
 @router.post("/jobs/{job_id}/ticket")
 def create_ticket(job: OwnedJob, request: Request) -> dict[str, Any]:
     """A one-use ticket (valid 60 s) for the websocket, for browsers that cannot send headers."""
-    ticket = secrets.token_urlsafe(24)
-    tickets = request.app.state.__dict__.setdefault("ws_tickets", {})
-    now = time.monotonic()
-    for key in [k for k, (_, _, exp) in tickets.items() if exp < now]:
-        del tickets[key]
-    tickets[ticket] = (job.id, job.owner_id, now + TICKET_SECONDS)
-    return {"ticket": ticket, "expires_in": TICKET_SECONDS}
+    return {"ticket": _tickets(request.app).issue(job.id, job.owner_id), "expires_in": TICKET_SECONDS}
 
 
 @router.websocket("/jobs/{job_id}/events")
-async def stream_events(websocket: WebSocket, job_id: str, after: int = 0, ticket: str | None = None) -> None:
+async def stream_events(websocket: WebSocket, job_id: str,
+                        after: Annotated[int, WholeNumber, Query(ge=0, le=MAX_INT)] = 0,
+                        ticket: Annotated[str | None, Query(max_length=100)] = None) -> None:
     """Replay every event with seq > ``after``, then stream new ones as they are committed; state
     changes arrive as ``{"type": "state", "state": ...}``. Closes with 1000 once the job has ended and
-    all is sent, and with 1001 when the server stops."""
+    all is sent, and with 1001 when the server stops. A bad ``after`` closes with 1008 before
+    accepting; cross-site and foreign-Host connections are refused by api/security.py."""
     app = websocket.app
-    origin = websocket.headers.get("origin")
-    if origin and origin.split("://", 1)[-1] != websocket.headers.get("host"):
-        await websocket.close(code=1008, reason="cross-origin websocket refused")
-        return
     user_id = await run_in_threadpool(_websocket_user, app, websocket, job_id, ticket)
     if user_id is None:
         await websocket.close(code=1008, reason="not allowed: no such job, or a missing or invalid token/ticket")
@@ -461,10 +500,7 @@ async def _stream(websocket: WebSocket, sessions: Any, hub: EventHub, feed: Any,
 def _websocket_user(app: Any, websocket: WebSocket, job_id: str, ticket: str | None) -> str | None:
     with app.state.sessionmaker() as session:
         if ticket:
-            entry = app.state.__dict__.get("ws_tickets", {}).pop(ticket, None)
-            if entry is None or entry[0] != job_id or entry[2] < time.monotonic():
-                return None
-            return entry[1]
+            return _tickets(app).redeem(ticket, job_id)
         header = websocket.headers.get("authorization", "")
         if header.lower().startswith("bearer "):
             user = auth.user_for_token(session, header[7:].strip())
