@@ -37,7 +37,7 @@ def load_dataset(reference: dict[str, Any]):
     """The dataset a job names: a built-in by name, or an upload the service stored and checked."""
     from ..data import load_builtin
     from ..store.datasets import load_dataset_file
-    from ..store.models import DatasetKind
+    from ..store.kinds import DatasetKind
 
     if reference["kind"] == "builtin":
         return load_builtin(reference["name"])

@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from .. import data
-from .models import DatasetKind
+from .kinds import DatasetKind
 
 DATASETS_DIR = "datasets"
 UPLOADS_TMP_DIR = "tmp"
