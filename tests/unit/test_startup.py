@@ -96,3 +96,28 @@ def test_the_runner_sends_a_step_event_as_soon_as_the_first_loss_is_known(tmp_pa
     first = progress[0]
     assert first["type"] == "step" and first["epoch"] == 1 and first["step"] == 1, first
     assert np.isfinite(first["metrics"]["loss"])
+
+
+def test_the_first_step_is_reported_at_once_but_an_explicit_interval_is_followed_exactly() -> None:
+    from layerloom.data import Dataset
+    from layerloom.train import train
+
+    rng = np.random.default_rng(0)
+    data = Dataset.from_arrays("toy", {"train": {"x": rng.normal(size=(64, 4)).astype(np.float32),
+                                                 "y": rng.integers(0, 3, 64)}})
+    graph = json.loads((REPO / "examples" / "iris_mlp.json").read_text())
+    graph["nodes"][0]["params"]["shape"] = [4]
+
+    class Progress:
+        def __init__(self) -> None:
+            self.events: list[dict] = []
+
+        def on_event(self, event: dict) -> None:
+            if event["type"] in ("step", "epoch"):
+                self.events.append(event)
+
+    automatic, explicit = Progress(), Progress()
+    train(graph, data, {"epochs": 2, "batch_size": 8}, callbacks=[automatic])
+    train(graph, data, {"epochs": 2, "batch_size": 8, "log_every_steps": 3}, callbacks=[explicit])
+    assert [(e["type"], e["step"]) for e in automatic.events][:2] == [("step", 1), ("epoch", 8)]
+    assert [e["step"] for e in explicit.events if e["type"] == "step"] == [3, 6, 11, 14]
