@@ -6,11 +6,18 @@ a previous attempt left one — and prints every training event as one JSON line
 supervisor to relay. SIGTERM asks the trainer to stop at the next step (cooperative cancel).
 
 Exit codes: 0 succeeded, 3 cancelled, 1 failed (the failure is also a ``status`` event).
+
+A warm runner, ``python -m layerloom.jobs.runner --warm JOBS_DIR``, is started before its job: it imports
+torch, ``torch._dynamo`` (the first optimizer imports it) and the trainer, then waits for one JSON
+line on stdin, ``{"args": [JOB_DIR], "title": COMMAND_LINE, "stderr": LOG}``. From then on it is the
+cold runner of that job: the same command line (for ``ps``), the same log, events and exit codes. The
+worker started it in its own process group with the same parent-death signal (``jobs/process.py``).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sys
 import threading
@@ -20,6 +27,7 @@ from typing import Any
 EXIT_SUCCEEDED, EXIT_FAILED, EXIT_CANCELLED = 0, 1, 3
 SPEC_FILE = "spec.json"
 RUN_DIR = "run"
+WARM_FLAG = "--warm"
 
 
 class JsonLinesOut:
@@ -63,10 +71,44 @@ def replay_unlogged_epochs(run_dir: Path, last_epoch_logged: int, out: JsonLines
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    job_dir = Path(argv[0])
-    spec = json.loads((job_dir / SPEC_FILE).read_text(encoding="utf-8"))
     cancel = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: cancel.set())
+    if argv[:1] == [WARM_FLAG]:
+        warm_up()
+        job_args = wait_for_job()
+        if job_args is None:
+            return EXIT_SUCCEEDED  # the worker closed the pipe: no job came
+        argv = job_args
+    return run(Path(argv[0]), cancel)
+
+
+def warm_up() -> None:
+    """Import what every job needs, before there is a job."""
+    import torch._dynamo  # noqa: F401  (torch.optim imports it on the first optimizer: 1-2 s)
+
+    from .. import data, train  # noqa: F401
+    from ..graph import builder  # noqa: F401
+    from ..store import datasets  # noqa: F401
+
+
+def wait_for_job() -> list[str] | None:
+    """Block until the worker hands over a job and take it on: its log, its command line; returns
+    its arguments. None when stdin closes first."""
+    line = sys.stdin.readline()
+    if not line.strip():
+        return None
+    job = json.loads(line)
+    log = os.open(job["stderr"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(log, sys.stderr.fileno())  # warnings and tracebacks go to the job's own log from here
+    os.close(log)
+    import setproctitle
+
+    setproctitle.setproctitle(job["title"])
+    return [str(arg) for arg in job["args"]]
+
+
+def run(job_dir: Path, cancel: threading.Event) -> int:
+    spec = json.loads((job_dir / SPEC_FILE).read_text(encoding="utf-8"))
     out = JsonLinesOut()
     run_dir = job_dir / RUN_DIR
     from ..train import CHECKPOINT_FILE, Trainer

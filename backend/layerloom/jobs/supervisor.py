@@ -24,7 +24,7 @@ from ..train import artifacts as train_artifacts
 from ..train.checkpoint import CHECKPOINT_FILE
 from ..store.models import Artifact, ArtifactKind, Dataset, Job, JobState
 from . import lifecycle
-from .process import RunnerProcess, python_module_argv
+from .process import RunnerProcess, WarmRunner, python_module_argv
 from .runner import EXIT_CANCELLED, EXIT_SUCCEEDED, RUN_DIR, SPEC_FILE
 
 log = logging.getLogger(__name__)
@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 CANCEL_POLL_SECONDS = 0.5
 CANCEL_GRACE_SECONDS = 3.0
 JOBS_DIR = "jobs"
+RUNNER_MODULE = "layerloom.jobs.runner"
 
 # Files the trainer writes into the run directory, by artifact kind (the graph is the job's snapshot).
 ARTIFACT_FILES = {
@@ -54,8 +55,11 @@ def job_dir(data_dir: Path, job_id: str) -> Path:
 
 
 def run_job(job_id: str, token: str, settings: Settings, sessions: sessionmaker[Session], dispatch: Dispatch,
-            worker_id: str | None = None) -> str | None:
-    """Run one delivery of a job; returns the final state, or None when the delivery was stale."""
+            worker_id: str | None = None, warm: WarmRunner | None = None) -> str | None:
+    """Run one delivery of a job; returns the final state, or None when the delivery was stale.
+
+    With ``warm``, the job goes to its waiting runner (when there is one), and a new one is started
+    for the next job once this one has ended (not before: it would compete with this job's start)."""
     worker_id = worker_id or default_worker_id()
     with sessions() as session:
         if not lifecycle.claim(session, job_id, token, worker_id, settings.lease_seconds):
@@ -67,7 +71,16 @@ def run_job(job_id: str, token: str, settings: Settings, sessions: sessionmaker[
         directory = job_dir(settings.data_dir, job_id)
         write_spec(directory, job, settings, session, lifecycle.last_logged_epoch(session, job_id))
         session.commit()
-    return _Supervision(job_id, token, settings, sessions, dispatch, directory).run()
+    try:
+        return _Supervision(job_id, token, settings, sessions, dispatch, directory, warm).run()
+    finally:
+        if warm is not None:
+            warm.refill()
+
+
+def make_warm_runner(settings: Settings) -> WarmRunner:
+    """The worker's warm runner, waiting for jobs under ``data_dir/jobs``."""
+    return WarmRunner(RUNNER_MODULE, settings.data_dir / JOBS_DIR, env=_runner_env())
 
 
 def write_spec(directory: Path, job: Job, settings: Settings, session: Session, last_epoch_logged: int) -> None:
@@ -89,11 +102,11 @@ def write_spec(directory: Path, job: Job, settings: Settings, session: Session, 
 
 class _Supervision:
     def __init__(self, job_id: str, token: str, settings: Settings, sessions: sessionmaker[Session],
-                 dispatch: Dispatch, directory: Path) -> None:
+                 dispatch: Dispatch, directory: Path, warm: WarmRunner | None = None) -> None:
         self.job_id, self.token, self.settings = job_id, token, settings
         self.sessions, self.dispatch, self.directory = sessions, dispatch, directory
-        self.runner = RunnerProcess(python_module_argv("layerloom.jobs.runner", str(directory)),
-                                    directory / "runner.log", env=_runner_env())
+        self.runner = RunnerProcess(python_module_argv(RUNNER_MODULE, str(directory)),
+                                    directory / "runner.log", env=_runner_env(), warm=warm)
         self.done = threading.Event()
         self.cancelled = False
         self.lease_lost = False

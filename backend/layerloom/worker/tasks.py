@@ -12,6 +12,7 @@ from functools import cache
 from celery.signals import worker_ready, worker_shutdown
 
 from ..jobs import lifecycle, supervisor
+from ..jobs.process import WarmRunner
 from ..jobs.dispatch import TASK_NAME, CeleryDispatcher, write_worker_heartbeat
 from ..settings import get_settings
 from ..store.db import make_engine, make_sessionmaker
@@ -20,6 +21,7 @@ from .celery_app import make_celery
 log = logging.getLogger(__name__)
 _stop = threading.Event()
 app = make_celery()
+_warm: WarmRunner | None = None  # the runner waiting for this worker's next job (settings.warm_runner)
 
 
 @cache
@@ -34,7 +36,7 @@ def _dispatcher() -> CeleryDispatcher:
 
 @app.task(name=TASK_NAME, ignore_result=True)
 def run_job(job_id: str, token: str) -> str | None:
-    return supervisor.run_job(job_id, token, get_settings(), _sessions(), _dispatcher())
+    return supervisor.run_job(job_id, token, get_settings(), _sessions(), _dispatcher(), warm=_warm)
 
 
 def reap_once() -> int:
@@ -60,9 +62,15 @@ def _background() -> None:
 
 @worker_ready.connect
 def _start_background(**_kwargs) -> None:
+    global _warm
     threading.Thread(target=_background, name="layerloom-reaper", daemon=True).start()
+    if get_settings().warm_runner:
+        _warm = supervisor.make_warm_runner(get_settings())
+        _warm.refill()
 
 
 @worker_shutdown.connect
 def _stop_background(**_kwargs) -> None:
     _stop.set()
+    if _warm is not None:
+        _warm.close()
