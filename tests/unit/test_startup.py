@@ -47,7 +47,7 @@ def test_the_parser_for_every_subcommand_builds_without_heavy_imports() -> None:
     assert imported_after(code, HEAVY_FOR_CHECK) == []
 
 
-def write_csv_job(job_dir: Path) -> None:
+def write_csv_job(job_dir: Path, epochs: int = 2) -> None:
     """A job directory as the supervisor writes it: an uploaded CSV (with no valid split, so the
     runner carves one, stratified) and the seed MLP's little sibling."""
     rng = np.random.default_rng(0)
@@ -70,7 +70,7 @@ def write_csv_job(job_dir: Path) -> None:
             "dataset": {"kind": "csv", "name": "toy.csv", "path": str(csv),
                         "options": {"targets": {"y": {"column": "label", "kind": "categorical"}}},
                         "max_bytes": 10_000_000},
-            "config": {"epochs": 2, "batch_size": 16, "validation_split": 0.2}, "last_epoch_logged": 0}
+            "config": {"epochs": epochs, "batch_size": 16, "validation_split": 0.2}, "last_epoch_logged": 0}
     (job_dir / "spec.json").write_text(json.dumps(spec))
 
 
