@@ -59,7 +59,8 @@ def run_job(job_id: str, token: str, settings: Settings, sessions: sessionmaker[
     """Run one delivery of a job; returns the final state, or None when the delivery was stale.
 
     With ``warm``, the job goes to its waiting runner (when there is one), and a new one is started
-    for the next job once this one has ended (not before: it would compete with this job's start)."""
+    for the next job once this one is training (its first step or epoch event: earlier, it would
+    compete with this job's start), or has ended."""
     worker_id = worker_id or default_worker_id()
     with sessions() as session:
         if not lifecycle.claim(session, job_id, token, worker_id, settings.lease_seconds):
@@ -107,6 +108,7 @@ class _Supervision:
         self.sessions, self.dispatch, self.directory = sessions, dispatch, directory
         self.runner = RunnerProcess(python_module_argv(RUNNER_MODULE, str(directory)),
                                     directory / "runner.log", env=_runner_env(), warm=warm)
+        self.warm = warm
         self.done = threading.Event()
         self.cancelled = False
         self.lease_lost = False
@@ -128,6 +130,8 @@ class _Supervision:
         with self.sessions() as session:
             logged_epoch = lifecycle.last_logged_epoch(session, self.job_id)
             for event in self.runner.events():
+                if self.warm is not None and event.get("type") in ("step", "epoch"):
+                    self.warm.refill()  # a no-op once the next job's runner is waiting
                 if event.get("type") == "epoch":
                     if int(event.get("epoch", 0)) <= logged_epoch:
                         continue  # an epoch a previous attempt already logged
