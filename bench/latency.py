@@ -10,7 +10,7 @@ Then it times ``layerloom check examples/seed_mlp.json`` (a fresh process each t
 check) and the load average, since a shared machine moves every figure.
 
     .venv/bin/python bench/latency.py [--repeats 10] [--dataset random_classification|upload] [--only warm|cold]
-                                      [--gap 5]
+                                      [--gap 8]
 
 Jobs are submitted ``--gap`` seconds after the previous one ended (and after the worker is ready):
 time for the next warm runner to finish its imports on an idle machine, as when a user looks at one
@@ -146,7 +146,7 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=10, help="jobs per configuration, and check runs (medians)")
     parser.add_argument("--dataset", default="random_classification", help="random_classification or upload")
     parser.add_argument("--only", choices=("warm", "cold"), help="measure jobs with or without the warm runner only")
-    parser.add_argument("--gap", type=float, default=5.0,
+    parser.add_argument("--gap", type=float, default=8.0,
                         help="seconds between one job's end and the next submission (the warm runner's warm-up)")
     args = parser.parse_args()
 
