@@ -93,17 +93,22 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--data-dir", help="where uploads and artifacts live (default ./data)")
     worker.set_defaults(func=cmd_worker)
 
-    token = sub.add_parser("token", help="manage API tokens")
-    token_sub = token.add_subparsers(dest="token_command", required=True)
-    create = token_sub.add_parser(
-        "create", help="create a bearer token for user NAME (creating the user if needed) and print it once")
-    create.add_argument("name", help="user name (1-100 characters)", type=_user_name)
-    create.set_defaults(func=cmd_token_create)
+    add_token_commands(sub)
 
     from .cli_train import add_train_commands
 
     add_train_commands(sub)
     return parser
+
+
+def add_token_commands(subparsers: argparse._SubParsersAction) -> None:
+    """Register ``token create NAME`` (it runs ``api.auth``, imported only then)."""
+    token = subparsers.add_parser("token", help="manage API tokens")
+    token_sub = token.add_subparsers(dest="token_command", required=True)
+    create = token_sub.add_parser(
+        "create", help="create a bearer token for user NAME (creating the user if needed) and print it once")
+    create.add_argument("name", help="user name (1-100 characters)", type=_user_name)
+    create.set_defaults(func=cmd_token_create)
 
 
 def cmd_token_create(args: argparse.Namespace) -> int:
