@@ -24,7 +24,7 @@ REPORT_MODULES = (
 def imported_after(code: str, watched: tuple[str, ...], *args: str) -> list[str]:
     """The top-level packages among ``watched`` that running ``code`` in a fresh interpreter imported."""
     out = subprocess.run([sys.executable, "-c", f"{code}\n{REPORT_MODULES}", *args, json.dumps(watched)],
-                         capture_output=True, text=True, cwd=REPO, timeout=120)
+                         capture_output=True, text=True, cwd=REPO, timeout=600)
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -89,7 +89,7 @@ def test_the_runner_sends_a_step_event_as_soon_as_the_first_loss_is_known(tmp_pa
     job = tmp_path / "job"
     write_csv_job(job)
     out = subprocess.run([sys.executable, "-m", "layerloom.jobs.runner", str(job)], capture_output=True, text=True,
-                         cwd=REPO, timeout=120, env={**os.environ, "OMP_NUM_THREADS": "1"})
+                         cwd=REPO, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert out.returncode == 0, out.stderr
     events = [json.loads(line) for line in out.stdout.splitlines()]
     progress = [e for e in events if e["type"] in ("step", "epoch")]
