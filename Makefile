@@ -44,6 +44,8 @@ test: install browser
 bench: install browser
 	$(PY) bench/compile.py
 	$(PY) bench/train_overhead.py --threads 1 --clock cpu
+	$(PY) bench/train_overhead.py --threads 2 --clock cpu
+	$(PY) bench/latency.py
 	$(PY) bench/editor.py
 
 # The large examples (keras.applications' architectures and others) are written by a script;

@@ -113,6 +113,8 @@ def worker_check(settings) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    # Every subcommand imports what it needs when it runs: `check` must not pay for torch, the API
+    # or the database (a test checks sys.modules).
     parser = argparse.ArgumentParser(prog="layerloom", description="Design, check and train neural networks as graphs.")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -141,14 +143,36 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--check", action="store_true", help="exit 0 if a worker on this host answers (health checks)")
     worker.set_defaults(func=cmd_worker)
 
-    from .api.auth import add_auth_commands
+    add_token_commands(sub)
+
     from .cli_train import add_train_commands
     from .keras_import.cli import add_import_command
 
-    add_auth_commands(sub)
     add_train_commands(sub)
     add_import_command(sub)
     return parser
+
+
+def add_token_commands(subparsers: argparse._SubParsersAction) -> None:
+    """Register ``token create NAME`` (it runs ``api.auth``, imported only then)."""
+    token = subparsers.add_parser("token", help="manage API tokens")
+    token_sub = token.add_subparsers(dest="token_command", required=True)
+    create = token_sub.add_parser(
+        "create", help="create a bearer token for user NAME (creating the user if needed) and print it once")
+    create.add_argument("name", help="user name (1-100 characters)", type=_user_name)
+    create.set_defaults(func=cmd_token_create)
+
+
+def cmd_token_create(args: argparse.Namespace) -> int:
+    from .api.auth import cmd_token_create as create_token
+
+    return create_token(args)
+
+
+def _user_name(value: str) -> str:
+    if not 1 <= len(value) <= 100:
+        raise argparse.ArgumentTypeError("a user name has 1 to 100 characters")
+    return value
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -13,17 +13,20 @@ requires ``Authorization: Bearer <token>`` on every request (create tokens with
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal, Self
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
 
 MB = 1024 * 1024
 REPO_ROOT = Path(__file__).resolve().parents[2]
+# SQLAlchemy's URL shape, dialect[+driver]://[user[:password]@]host[:port][/database][?query]. Read here
+# without SQLAlchemy, which the runner and `layerloom check` (both read settings) should not import.
+_DATABASE_URL = re.compile(r"(?P<backend>[A-Za-z]\w*)(?:\+\w+)?://(?:[^:/]*(?::[^@]*)?@)?[^/?]*"
+                           r"(?:/(?P<database>[^?]*))?(?:\?.*)?", re.DOTALL)
 
 
 class Settings(BaseSettings):
@@ -70,6 +73,8 @@ class Settings(BaseSettings):
     lease_seconds: int = Field(60, ge=1)
     heartbeat_seconds: int = Field(10, ge=1)
     max_attempts: int = Field(3, ge=1, description="Runs of one job (first try plus re-queues) before it fails.")
+    warm_runner: bool = Field(True, description="Each worker keeps a runner process started (torch imported) "
+                                                "for its next job: about a second less to the first loss point.")
 
     # `layerloom worker` (its --name, --concurrency, --devices and --queues options win over these).
     worker_name: str = Field("", max_length=200, description="The worker's name in /api/admin/workers; "
@@ -106,14 +111,13 @@ class Settings(BaseSettings):
     def _check_combinations(self) -> Self:
         if not self.database_url:
             self.database_url = f"sqlite:///{self.data_dir / 'layerloom.db'}"
-        try:
-            url = make_url(self.database_url)
-        except ArgumentError:
-            raise ValueError(f"LAYERLOOM_DATABASE_URL {self.database_url!r} is not a database URL.") from None
-        backend = url.get_backend_name()
+        url = _DATABASE_URL.fullmatch(self.database_url)
+        if url is None:
+            raise ValueError(f"LAYERLOOM_DATABASE_URL {self.database_url!r} is not a database URL.")
+        backend = url["backend"]
         if backend not in ("sqlite", "postgresql"):
             raise ValueError(f"LAYERLOOM_DATABASE_URL must be SQLite or PostgreSQL, got {backend!r}.")
-        if backend == "sqlite" and url.database in (None, "", ":memory:"):
+        if backend == "sqlite" and url["database"] in (None, "", ":memory:"):
             raise ValueError("An in-memory SQLite database cannot be shared with the worker; give it a file path.")
         if self.heartbeat_seconds * 2 > self.lease_seconds:
             raise ValueError(

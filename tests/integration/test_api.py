@@ -20,9 +20,9 @@ from fastapi import FastAPI
 from PIL import Image
 from sqlalchemy import select
 
-from layerloom.api.auth import add_auth_commands
 from layerloom.api.routes.health import add_health_check
 from layerloom.api.schemas import ComponentHealth
+from layerloom.cli import add_token_commands
 from layerloom.data import BUILTIN_DATASETS
 from layerloom.settings import get_settings
 from layerloom.store.models import Dataset, Job, JobState
@@ -170,7 +170,7 @@ def test_token_create_command_prints_a_working_token(app: FastAPI, client_for, m
     monkeypatch.setenv("LAYERLOOM_DATA_DIR", str(data_dir))
     get_settings.cache_clear()
     parser = argparse.ArgumentParser(prog="layerloom")
-    add_auth_commands(parser.add_subparsers(dest="command", required=True))
+    add_token_commands(parser.add_subparsers(dest="command", required=True))
     try:
         args = parser.parse_args(["token", "create", "carol"])
         assert args.func(args) == 0

@@ -1,4 +1,4 @@
-"""Users and bearer tokens, and the ``layerloom token create NAME`` command.
+"""Users and bearer tokens, and what ``layerloom token create NAME`` runs (registered in ``cli.py``).
 
 A token is shown once, when it is made; the database keeps only its sha256, and a request's token
 is found by hashing it. sha256 without salt is enough here because tokens are 256 random bits, not
@@ -79,19 +79,3 @@ def cmd_token_create(args: argparse.Namespace) -> int:
         engine.dispose()
     print(token)
     return 0
-
-
-def add_auth_commands(subparsers: argparse._SubParsersAction) -> None:
-    """Register ``token create NAME`` on the ``layerloom`` command line."""
-    token = subparsers.add_parser("token", help="manage API tokens")
-    token_sub = token.add_subparsers(dest="token_command", required=True)
-    create = token_sub.add_parser(
-        "create", help="create a bearer token for user NAME (creating the user if needed) and print it once")
-    create.add_argument("name", help="user name (1-100 characters)", type=_user_name)
-    create.set_defaults(func=cmd_token_create)
-
-
-def _user_name(value: str) -> str:
-    if not 1 <= len(value) <= 100:
-        raise argparse.ArgumentTypeError("a user name has 1 to 100 characters")
-    return value

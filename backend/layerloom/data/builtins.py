@@ -10,9 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import importlib
+from types import ModuleType
+
 import numpy as np
-from sklearn import datasets as skdata
-from sklearn.model_selection import train_test_split
 
 from .dataset import Dataset, DatasetError
 
@@ -55,8 +56,15 @@ def load_builtin(name: str, seed: int = 0) -> Dataset:
 # ---- shared helpers ---------------------------------------------------------------
 
 
+def _sklearn(module: str) -> ModuleType:
+    """``sklearn.<module>``, imported on first use: scikit-learn takes about a second to import, and
+    only built-in datasets need it (never a job on uploaded data)."""
+    return importlib.import_module(f"sklearn.{module}")
+
+
 def _split_indices(n: int, seed: int, stratify: np.ndarray | None) -> dict[str, np.ndarray]:
     """Deterministic ~70/15/15 split of range(n), stratified when labels are given."""
+    train_test_split = _sklearn("model_selection").train_test_split
     indices = np.arange(n)
     rest, test = train_test_split(indices, test_size=TEST_FRACTION, random_state=seed, stratify=stratify)
     rest_labels = stratify[rest] if stratify is not None else None
@@ -108,15 +116,15 @@ def _make_dataset(
 
 @_builtin("digits", "8x8 grayscale handwritten digits (1,797 images), 10 classes.", "classification")
 def _digits(seed: int) -> Dataset:
-    bunch = skdata.load_digits()
+    bunch = _sklearn("datasets").load_digits()
     x = bunch.images[:, None, :, :] / 16.0  # (n, 1, 8, 8); pixel values are 0..16
     names = [str(int(t)) for t in bunch.target_names]
     notes = {"x": "Grayscale images, channels first (1, 8, 8), scaled to [0, 1]."}
     return _make_dataset("digits", x, bunch.target, seed, class_names=names, notes=notes)
 
 
-def _tabular_classification(name: str, loader: Callable, seed: int) -> Dataset:
-    bunch = loader()
+def _tabular_classification(name: str, loader: str, seed: int) -> Dataset:
+    bunch = getattr(_sklearn("datasets"), loader)()
     notes = {"x": "Standardized with the train split's mean and standard deviation."}
     names = [str(t) for t in bunch.target_names]
     return _make_dataset(name, bunch.data, bunch.target, seed, class_names=names, standardize_x=True, notes=notes)
@@ -124,22 +132,22 @@ def _tabular_classification(name: str, loader: Callable, seed: int) -> Dataset:
 
 @_builtin("iris", "Iris flowers: 4 measurements, 3 species (150 samples).", "classification")
 def _iris(seed: int) -> Dataset:
-    return _tabular_classification("iris", skdata.load_iris, seed)
+    return _tabular_classification("iris", "load_iris", seed)
 
 
 @_builtin("wine", "Wine chemistry: 13 measurements, 3 cultivars (178 samples).", "classification")
 def _wine(seed: int) -> Dataset:
-    return _tabular_classification("wine", skdata.load_wine, seed)
+    return _tabular_classification("wine", "load_wine", seed)
 
 
 @_builtin("breast_cancer", "Breast tumour measurements: 30 features, malignant vs benign (569 samples).", "classification")
 def _breast_cancer(seed: int) -> Dataset:
-    return _tabular_classification("breast_cancer", skdata.load_breast_cancer, seed)
+    return _tabular_classification("breast_cancer", "load_breast_cancer", seed)
 
 
 @_builtin("diabetes", "Diabetes progression after one year from 10 baseline variables (442 samples).", "regression")
 def _diabetes(seed: int) -> Dataset:
-    bunch = skdata.load_diabetes()
+    bunch = _sklearn("datasets").load_diabetes()
     # 442 samples leave a 67-sample test split: stratify by target quintile so that it covers the
     # whole range of outcomes (a plain random split can leave a test set no model scores well on).
     quintiles = np.digitize(bunch.target, np.quantile(bunch.target, [0.2, 0.4, 0.6, 0.8]))
@@ -164,7 +172,7 @@ def _diabetes(seed: int) -> Dataset:
 )
 def _random_classification(seed: int) -> Dataset:
     # One well-separated cluster per class keeps it learnable by a small MLP (~85% test accuracy).
-    x, y = skdata.make_classification(
+    x, y = _sklearn("datasets").make_classification(
         n_samples=1000,
         n_features=100,
         n_informative=20,

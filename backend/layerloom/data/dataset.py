@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from sklearn.model_selection import train_test_split
 
 SPLITS = ("train", "valid", "test")
 KINDS = ("features", "class_labels", "values")
@@ -230,8 +229,8 @@ class Dataset:
     def with_split(self, valid_fraction: float = 0.0, test_fraction: float = 0.0, seed: int = 0) -> Dataset:
         """Return a new Dataset with valid/test carved out of train.
 
-        Fractions are of the current train split. The split is stratified on the first
-        class-label array when every class has enough samples, otherwise random.
+        Fractions are of the current train split. The split is seeded, and stratified on the first
+        class-label array (each class contributes its proportional share) when there is one.
         """
         problems = Problems()
         wanted = {"valid": valid_fraction, "test": test_fraction}
@@ -288,15 +287,23 @@ class Dataset:
 
 
 def _carve(indices: np.ndarray, count: int, labels: np.ndarray | None, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Split `indices` into (kept, carved) with `count` carved; stratified when possible."""
-    if labels is not None:
-        try:
-            kept, carved = train_test_split(indices, test_size=count, random_state=seed, stratify=labels)
-            return np.sort(kept), np.sort(carved)
-        except ValueError:
-            pass  # some class too small to stratify: fall back to a random split
-    kept, carved = train_test_split(indices, test_size=count, random_state=seed)
-    return np.sort(kept), np.sort(carved)
+    """Split ``indices`` into (kept, carved), sorted, with ``count`` carved at random (seeded).
+
+    With ``labels``, stratified: each class gives its proportional share of ``count``, the leftover
+    samples going to the classes with the largest remainders. (numpy, not scikit-learn: a job on
+    uploaded data must not spend a second importing it.)"""
+    rng = np.random.default_rng(seed)
+    if labels is None:
+        chosen = rng.permutation(len(indices))[:count]
+    else:
+        _, label_of = np.unique(labels, return_inverse=True)
+        sizes = np.bincount(label_of)
+        quota, remainder = np.divmod(sizes * count, len(indices))  # integers: no rounding drift
+        quota[np.argsort(-remainder, kind="stable")[: count - int(quota.sum())]] += 1
+        chosen = np.concatenate([rng.permutation(np.flatnonzero(label_of == c))[:k] for c, k in enumerate(quota)])
+    carved = np.zeros(len(indices), dtype=bool)
+    carved[chosen] = True
+    return np.sort(indices[~carved]), np.sort(indices[carved])
 
 
 class _Builder:

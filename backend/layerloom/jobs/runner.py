@@ -6,6 +6,12 @@ a previous attempt left one — and prints every training event as one JSON line
 supervisor to relay. SIGTERM asks the trainer to stop at the next step (cooperative cancel).
 
 Exit codes: 0 succeeded, 3 cancelled, 1 failed (the failure is also a ``status`` event).
+
+A warm runner, ``python -m layerloom.jobs.runner --warm JOBS_DIR``, is started before its job: it imports
+torch, ``torch._dynamo`` (the first optimizer imports it) and the trainer, then waits for one JSON
+line on stdin, ``{"args": [JOB_DIR], "title": COMMAND_LINE, "stderr": LOG}``. From then on it is the
+cold runner of that job: the same command line (for ``ps``), the same log, events and exit codes. The
+worker started it in its own process group with the same parent-death signal (``jobs/process.py``).
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from typing import Any
 EXIT_SUCCEEDED, EXIT_FAILED, EXIT_CANCELLED = 0, 1, 3
 SPEC_FILE = "spec.json"
 RUN_DIR = "run"
+WARM_FLAG = "--warm"
 
 
 class JsonLinesOut:
@@ -38,7 +45,7 @@ def load_dataset(reference: dict[str, Any]):
     """The dataset a job names: a built-in by name, or an upload the service stored and checked."""
     from ..data import load_builtin
     from ..store.datasets import open_stored_dataset
-    from ..store.models import DatasetKind
+    from ..store.kinds import DatasetKind
 
     if reference["kind"] == "builtin":
         return load_builtin(reference["name"])
@@ -64,13 +71,73 @@ def replay_unlogged_epochs(run_dir: Path, last_epoch_logged: int, out: JsonLines
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    job_dir = Path(argv[0])
+    cancel = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: cancel.set())
+    if argv[:1] == [WARM_FLAG]:
+        warm_up()
+        job_args = wait_for_job()
+        if job_args is None:
+            return EXIT_SUCCEEDED  # the worker closed the pipe: no job came
+        argv = job_args
+    return run(Path(argv[0]), cancel)
+
+
+def warm_up() -> None:
+    """Import what jobs need, before there is a job."""
+    import importlib
+
+    import torch._dynamo  # noqa: F401  (torch.optim imports it on the first optimizer: 1-2 s)
+
+    from .. import data, train  # noqa: F401
+    from ..graph import builder  # noqa: F401
+    from ..store import datasets  # noqa: F401
+
+    for module in ("sklearn.datasets", "sklearn.model_selection"):  # built-in datasets (a second more)
+        importlib.import_module(module)
+    train_a_tiny_model()
+
+
+def train_a_tiny_model() -> None:
+    """One epoch of a one-layer model on eight samples: the first graph build, forward, backward,
+    optimizer step and evaluation each pay one-time costs (tracing, lazy imports, kernel set-up)
+    that would otherwise delay the first job's first point."""
+    import numpy as np
+
+    from ..data import Dataset
+    from ..train import train
+
+    graph = {"format": "layerloom.graph", "version": 1, "name": "warm-up",
+             "nodes": [{"id": "x", "type": "Input", "params": {"shape": [2]}},
+                       {"id": "d", "type": "Dense", "params": {"units": 2, "activation": "softmax"}},
+                       {"id": "y", "type": "Output", "params": {"loss": "sparse_categorical_crossentropy",
+                                                                "metrics": ["accuracy"]}}],
+             "edges": [{"source": "x", "target": "d"}, {"source": "d", "target": "y"}]}
+    split = {"x": np.zeros((8, 2), np.float32), "y": np.arange(8) % 2}
+    data = Dataset.from_arrays("warm-up", {"train": split, "valid": split})
+    train(graph, data, {"epochs": 1, "batch_size": 4, "device": "cpu"})
+
+
+def wait_for_job() -> list[str] | None:
+    """Block until the worker hands over a job and take it on: its log, its command line; returns
+    its arguments. None when stdin closes first."""
+    line = sys.stdin.readline()
+    if not line.strip():
+        return None
+    job = json.loads(line)
+    log = os.open(job["stderr"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(log, sys.stderr.fileno())  # warnings and tracebacks go to the job's own log from here
+    os.close(log)
+    import setproctitle
+
+    setproctitle.setproctitle(job["title"])
+    return [str(arg) for arg in job["args"]]
+
+
+def run(job_dir: Path, cancel: threading.Event) -> int:
     spec = json.loads((job_dir / SPEC_FILE).read_text(encoding="utf-8"))
     if "CUDA_VISIBLE_DEVICES" in os.environ:  # the worker's device slot for this run (jobs/devices.py)
         print(f"runner: CUDA_VISIBLE_DEVICES={os.environ['CUDA_VISIBLE_DEVICES']}, "
               f"device {(spec.get('config') or {}).get('device', 'auto')}", file=sys.stderr, flush=True)
-    cancel = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: cancel.set())
     out = JsonLinesOut()
     run_dir = job_dir / RUN_DIR
     from ..train import CHECKPOINT_FILE, Trainer

@@ -27,7 +27,7 @@ from ..store.models import Artifact, ArtifactKind, Dataset, Job, JobState
 from . import lifecycle
 from .devices import runner_env as device_env
 from .queues import job_queue
-from .process import RunnerProcess, python_module_argv
+from .process import RunnerProcess, WarmRunner, python_module_argv
 from .runner import EXIT_CANCELLED, EXIT_SUCCEEDED, RUN_DIR, SPEC_FILE
 
 log = logging.getLogger(__name__)
@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 CANCEL_POLL_SECONDS = 0.5
 CANCEL_GRACE_SECONDS = 3.0
 JOBS_DIR = "jobs"
+RUNNER_MODULE = "layerloom.jobs.runner"
 
 # Files the trainer writes into the run directory, by artifact kind (the graph is the job's snapshot).
 ARTIFACT_FILES = {
@@ -51,7 +52,7 @@ RunnerArgv = Callable[[Path], list[str]]
 
 def runner_argv(directory: Path) -> list[str]:
     """The training process for a job directory: ``python -m layerloom.jobs.runner JOB_DIR``."""
-    return python_module_argv("layerloom.jobs.runner", str(directory))
+    return python_module_argv(RUNNER_MODULE, str(directory))
 
 
 def default_worker_id() -> str:
@@ -64,12 +65,16 @@ def job_dir(data_dir: Path, job_id: str) -> Path:
 
 def run_job(job_id: str, token: str, settings: Settings, sessions: sessionmaker[Session], dispatch: Dispatch,
             worker_id: str | None = None, device: str | None = None,
-            runner: RunnerArgv = runner_argv) -> str | None:
+            runner: RunnerArgv | None = None, warm: WarmRunner | None = None) -> str | None:
     """Run one delivery of a job; returns the final state, or None when the delivery was stale.
 
     ``device``: the worker's device slot for this runner (``cuda:1``): the runner sees only it, as
     ``cuda:0`` (``jobs/devices.py``); None leaves the runner's devices as the worker's.
-    ``runner`` gives the training process's argv (tests pass a small stand-in that prints events)."""
+    ``runner`` gives the training process's argv (tests pass a small stand-in that prints events).
+    With ``warm``, the job goes to its waiting runner (when there is one), and a new one is started
+    for the next job once this one is training (its first step or epoch event: earlier, it would
+    compete with this job's start), or has ended. A warm runner serves only jobs without a device
+    slot or a stand-in runner: it was started with the worker's environment."""
     worker_id = worker_id or default_worker_id()
     with sessions() as session:
         if not lifecycle.claim(session, job_id, token, worker_id, settings.lease_seconds):
@@ -82,8 +87,19 @@ def run_job(job_id: str, token: str, settings: Settings, sessions: sessionmaker[
         write_spec(directory, job, settings, session, lifecycle.last_logged_epoch(session, job_id), device)
         queue = job_queue(job.config)
         session.commit()
-    return _Supervision(job_id, token, settings, sessions, dispatch, directory, queue, device_env(device),
-                        runner).run()
+    if device is not None or runner is not None:
+        warm = None
+    try:
+        return _Supervision(job_id, token, settings, sessions, dispatch, directory, queue, device_env(device),
+                            runner or runner_argv, warm).run()
+    finally:
+        if warm is not None:
+            warm.refill()
+
+
+def make_warm_runner(settings: Settings) -> WarmRunner:
+    """The worker's warm runner, waiting for jobs under ``data_dir/jobs``."""
+    return WarmRunner(RUNNER_MODULE, settings.data_dir / JOBS_DIR, env=runner_env(settings))
 
 
 def retry_from(settings: Settings, job_id: str) -> str:
@@ -118,11 +134,12 @@ def write_spec(directory: Path, job: Job, settings: Settings, session: Session, 
 class _Supervision:
     def __init__(self, job_id: str, token: str, settings: Settings, sessions: sessionmaker[Session],
                  dispatch: Dispatch, directory: Path, queue: str, extra_env: dict[str, str],
-                 runner: RunnerArgv) -> None:
+                 runner: RunnerArgv, warm: WarmRunner | None = None) -> None:
         self.job_id, self.token, self.settings = job_id, token, settings
         self.sessions, self.dispatch, self.directory, self.queue = sessions, dispatch, directory, queue
         self.runner = RunnerProcess(runner(directory), directory / "runner.log",
-                                    env={**runner_env(settings), **extra_env})
+                                    env={**runner_env(settings), **extra_env}, warm=warm)
+        self.warm = warm
         self.done = threading.Event()
         self.cancelled = False
         self.lease_lost = False
@@ -151,6 +168,8 @@ class _Supervision:
         with self.sessions() as session:
             logged_epoch = lifecycle.last_logged_epoch(session, self.job_id)
             for event in self.runner.events():
+                if self.warm is not None and event.get("type") in ("step", "epoch"):
+                    self.warm.refill()  # a no-op once the next job's runner is waiting
                 if event.get("type") == "epoch":
                     if int(event.get("epoch", 0)) <= logged_epoch:
                         continue  # an epoch a previous attempt already logged

@@ -5,6 +5,19 @@ files under ``data_dir``.
     Session = make_sessionmaker(engine)
 """
 
-from .db import alembic_config, make_engine, make_sessionmaker, migrate
+from typing import TYPE_CHECKING, Any
 
 __all__ = ["alembic_config", "make_engine", "make_sessionmaker", "migrate"]
+
+if TYPE_CHECKING:
+    from .db import alembic_config, make_engine, make_sessionmaker, migrate
+
+
+def __getattr__(name: str) -> Any:
+    # SQLAlchemy only on first use: the job runner reads stored dataset files through
+    # ``store.datasets`` and must not pay for the database layer.
+    if name in __all__:
+        from . import db
+
+        return getattr(db, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -22,7 +22,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from .. import data
-from .models import DatasetKind
+from .kinds import DatasetKind
 
 DATASETS_DIR = "datasets"
 ARRAYS_DIR = "arrays"

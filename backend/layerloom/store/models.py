@@ -43,6 +43,8 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
+from .kinds import UPLOAD_KINDS, DatasetKind  # noqa: F401  (re-exported: part of the schema's vocabulary)
+
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -92,14 +94,6 @@ def one_of(column: str, values: Iterable[str]) -> CheckConstraint:
     return CheckConstraint(f"{column} IN ({allowed})", name=column)
 
 
-class DatasetKind(StrEnum):
-    BUILTIN = "builtin"  # the data layer's built-ins: listed by the API, never stored as rows
-    CSV = "csv"
-    NPZ = "npz"
-    IMAGES = "images"
-
-
-UPLOAD_KINDS = (DatasetKind.CSV, DatasetKind.NPZ, DatasetKind.IMAGES)
 
 
 class JobState(StrEnum):

@@ -1,13 +1,16 @@
 """In-memory data on the training device, batched by slicing: no DataLoader, no per-sample collation.
 
 Each split's arrays are converted once (with the conversions the data plan asks for) and moved to
-the device once. A batch is a slice of every array (``shuffle=False``) or an index into it with a
-window of one permutation per epoch. The permutation comes from a private generator seeded by
-(seed, epoch), so a resumed run replays exactly the order an uninterrupted run would have used.
+the device once. A batch is a contiguous slice (a view) of every array. With shuffling, each epoch
+gathers the arrays in the order of one permutation, a window of many batches at a time, and slices
+that: one gather per window instead of one per step. The permutation comes from a private
+generator seeded by (seed, epoch), so a resumed run replays exactly the order an uninterrupted run
+would have used.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,6 +18,9 @@ import torch
 
 from ..data import Dataset
 from .mapping import DataPlan
+
+# Bytes of one shuffled window: the memory a shuffled epoch needs on top of the split itself.
+GATHER_WINDOW_BYTES = 64 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -56,3 +62,28 @@ def epoch_permutation(seed: int, epoch: int, size: int, device: torch.device) ->
     words = np.random.SeedSequence([seed, epoch]).generate_state(2)
     generator = torch.Generator().manual_seed((int(words[0]) << 31) ^ int(words[1]))
     return torch.randperm(size, generator=generator).to(device)
+
+
+def epoch_batches(split: DeviceSplit, batch_size: int, order: torch.Tensor | None = None,
+                  window_bytes: int = GATHER_WINDOW_BYTES) -> Iterator[tuple[int, dict[str, torch.Tensor], list[torch.Tensor]]]:
+    """Every batch of one pass as (size, inputs by node, targets by head), in ``order`` when given.
+
+    The batches are those of ``batch_bounds``: windows hold a whole number of batches, so the
+    samples of each batch, and their order, do not depend on the window size."""
+    names = [node for node, _ in split.inputs]
+    arrays = [values for _, values in split.inputs] + split.targets
+    n_inputs = len(names)
+    sample_bytes = max(1, sum(a[:1].numel() * a.element_size() for a in arrays))
+    window = max(1, window_bytes // (sample_bytes * batch_size)) * batch_size
+    for window_start in range(0, split.size, window):
+        window_stop = min(window_start + window, split.size)
+        if order is None:
+            parts = [a[window_start:window_stop] for a in arrays]
+        else:
+            index = order[window_start:window_stop]
+            parts = [a.index_select(0, index) for a in arrays]
+        length = window_stop - window_start
+        for start in range(0, length, batch_size):
+            stop = min(start + batch_size, length)
+            batch = [a[start:stop] for a in parts]
+            yield stop - start, dict(zip(names, batch[:n_inputs])), batch[n_inputs:]

@@ -121,7 +121,8 @@ class TrainConfig(_Strict):
     log_every_steps: int | None = Field(
         None, ge=1, le=1_000_000_000,
         description="Emit a step event every this many steps. Default: every steps_per_epoch // 20 steps, "
-                    "but at most one per 0.5 s (so short epochs report by epoch only).",
+                    "but at most one per 0.5 s (so short epochs report by epoch only), plus one as soon as the run's "
+                    "first step is done.",
     )
     evaluate_test: bool = Field(True, description="Evaluate on the test split (when the dataset has one) at the end.")
     tensorboard: bool = Field(

@@ -13,7 +13,7 @@ import torch
 
 from ..graph import GraphModel
 from .accumulate import CompiledHead, PassAccumulator
-from .batching import DeviceSplit, batch_bounds
+from .batching import DeviceSplit, epoch_batches
 from .losses import make_loss
 from .mapping import DataPlan
 from .metrics import make_metric
@@ -32,9 +32,8 @@ class Engine:
         self.amp_dtype = amp_dtype
         self.device_type = device_type
 
-    def losses(self, split: DeviceSplit, index: slice | torch.Tensor) -> StepResult:
+    def batch_losses(self, inputs: dict[str, torch.Tensor], targets: list[torch.Tensor]) -> StepResult:
         """Forward one batch: (total loss, unweighted head losses, head predictions, head targets)."""
-        inputs = {node: values[index] for node, values in split.inputs}
         if self.amp_dtype is None:
             out = self.forward(inputs)
         else:
@@ -44,12 +43,11 @@ class Engine:
         total = out["penalty"]
         if total is not None and self.amp_dtype is not None:
             total = total.float()
-        head_losses, preds, targets = [], [], []
-        for head, all_targets in zip(self.heads, split.targets):
+        head_losses, preds, used_targets = [], [], []
+        for head, target in zip(self.heads, targets):
             pred = outputs[head.id]
             if self.amp_dtype is not None:
                 pred = pred.float()  # losses and metrics in float32 under AMP
-            target = all_targets[index]
             mask = masks.get(head.id)
             if mask is not None:  # a sequence head with padded steps: they count for neither loss nor metrics
                 pred, target = masked_steps(pred, target, mask)
@@ -58,8 +56,8 @@ class Engine:
             total = term if total is None else total + term
             head_losses.append(loss)
             preds.append(pred)
-            targets.append(target)
-        return total, head_losses, preds, targets
+            used_targets.append(target)
+        return total, head_losses, preds, used_targets
 
     def evaluate(self, split: DeviceSplit, batch_size: int,
                  check_cancelled: Callable[[], None] = lambda: None) -> dict[str, float]:
@@ -67,9 +65,9 @@ class Engine:
         self.model.eval()
         accumulator = PassAccumulator(self.heads)
         with torch.no_grad():
-            for start, stop in batch_bounds(split.size, batch_size):
+            for size, inputs, targets in epoch_batches(split, batch_size):
                 check_cancelled()
-                accumulator.record(stop - start, *self.losses(split, slice(start, stop)))
+                accumulator.record(size, *self.batch_losses(inputs, targets))
         return accumulator.summary(running_only=False)
 
 

@@ -16,16 +16,22 @@ KERAS_ADAMW_WEIGHT_DECAY = 0.004
 
 
 def build_optimizer(params: Iterable[torch.nn.Parameter], config: OptimizerConfig) -> torch.optim.Optimizer:
+    params = list(params)
     lr, eps = config.learning_rate, config.eps
     decay = config.weight_decay
+    # Adam's fused kernel: one pass per tensor instead of a dozen small ops, the same update up to
+    # float rounding; it is what makes the trainer at least as fast as a plain loop on small models.
+    fused = {"fused": True} if params and all(p.is_floating_point() and p.device.type in ("cpu", "cuda")
+                                               for p in params) else {}
     if config.name == "sgd":
         return torch.optim.SGD(params, lr=lr, momentum=config.momentum, nesterov=config.nesterov, weight_decay=decay or 0.0)
     if config.name == "adam":
         return torch.optim.Adam(params, lr=lr, betas=config.betas, eps=eps, weight_decay=decay or 0.0,
-                                amsgrad=config.amsgrad)
+                                amsgrad=config.amsgrad, **fused)
     if config.name == "adamw":
         decay = KERAS_ADAMW_WEIGHT_DECAY if decay is None else decay
-        return torch.optim.AdamW(params, lr=lr, betas=config.betas, eps=eps, weight_decay=decay, amsgrad=config.amsgrad)
+        return torch.optim.AdamW(params, lr=lr, betas=config.betas, eps=eps, weight_decay=decay, amsgrad=config.amsgrad,
+                                 **fused)
     if config.name == "rmsprop":
         return torch.optim.RMSprop(params, lr=lr, alpha=config.rho, eps=eps, weight_decay=decay or 0.0,
                                    momentum=config.momentum, centered=config.centered)

@@ -28,7 +28,7 @@ from ..graph import CompileError, GraphModel, analyze, build_model
 from .accumulate import PassAccumulator
 from .adapt import adapt_layers
 from .artifacts import graph_sha256, write_artifacts
-from .batching import DeviceSplit, batch_bounds, epoch_permutation, load_split
+from .batching import DeviceSplit, batch_bounds, epoch_batches, epoch_permutation, load_split
 from .checkpoint import (CHECKPOINT_FILE, CheckpointError, capture_rng_state, load_checkpoint, restore_rng_state,
                          save_checkpoint)
 from .config import ConfigError, TrainConfig
@@ -196,6 +196,9 @@ class Trainer:
         self.batches = batch_bounds(self.splits["train"].size, self.config.batch_size)
         self.log_every = self.config.log_every_steps or max(1, len(self.batches) // 20)
         self.last_event_time = 0.0
+        # With automatic step events, the run's first step reports its loss at once (an explicit
+        # log_every_steps is followed exactly).
+        self.awaiting_first_step_event = self.config.log_every_steps is None
 
     def _prepare_optimization(self) -> None:
         config = self.config
@@ -252,16 +255,17 @@ class Trainer:
         last = len(self.batches)
         self.last_event_time = time.monotonic()
         # Bound once: this loop is the hot path, and every attribute lookup shows in small models.
-        cancel_requested, losses, apply_gradients, record = (
-            self.cancel_requested, self.engine.losses, self._apply_gradients, accumulator.record)
-        for done, (start, stop) in enumerate(self.batches, start=1):
+        cancel_requested, losses, apply_gradients, record, log_every = (
+            self.cancel_requested, self.engine.batch_losses, self._apply_gradients, accumulator.record, self.log_every)
+        batches = epoch_batches(train, self.config.batch_size, order)
+        for done, (size, inputs, targets) in enumerate(batches, start=1):
             if cancel_requested():
                 self.step = first_step + done - 1
                 raise _Cancelled
-            total, head_losses, preds, targets = losses(train, slice(start, stop) if order is None else order[start:stop])
+            total, head_losses, preds, targets = losses(inputs, targets)
             apply_gradients(total)
-            record(stop - start, total, head_losses, preds, targets)
-            if done % self.log_every == 0 and done < last and self._step_event_due():
+            record(size, total, head_losses, preds, targets)
+            if (done % log_every == 0 or self.awaiting_first_step_event) and done < last and self._step_event_due():
                 self.step = first_step + done
                 running = self._summarize(accumulator, epoch, first_step, running_only=True)
                 self.emitter.emit("step", epoch, self.step, {**running, "lr": lr})
@@ -274,7 +278,9 @@ class Trainer:
     def _step_event_due(self) -> bool:
         if self.config.log_every_steps is None:
             now = time.monotonic()
-            if now - self.last_event_time < MIN_SECONDS_BETWEEN_STEP_EVENTS:
+            if self.awaiting_first_step_event:
+                self.awaiting_first_step_event = False  # the first loss of the run: the chart moves at once
+            elif now - self.last_event_time < MIN_SECONDS_BETWEEN_STEP_EVENTS:
                 return False
             self.last_event_time = now
         return True

@@ -17,6 +17,7 @@ from ..jobs import lifecycle, supervisor
 from ..jobs.notify import publisher_for
 from ..jobs.devices import DevicePool
 from ..jobs.dispatch import TASK_NAME, CeleryDispatcher
+from ..jobs.process import WarmRunner
 from ..jobs.queues import job_queue
 from ..jobs.workers import BEAT_SECONDS, WorkerRecord, worker_registry
 from ..settings import get_settings
@@ -28,6 +29,7 @@ from .options import WorkerOptions
 log = logging.getLogger(__name__)
 _stop = threading.Event()
 app = make_celery()
+_warm: WarmRunner | None = None  # the runner waiting for this worker's next job (settings.warm_runner)
 
 
 @cache
@@ -56,7 +58,7 @@ def run_job(job_id: str, token: str) -> str | None:
             _me.job = _me.jobs[0]
         try:
             return supervisor.run_job(job_id, token, get_settings(), _sessions(), _dispatcher(), worker_id=_me.id,
-                                      device=device)
+                                      device=device, warm=_warm)
         finally:
             with _jobs_lock:
                 _me.jobs.remove(job_id)
@@ -96,7 +98,13 @@ def _background() -> None:
 
 @worker_ready.connect
 def _start_background(**_kwargs) -> None:
+    global _warm
     threading.Thread(target=_background, name="layerloom-reaper", daemon=True).start()
+    # One warm runner, for a worker that runs one job at a time on the main thread (the solo pool):
+    # the runner dies with the thread that started it, and it was started without a device slot.
+    if get_settings().warm_runner and _options.concurrency <= 1 and not _options.devices:
+        _warm = supervisor.make_warm_runner(get_settings())
+        _warm.refill()
 
 
 @worker_shutdown.connect
@@ -106,3 +114,5 @@ def _stop_background(**_kwargs) -> None:
         worker_registry(get_settings()).remove(_me.id)  # a clean stop is not a death
     except Exception:
         log.warning("could not remove this worker from the registry", exc_info=True)
+    if _warm is not None:
+        _warm.close()
