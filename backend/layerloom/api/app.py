@@ -23,6 +23,7 @@ from ..settings import Settings, get_settings
 from ..store.db import make_engine, make_sessionmaker
 from ..jobs.dispatch import CeleryDispatcher
 from ..jobs.workers import worker_registry
+from .docs import install_offline_docs
 from .errors import install_error_handlers
 from .event_hub import EventHub
 from .metrics import StatementCounter, install_metrics
@@ -76,7 +77,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="Layerloom",
         version=__version__,
         description="Design neural networks as graphs, check them, and train them with PyTorch.",
-        docs_url="/docs",
+        docs_url=None,  # served from local assets by install_offline_docs
+        redoc_url=None,
         openapi_url="/api/openapi.json",
         generate_unique_id_function=operation_id,
         lifespan=lifespan,
@@ -87,6 +89,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.sessionmaker = make_sessionmaker(engine, publisher=app.state.event_hub.publisher())
     app.state.dispatch = CeleryDispatcher(settings)
     install_error_handlers(app)
+    install_offline_docs(app)
     health.install_health_checks(app, engine)
     health.add_health_check(app, "broker", lambda: _broker_health(settings))
     health.add_health_check(app, "worker", lambda: _worker_health(settings))
