@@ -118,11 +118,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     from .api.auth import add_auth_commands
     from .cli_train import add_train_commands
+    from .export.cli import add_export_command
     from .keras_import.cli import add_import_command
 
     add_auth_commands(sub)
     add_train_commands(sub)
     add_import_command(sub)
+    add_export_command(sub)
     return parser
 
 

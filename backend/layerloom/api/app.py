@@ -28,10 +28,10 @@ from .errors import install_error_handlers
 from .event_hub import EventHub
 from .metrics import StatementCounter, install_metrics
 from .schemas import ComponentHealth
-from .routes import admin, datasets, graphs, health, help, jobs, keras_import, layers
+from .routes import admin, datasets, exports, graphs, health, help, jobs, keras_import, layers
 
-ROUTERS = (layers.router, keras_import.router, graphs.router, datasets.router, jobs.router, health.router, help.router,
-           admin.router)
+ROUTERS = (layers.router, keras_import.router, graphs.router, datasets.router, jobs.router, exports.router,
+           health.router, help.router, admin.router)
 
 
 def operation_id(route: APIRoute) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import warnings
 import zipfile
 from pathlib import Path
 from typing import Literal
@@ -124,8 +125,6 @@ def _pt2(model, manifest) -> bytes:
     free = free_length_inputs(manifest["graph"], analysis)
     batch = torch.export.Dim("batch")
     dynamic = {nid: {0: batch, **({1: torch.export.Dim.AUTO} if nid in free else {})} for nid in analysis.input_ids}
-    import warnings
-
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # e.g. nn.LSTM's flat weights "assigned during export"

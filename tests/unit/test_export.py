@@ -1,0 +1,192 @@
+"""Exports of a finished run (backend/layerloom/export/):
+
+- ONNX: onnxruntime gives the trained model's outputs within 1e-5 at batch sizes 1 and 7 (and at a
+  second sequence length for the LSTM), one self-contained file, inputs and outputs named after the
+  graph's ids; a SimpleRNN, whose length the exporter freezes, is refused with that reason.
+- pytorch: model.py + weights.safetensors give the same outputs in a Python that cannot import
+  layerloom, and model.py reads like hand-written code.
+- pt2: torch.export.load gives the same outputs.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import safetensors.torch
+import torch
+
+from layerloom.cli import main
+from layerloom.data import load_builtin
+from layerloom.export import ExportError, export_run
+from layerloom.export.onnx_export import sample_inputs
+from layerloom.graph import analyze, compile_graph
+from layerloom.train import load_trained, train
+from layerloom.train.artifacts import write_artifacts
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+def example(name: str) -> dict:
+    return json.loads((EXAMPLES / f"{name}.json").read_text())
+
+
+def simple_rnn_classifier() -> dict:
+    graph = example("lstm_text_classifier")
+    graph["name"] = "rnn-text-classifier"
+    for node in graph["nodes"]:
+        if node["type"] == "LSTM":
+            node["type"] = "SimpleRNN"
+    return graph
+
+
+@pytest.fixture(scope="module")
+def run_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The seed MLP trained for real (2 epochs); the other graphs with their seeded initial weights
+    written as a run (what is exported is whatever the run holds)."""
+    runs = {}
+    out = tmp_path_factory.mktemp("runs")
+    train(example("seed_mlp"), load_builtin("random_classification"), {"epochs": 2, "batch_size": 64},
+          out_dir=out / "seed_mlp")
+    runs["seed_mlp"] = out / "seed_mlp"
+    graphs = {name: example(name) for name in ("two_head", "toy_resnet", "lstm_text_classifier", "siamese",
+                                                "inception_module", "conv_autoencoder", "ticket_classifier")}
+    graphs["simple_rnn"] = simple_rnn_classifier()
+    for name, graph in graphs.items():
+        write_artifacts(out / name, compile_graph(graph, seed=7), graph=graph, history=[], manifest={})
+        runs[name] = out / name
+    return runs
+
+
+def reference_outputs(run_dir: Path, inputs: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
+    with torch.no_grad():
+        return {k: v.numpy() for k, v in load_trained(run_dir)(inputs).items()}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["seed_mlp", "two_head", "toy_resnet", "lstm_text_classifier"])
+def test_onnx_matches_the_trained_model(run_dirs: dict[str, Path], name: str) -> None:
+    import onnx
+    import onnxruntime
+
+    path = export_run(run_dirs[name], "onnx")
+    analysis = analyze(example(name))
+    proto = onnx.load(str(path))
+    assert all(t.data_location == onnx.TensorProto.DEFAULT for t in proto.graph.initializer)  # self-contained
+    assert not list(path.parent.glob("*.data"))
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    assert [i.name for i in session.get_inputs()] == analysis.input_ids
+    assert [o.name for o in session.get_outputs()] == analysis.output_ids
+    assert all(isinstance(i.shape[0], str) for i in session.get_inputs())  # dynamic batch
+    cases = [(1, {}), (7, {})]
+    if name == "lstm_text_classifier":
+        assert isinstance(session.get_inputs()[0].shape[1], str)  # dynamic sequence length
+        cases.append((7, {"tokens": 9}))
+    for batch, longer in cases:
+        inputs = sample_inputs(analysis, batch, longer, seed=100 + batch)
+        expected = reference_outputs(run_dirs[name], inputs)
+        got = session.run(None, {k: v.numpy() for k, v in inputs.items()})
+        for head, value in zip(analysis.output_ids, got):
+            assert value.shape == expected[head].shape
+            np.testing.assert_allclose(value, expected[head], atol=1e-5, rtol=0)
+
+
+@pytest.mark.slow
+def test_onnx_refuses_a_simple_rnn_whose_length_the_exporter_freezes(run_dirs: dict[str, Path]) -> None:
+    with pytest.raises(ExportError, match="sequence length of 'tokens'"):
+        export_run(run_dirs["simple_rnn"], "onnx")
+    assert not (run_dirs["simple_rnn"] / "exports" / "model.onnx").exists()  # nothing served later either
+
+
+# A Python that has torch and safetensors but not layerloom: -I ignores PYTHONPATH and the user's
+# site, -S skips site-packages' .pth files (the editable install of layerloom is one); the script
+# then adds the directories of torch and safetensors, and the export's own folder, by hand.
+RUN_EXPORTED = """
+import sys
+sys.path[:0] = {paths!r}
+try:
+    import layerloom
+    raise SystemExit("layerloom is importable; the test would prove nothing")
+except ImportError:
+    pass
+import safetensors.torch, torch
+import model as exported
+cls = getattr(exported, {class_name!r})
+net = cls()
+net.load_state_dict(safetensors.torch.load_file("weights.safetensors"))
+net.eval()
+inputs = safetensors.torch.load_file("inputs.safetensors")
+with torch.no_grad():
+    outputs = net(inputs)
+safetensors.torch.save_file({{k: v.contiguous() for k, v in outputs.items()}}, "outputs.safetensors")
+"""
+
+
+@pytest.mark.parametrize("name", ["seed_mlp", "siamese", "inception_module", "lstm_text_classifier",
+                                  "conv_autoencoder", "ticket_classifier"])
+def test_pytorch_export_runs_without_layerloom(run_dirs: dict[str, Path], tmp_path: Path, name: str) -> None:
+    archive = export_run(run_dirs[name], "pytorch")
+    with zipfile.ZipFile(archive) as zf:
+        assert sorted(zf.namelist()) == ["README.md", "graph.json", "model.py", "weights.safetensors"]
+        zf.extractall(tmp_path)
+    assert json.loads((tmp_path / "graph.json").read_text()) == example(name)
+    source = (tmp_path / "model.py").read_text()
+    analysis = analyze(example(name))
+    inputs = sample_inputs(analysis, 5, seed=3)
+    safetensors.torch.save_file(inputs, str(tmp_path / "inputs.safetensors"))
+    class_name = type(load_trained(run_dirs[name])).__name__
+    paths = sorted({str(Path(m.__file__).resolve().parents[1]) for m in (torch, safetensors)}) + [str(tmp_path)]
+    result = subprocess.run([sys.executable, "-I", "-S", "-c", RUN_EXPORTED.format(paths=paths, class_name=class_name)],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    got = safetensors.torch.load_file(str(tmp_path / "outputs.safetensors"))
+    expected = reference_outputs(run_dirs[name], inputs)
+    assert set(got) == set(expected)
+    for head in expected:
+        np.testing.assert_allclose(got[head].numpy(), expected[head], atol=1e-6, rtol=0)
+    readme = (tmp_path / "README.md").read_text()
+    assert f"from model import {class_name}" in readme and "load_state_dict" in readme
+
+
+def test_model_py_reads_like_hand_written_code(run_dirs: dict[str, Path], tmp_path: Path) -> None:
+    with zipfile.ZipFile(export_run(run_dirs["siamese"], "pytorch")) as zf:
+        source = zf.read("model.py").decode()
+    tree = ast.parse(source)
+    assert "layerloom" not in source.replace("written by Layerloom", "").lower()
+    assert "= None" not in source and "torch.fx" not in source and "getitem" not in source
+    classes = [n.name for n in tree.body if isinstance(n, ast.ClassDef)]
+    assert classes == ["Siamese"]
+    functions = [n.name for n in tree.body if isinstance(n, ast.FunctionDef)]
+    assert functions == ["batch_dot"]  # the one helper it calls, inlined
+    assert "self.left_hidden = nn.Linear(64, 64)" in source
+    # The shared encoder is one module called twice, as one would write it.
+    assert source.count("self.left_hidden(") == 2 and source.count("self.left_hidden =") == 1
+    assert "similarity = batch_dot(left_embed, right_embed, axes=(1, 1), normalize=True)" in source
+    assert max(len(line) for line in source.splitlines()) <= 120
+
+
+@pytest.mark.parametrize("name", ["seed_mlp", "two_head"])
+def test_pt2_loads_with_torch_export_and_matches(run_dirs: dict[str, Path], name: str) -> None:
+    program = torch.export.load(str(export_run(run_dirs[name], "pt2")))
+    analysis = analyze(example(name))
+    for batch in (1, 7):
+        inputs = sample_inputs(analysis, batch, seed=batch)
+        with torch.no_grad():
+            got = program.module()(inputs)
+        expected = reference_outputs(run_dirs[name], inputs)
+        for head in expected:
+            np.testing.assert_allclose(got[head].numpy(), expected[head], atol=1e-5, rtol=0)
+
+
+def test_cli_export_writes_the_file(run_dirs: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "mlp.zip"
+    assert main(["export", str(run_dirs["seed_mlp"]), "--format", "pytorch", "-o", str(out)]) == 0
+    assert zipfile.is_zipfile(out) and "Wrote" in capsys.readouterr().out
+    assert main(["export", str(tmp_path), "--format", "pt2", "-o", str(tmp_path / "x.pt2")]) == 1
+    assert "manifest.json" in capsys.readouterr().err
