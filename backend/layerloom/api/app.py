@@ -28,9 +28,10 @@ from .errors import install_error_handlers
 from .event_hub import EventHub
 from .metrics import StatementCounter, install_metrics
 from .schemas import ComponentHealth
-from .routes import admin, datasets, exports, graphs, health, help, jobs, keras_import, layers
+from .routes import admin, datasets, exports, graphs, health, help, jobs, keras_import, layers, predict
 
 ROUTERS = (layers.router, keras_import.router, graphs.router, datasets.router, jobs.router, exports.router,
+           predict.router, health.router, help.router, admin.router)
            health.router, help.router, admin.router)
 
 
