@@ -45,6 +45,7 @@ bench: install browser
 	$(PY) bench/compile.py
 	$(PY) bench/train_overhead.py --threads 1 --clock cpu
 	$(PY) bench/editor.py
+	$(PY) bench/predict.py
 
 # The large examples (keras.applications' architectures and others) are written by a script;
 # tests/unit/test_zoo_keras_parity.py fails when the committed files differ from its output.

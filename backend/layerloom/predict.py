@@ -255,6 +255,14 @@ class PredictorCache:
                 self._items.popitem(last=False)
         return predictor
 
+    def peek(self, key: str) -> Predictor | None:
+        """The cached predictor (marked as recently used), or None."""
+        with self._lock:
+            predictor = self._items.get(key)
+            if predictor is not None:
+                self._items.move_to_end(key)
+            return predictor
+
     @property
     def total_bytes(self) -> int:
         return sum(p.nbytes for p in self._items.values())

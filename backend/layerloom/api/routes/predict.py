@@ -76,8 +76,11 @@ async def predict(job: OwnedJob, request: Request, session: SessionDep, settings
     if job.state != JobState.SUCCEEDED:
         raise Conflict(f"The job has not succeeded (it is {job.state}); only a finished job can predict.")
     job_id = job.id
-    predictor = await run_in_threadpool(predictor_cache(request).get, job_id,
-                                        lambda: Predictor(job_dir(settings.data_dir, job_id) / RUN_DIR))
+    cache = predictor_cache(request)
+    predictor = cache.peek(job_id)  # a warm model costs no thread hop
+    if predictor is None:
+        predictor = await run_in_threadpool(cache.get, job_id,
+                                            lambda: Predictor(job_dir(settings.data_dir, job_id) / RUN_DIR))
     content_type = request.headers.get("content-type", "")
     try:
         if content_type.startswith("multipart/form-data"):
