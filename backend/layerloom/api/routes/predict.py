@@ -55,9 +55,8 @@ def predictor_cache(request: Request) -> PredictorCache:
     cache = getattr(request.app.state, "predictors", None)
     if cache is None:
         settings = request.app.state.settings
-        cache = request.app.state.predictors = PredictorCache(
-            max_models=getattr(settings, "predict_cache_models", 8),
-            max_bytes=getattr(settings, "predict_cache_bytes", 1 << 30))
+        cache = request.app.state.predictors = PredictorCache(max_models=settings.predict_cache_models,
+                                                              max_bytes=settings.predict_cache_bytes)
     return cache
 
 
