@@ -49,7 +49,7 @@ REQUEST_EXAMPLES: dict[str, dict[str, Any]] = {
         "graph": _EXAMPLE_GRAPH, "dataset": "random_classification", "mapping": {},
         "config": {"epochs": 5, "batch_size": 32, "optimizer": {"name": "adam", "lr": 0.001}},
     }},
-    "predict-predict": {"application/json": {"inputs": {"x": [0.5, -1.2, 3.0, 0.0]}},
+    "jobs-predict": {"application/json": {"inputs": {"x": [0.5, -1.2, 3.0, 0.0]}},
                         "multipart/form-data": {"file": "digit.png"}},
 }
 

@@ -20,7 +20,7 @@ from ..errors import Conflict, Unprocessable, problem
 from ..routing import make_router
 from .jobs import _slug
 
-router = make_router("exports", errors=(401, 404, 409, 422))
+router = make_router("jobs", errors=(401, 404, 409, 422))
 
 DOWNLOAD_NAMES = {"onnx": "{slug}.onnx", "pytorch": "{slug}-pytorch.zip", "pt2": "{slug}.pt2"}
 MEDIA_TYPES = {"onnx": "application/octet-stream", "pytorch": "application/zip", "pt2": "application/octet-stream"}

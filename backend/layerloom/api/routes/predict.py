@@ -26,7 +26,7 @@ from ..errors import BadRequest, Conflict, Unprocessable, problem
 from ..routing import make_router
 from ..uploads import FILE_FIELD, receive_upload
 
-router = make_router("predict", errors=(400, 401, 404, 409, 413, 415, 422))
+router = make_router("jobs", errors=(400, 401, 404, 409, 413, 415, 422))
 
 MAX_PREDICT_FILE_BYTES = 20 * 1024 * 1024
 
