@@ -106,9 +106,10 @@ def test_onnx_refuses_a_simple_rnn_whose_length_the_exporter_freezes(run_dirs: d
 
 # A Python that has torch and safetensors but not layerloom: -I ignores PYTHONPATH and the user's
 # site, -S skips site-packages' .pth files (the editable install of layerloom is one); the script
-# then adds the directories of torch and safetensors, and the export's own folder, by hand.
+# then adds only the directories of torch and safetensors. One process runs every export (each
+# model.py imported from its own folder), as starting Python with torch costs seconds.
 RUN_EXPORTED = """
-import sys
+import importlib.util, os, sys
 sys.path[:0] = {paths!r}
 try:
     import layerloom
@@ -116,41 +117,55 @@ try:
 except ImportError:
     pass
 import safetensors.torch, torch
-import model as exported
-cls = getattr(exported, {class_name!r})
-net = cls()
-net.load_state_dict(safetensors.torch.load_file("weights.safetensors"))
-net.eval()
-inputs = safetensors.torch.load_file("inputs.safetensors")
-with torch.no_grad():
-    outputs = net(inputs)
-safetensors.torch.save_file({{k: v.contiguous() for k, v in outputs.items()}}, "outputs.safetensors")
+for folder, class_name in {exports!r}:
+    os.chdir(folder)
+    spec = importlib.util.spec_from_file_location("model_" + class_name, os.path.join(folder, "model.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    net = getattr(module, class_name)()
+    net.load_state_dict(safetensors.torch.load_file("weights.safetensors"))
+    net.eval()
+    with torch.no_grad():
+        outputs = net(safetensors.torch.load_file("inputs.safetensors"))
+    safetensors.torch.save_file({{k: v.contiguous() for k, v in outputs.items()}}, "outputs.safetensors")
 """
+PYTORCH_EXPORTS = ["seed_mlp", "siamese", "inception_module", "lstm_text_classifier", "conv_autoencoder",
+                   "ticket_classifier"]
 
 
-@pytest.mark.parametrize("name", ["seed_mlp", "siamese", "inception_module", "lstm_text_classifier",
-                                  "conv_autoencoder", "ticket_classifier"])
-def test_pytorch_export_runs_without_layerloom(run_dirs: dict[str, Path], tmp_path: Path, name: str) -> None:
-    archive = export_run(run_dirs[name], "pytorch")
-    with zipfile.ZipFile(archive) as zf:
-        assert sorted(zf.namelist()) == ["README.md", "graph.json", "model.py", "weights.safetensors"]
-        zf.extractall(tmp_path)
-    assert json.loads((tmp_path / "graph.json").read_text()) == example(name)
-    source = (tmp_path / "model.py").read_text()
-    analysis = analyze(example(name))
-    inputs = sample_inputs(analysis, 5, seed=3)
-    safetensors.torch.save_file(inputs, str(tmp_path / "inputs.safetensors"))
-    class_name = type(load_trained(run_dirs[name])).__name__
-    paths = sorted({str(Path(m.__file__).resolve().parents[1]) for m in (torch, safetensors)}) + [str(tmp_path)]
-    result = subprocess.run([sys.executable, "-I", "-S", "-c", RUN_EXPORTED.format(paths=paths, class_name=class_name)],
-                            cwd=tmp_path, capture_output=True, text=True, timeout=120)
+@pytest.fixture(scope="module")
+def pytorch_exports(run_dirs: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Each model's zip unpacked in its own folder with random inputs, run by a layerloom-free Python."""
+    folders, exports = {}, []
+    for name in PYTORCH_EXPORTS:
+        folder = tmp_path_factory.mktemp(f"pytorch-{name}")
+        with zipfile.ZipFile(export_run(run_dirs[name], "pytorch")) as zf:
+            assert sorted(zf.namelist()) == ["README.md", "graph.json", "model.py", "weights.safetensors"]
+            zf.extractall(folder)
+        inputs = sample_inputs(analyze(example(name)), 5, seed=3)
+        safetensors.torch.save_file(inputs, str(folder / "inputs.safetensors"))
+        folders[name] = folder
+        exports.append((str(folder), type(load_trained(run_dirs[name])).__name__))
+    paths = sorted({str(Path(m.__file__).resolve().parents[1]) for m in (torch, safetensors)})
+    result = subprocess.run([sys.executable, "-I", "-S", "-c", RUN_EXPORTED.format(paths=paths, exports=exports)],
+                            capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
-    got = safetensors.torch.load_file(str(tmp_path / "outputs.safetensors"))
+    return folders
+
+
+@pytest.mark.parametrize("name", PYTORCH_EXPORTS)
+def test_pytorch_export_runs_without_layerloom(run_dirs: dict[str, Path], pytorch_exports: dict[str, Path],
+                                               name: str) -> None:
+    folder = pytorch_exports[name]
+    assert json.loads((folder / "graph.json").read_text()) == example(name)
+    inputs = safetensors.torch.load_file(str(folder / "inputs.safetensors"))
+    got = safetensors.torch.load_file(str(folder / "outputs.safetensors"))
     expected = reference_outputs(run_dirs[name], inputs)
     assert set(got) == set(expected)
     for head in expected:
         np.testing.assert_allclose(got[head].numpy(), expected[head], atol=1e-6, rtol=0)
-    readme = (tmp_path / "README.md").read_text()
+    class_name = type(load_trained(run_dirs[name])).__name__
+    readme = (folder / "README.md").read_text()
     assert f"from model import {class_name}" in readme and "load_state_dict" in readme
 
 
