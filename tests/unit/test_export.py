@@ -34,7 +34,22 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
 def example(name: str) -> dict:
+    if name == "lambda_normalization":
+        return lambda_and_normalization()
     return json.loads((EXAMPLES / f"{name}.json").read_text())
+
+
+def lambda_and_normalization() -> dict:
+    """Given and adapted Normalization, and a Lambda expression, before a Dense head."""
+    return {"format": "layerloom.graph", "version": 1, "name": "lambda-normalization", "nodes": [
+        {"id": "x", "type": "Input", "params": {"shape": [6]}},
+        {"id": "given", "type": "Normalization", "params": {"mean": [0.5], "variance": [4.0]}},
+        {"id": "adapted", "type": "Normalization", "params": {"adapt": True}},
+        {"id": "gate", "type": "Lambda", "params": {"expression": "x * sigmoid(x) + clip(x, -1, 1) ** 2 - mean(x, axis=-1, keepdims=True)"}},
+        {"id": "d", "type": "Dense", "params": {"units": 3}},
+        {"id": "y", "type": "Output", "params": {"loss": "mse"}}],
+        "edges": [{"source": "x", "target": "given"}, {"source": "given", "target": "adapted"},
+                  {"source": "adapted", "target": "gate"}, {"source": "gate", "target": "d"}, {"source": "d", "target": "y"}]}
 
 
 def simple_rnn_classifier() -> dict:
@@ -58,8 +73,15 @@ def run_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     graphs = {name: example(name) for name in ("two_head", "toy_resnet", "lstm_text_classifier", "siamese",
                                                 "inception_module", "conv_autoencoder", "ticket_classifier")}
     graphs["simple_rnn"] = simple_rnn_classifier()
+    graphs["lambda_normalization"] = lambda_and_normalization()
     for name, graph in graphs.items():
-        write_artifacts(out / name, compile_graph(graph, seed=7), graph=graph, history=[], manifest={})
+        model = compile_graph(graph, seed=7)
+        if name == "lambda_normalization":  # as if adapted to data: statistics that change the outputs
+            with torch.no_grad():
+                model.adapted.mean.copy_(torch.linspace(-1, 1, 6))
+                model.adapted.variance.copy_(torch.linspace(0.5, 3, 6))
+                model.adapted.count.fill_(100)
+        write_artifacts(out / name, model, graph=graph, history=[], manifest={})
         runs[name] = out / name
     return runs
 
@@ -129,8 +151,10 @@ for folder, class_name in {exports!r}:
         outputs = net(safetensors.torch.load_file("inputs.safetensors"))
     safetensors.torch.save_file({{k: v.contiguous() for k, v in outputs.items()}}, "outputs.safetensors")
 """
+# A shared layer (siamese), a Lambda and Normalization, the torch_ops helpers (SamePool, KerasLSTM,
+# CroppedConvTranspose2d), several inputs and heads.
 PYTORCH_EXPORTS = ["seed_mlp", "siamese", "inception_module", "lstm_text_classifier", "conv_autoencoder",
-                   "ticket_classifier"]
+                   "ticket_classifier", "lambda_normalization"]
 
 
 @pytest.fixture(scope="module")

@@ -93,6 +93,20 @@ def _upsample(m: nn.Upsample) -> str:
     return _args(scale_factor=m.scale_factor, **_non_default(mode=(m.mode, "nearest")))
 
 
+def _normalization(m: torch_ops.KerasNormalization) -> str:
+    # Only the kept axes' sizes matter (the others broadcast as 1), so the broadcast shape serves as
+    # the input shape. Adapted statistics are weights (in weights.safetensors); given ones are
+    # constants of the constructor, as in the graph.
+    kept = tuple(d for d in range(len(m.broadcast_shape)) if d not in m.reduce_dims)
+    keywords: dict[str, Any] = {}
+    if not m.adapts:
+        keywords = {"mean": m.mean.flatten().tolist(), "variance": m.variance.flatten().tolist(),
+                    "given_shape": tuple(m.mean.shape)}
+    if m.invert:
+        keywords["invert"] = True
+    return _args(tuple(m.broadcast_shape[1:]), kept, **keywords)
+
+
 # Exact module class -> (how its name is written, arguments of its constructor call).
 CONSTRUCTORS: dict[type, tuple[str, Callable[[Any], str]]] = {
     nn.Linear: ("nn.Linear", _linear),
@@ -118,6 +132,7 @@ CONSTRUCTORS: dict[type, tuple[str, Callable[[Any], str]]] = {
     torch_ops.KerasSimpleRNN: ("KerasSimpleRNN", _recurrent),
     torch_ops.KerasLSTM: ("KerasLSTM", _recurrent),
     torch_ops.KerasGRU: ("KerasGRU", _recurrent),
+    torch_ops.KerasNormalization: ("KerasNormalization", _normalization),
 }
 
 # What fx itself may put in a generated function's globals besides the functions called.
