@@ -35,12 +35,17 @@ def test_try_a_trained_digits_cnn_and_download_its_exports(page: Any, train_serv
     assert wait_state(page, ("succeeded", "failed", "cancelled"), timeout=300) == "succeeded"
     expect(page.get_by_test_id("try-it")).to_be_visible()
 
+    answers: list[str] = []
+    page.on("response", lambda r: answers.append(f"{r.status} {r.text()[:500]}") if "/predict" in r.url else None)
     right = 0
     samples = held_out_digits(train_server, 5)
     for data, label in samples:
         page.get_by_test_id("try-image-file").set_input_files({"name": "digit.png", "mimeType": "image/png", "buffer": data})
         top = page.get_by_test_id("try-top-y")
-        expect(top).to_be_visible()
+        try:
+            expect(top).to_be_visible()
+        except AssertionError:
+            raise AssertionError(f"no answer; the predict responses were {answers}") from None
         page.wait_for_function("() => !document.querySelector('[data-testid=try-predict-drawing]').disabled")
         right += top.inner_text() == label
     assert right >= 4, f"{right} of {len(samples)} dropped digits were classified right"
