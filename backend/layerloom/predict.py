@@ -177,9 +177,9 @@ class Predictor:
             target_columns = ({v if isinstance(v, str) else v["column"] for v in targets.values()} if targets
                               else set(training_header[-1:]) if training_header else set())
             split = dataset_options.get("split_column")
-            header = next(csv.reader(io.StringIO(data.decode("utf-8-sig", "replace").split("\n", 1)[0]),
-                                     delimiter=dataset_options.get("delimiter", ",")), [])
-            columns = [c.strip() for c in (training_header or header) if c.strip() not in target_columns and c.strip() != split]
+            header = training_header or next(csv.reader(io.StringIO(data.decode("utf-8-sig", "replace").split("\n", 1)[0]),
+                                                        delimiter=dataset_options.get("delimiter", ",")), [])
+            columns = [c.strip() for c in header if c.strip() not in target_columns and c.strip() != split]
             input_columns = {"x": columns}
         try:
             dataset = load_csv(data, inputs=input_columns, targets={}, input_shapes=dataset_options.get("input_shapes"),

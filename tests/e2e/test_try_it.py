@@ -30,15 +30,15 @@ def test_try_a_trained_digits_cnn_and_download_its_exports(page: Any, train_serv
     from playwright.sync_api import expect
 
     open_template(page, "digits-cnn")
-    setup_run(page, "digits", epochs=10)
+    setup_run(page, "digits", epochs=5)
     start_training(page)
-    assert wait_state(page, ("succeeded", "failed", "cancelled"), timeout=300) == "succeeded"
+    assert wait_state(page, ("succeeded", "failed", "cancelled"), timeout=600) == "succeeded"
     expect(page.get_by_test_id("try-it")).to_be_visible()
 
     answers: list[str] = []
     page.on("response", lambda r: answers.append(f"{r.status} {r.text()[:500]}") if "/predict" in r.url else None)
     right = 0
-    samples = held_out_digits(train_server, 5)
+    samples = held_out_digits(train_server, 8)
     for data, label in samples:
         page.get_by_test_id("try-image-file").set_input_files({"name": "digit.png", "mimeType": "image/png", "buffer": data})
         top = page.get_by_test_id("try-top-y")
@@ -48,7 +48,7 @@ def test_try_a_trained_digits_cnn_and_download_its_exports(page: Any, train_serv
             raise AssertionError(f"no answer; the predict responses were {answers}") from None
         page.wait_for_function("() => !document.querySelector('[data-testid=try-predict-drawing]').disabled")
         right += top.inner_text() == label
-    assert right >= 4, f"{right} of {len(samples)} dropped digits were classified right"
+    assert right >= 6, f"{right} of {len(samples)} dropped digits were classified right"
 
     pad = page.get_by_test_id("try-pad")
     box = pad.bounding_box()
