@@ -36,6 +36,8 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 def example(name: str) -> dict:
     if name == "lambda_normalization":
         return lambda_and_normalization()
+    if name == "shared_block":
+        return shared_block()
     return json.loads((EXAMPLES / f"{name}.json").read_text())
 
 
@@ -50,6 +52,28 @@ def lambda_and_normalization() -> dict:
         {"id": "y", "type": "Output", "params": {"loss": "mse"}}],
         "edges": [{"source": "x", "target": "given"}, {"source": "given", "target": "adapted"},
                   {"source": "adapted", "target": "gate"}, {"source": "gate", "target": "d"}, {"source": "d", "target": "y"}]}
+
+
+def shared_block() -> dict:
+    """A block called twice with one set of weights (``share``), between plain layers."""
+    conv_bn = {"args": {"filters": {"type": "int"}}, "nodes": [
+        {"id": "x", "type": "Input"},
+        {"id": "conv1", "type": "Conv2D", "params": {"filters": {"arg": "filters"}, "kernel_size": 3, "padding": "same"}},
+        {"id": "bn", "type": "BatchNormalization"},
+        {"id": "relu", "type": "Activation", "params": {"activation": "relu"}},
+        {"id": "y", "type": "Output"}],
+        "edges": [{"source": "x", "target": "conv1"}, {"source": "conv1", "target": "bn"},
+                  {"source": "bn", "target": "relu"}, {"source": "relu", "target": "y"}]}
+    return {"format": "layerloom.graph", "version": 1, "name": "shared-block", "blocks": {"conv_bn": conv_bn}, "nodes": [
+        {"id": "x", "type": "Input", "params": {"shape": [3, 8, 8]}},
+        {"id": "stem", "type": "Conv2D", "params": {"filters": 8, "kernel_size": 1}},
+        {"id": "b1", "type": "Block", "params": {"block": "conv_bn", "args": {"filters": 8}}},
+        {"id": "b2", "type": "Block", "params": {"block": "conv_bn", "args": {"filters": 8}}, "share": "b1"},
+        {"id": "gap", "type": "GlobalAveragePooling2D", "params": {}},
+        {"id": "d", "type": "Dense", "params": {"units": 3, "activation": "softmax"}},
+        {"id": "y", "type": "Output", "params": {"loss": "categorical_crossentropy"}}],
+        "edges": [{"source": "x", "target": "stem"}, {"source": "stem", "target": "b1"}, {"source": "b1", "target": "b2"},
+                  {"source": "b2", "target": "gap"}, {"source": "gap", "target": "d"}, {"source": "d", "target": "y"}]}
 
 
 def simple_rnn_classifier() -> dict:
@@ -74,8 +98,13 @@ def run_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
                                                 "inception_module", "conv_autoencoder", "ticket_classifier")}
     graphs["simple_rnn"] = simple_rnn_classifier()
     graphs["lambda_normalization"] = lambda_and_normalization()
+    graphs["shared_block"] = shared_block()
     for name, graph in graphs.items():
         model = compile_graph(graph, seed=7)
+        if name == "shared_block":  # trained batch-norm statistics, so eval mode differs from a fresh layer
+            with torch.no_grad():
+                model.b1.bn.running_mean.copy_(torch.linspace(-0.5, 0.5, 8))
+                model.b1.bn.running_var.copy_(torch.linspace(0.5, 2.0, 8))
         if name == "lambda_normalization":  # as if adapted to data: statistics that change the outputs
             with torch.no_grad():
                 model.adapted.mean.copy_(torch.linspace(-1, 1, 6))
@@ -151,10 +180,10 @@ for folder, class_name in {exports!r}:
         outputs = net(safetensors.torch.load_file("inputs.safetensors"))
     safetensors.torch.save_file({{k: v.contiguous() for k, v in outputs.items()}}, "outputs.safetensors")
 """
-# A shared layer (siamese), a Lambda and Normalization, the torch_ops helpers (SamePool, KerasLSTM,
+# A shared layer (siamese), a block called twice with shared weights, a Lambda and Normalization, the torch_ops helpers (SamePool, KerasLSTM,
 # CroppedConvTranspose2d), several inputs and heads.
 PYTORCH_EXPORTS = ["seed_mlp", "siamese", "inception_module", "lstm_text_classifier", "conv_autoencoder",
-                   "ticket_classifier", "lambda_normalization"]
+                   "ticket_classifier", "lambda_normalization", "shared_block"]
 
 
 @pytest.fixture(scope="module")
@@ -208,6 +237,14 @@ def test_model_py_reads_like_hand_written_code(run_dirs: dict[str, Path], tmp_pa
     assert source.count("self.left_hidden(") == 2 and source.count("self.left_hidden =") == 1
     assert "similarity = batch_dot(left_embed, right_embed, axes=(1, 1), normalize=True)" in source
     assert max(len(line) for line in source.splitlines()) <= 120
+
+
+def test_a_block_call_reads_as_a_module_dict(run_dirs: dict[str, Path]) -> None:
+    with zipfile.ZipFile(export_run(run_dirs["shared_block"], "pytorch")) as zf:
+        source = zf.read("model.py").decode()
+    assert 'self.b1 = nn.ModuleDict({\n            "conv1": nn.Conv2d(8, 8, 3, padding=1),' in source
+    assert "nn.BatchNorm2d(8, eps=0.001, momentum=0.01)" in source  # floats as a person writes them
+    assert "b2_conv1 = self.b1.conv1(b1_relu)" in source and "self.b2" not in source  # shared: one module
 
 
 @pytest.mark.parametrize("name", ["seed_mlp", "two_head"])

@@ -30,9 +30,20 @@ class SourceExportError(ValueError):
     """The model uses something this writer cannot express as source."""
 
 
+def _literal(value: Any) -> str:
+    """``repr``, with floats written as a person would (``0.01``, not ``0.010000000000000009``);
+    twelve significant digits keep every float32 value exactly."""
+    if isinstance(value, float):
+        return repr(float(f"{value:.12g}"))
+    if isinstance(value, (list, tuple)):
+        inner = ", ".join(_literal(v) for v in value)
+        return f"[{inner}]" if isinstance(value, list) else f"({inner}{',' if len(value) == 1 else ''})"
+    return repr(value)
+
+
 def _args(*positional: Any, **keywords: Any) -> str:
-    parts = [repr(a) for a in positional]
-    parts += [f"{k}={v!r}" for k, v in keywords.items()]
+    parts = [_literal(a) for a in positional]
+    parts += [f"{k}={_literal(v)}" for k, v in keywords.items()]
     return ", ".join(parts)
 
 
@@ -147,13 +158,7 @@ def write_model_source(model: GraphModel, analysis: Analysis, *, version: str) -
     helpers: list[str] = []
     init_lines = []
     for name, module in model.named_children():
-        entry = CONSTRUCTORS.get(type(module))
-        if entry is None:
-            raise SourceExportError(f"Node {name!r} uses {type(module).__name__}, which the PyTorch export cannot write yet.")
-        written, arguments = entry
-        if not written.startswith("nn."):
-            helpers.append(written)
-        init_lines.append(f"        self.{name} = {written}({arguments(module)})")
+        init_lines.append(f"        self.{name} = {_constructor(name, module, helpers, indent=8)}")
     forward_lines, called = _forward_body(model)
     helpers += called
     helper_source = _helper_source(helpers)
@@ -191,6 +196,23 @@ def write_model_source(model: GraphModel, analysis: Analysis, *, version: str) -
         *forward_lines,
     ]))
     return "\n\n".join(parts).rstrip() + "\n"
+
+
+def _constructor(name: str, module: nn.Module, helpers: list[str], indent: int) -> str:
+    """The expression that creates ``module``; a block call's container becomes an nn.ModuleDict of
+    its layers (``self.b1.conv1`` then reads as in the forward, and the state_dict keys stay)."""
+    if type(module) is nn.Module:
+        pad = " " * (indent + 4)
+        items = [f'{pad}"{child}": {_constructor(f"{name}.{child}", sub, helpers, indent + 4)},'
+                 for child, sub in module.named_children()]
+        return "nn.ModuleDict({\n" + "\n".join(items) + "\n" + " " * indent + "})"
+    entry = CONSTRUCTORS.get(type(module))
+    if entry is None:
+        raise SourceExportError(f"Node {name!r} uses {type(module).__name__}, which the PyTorch export cannot write yet.")
+    written, arguments = entry
+    if not written.startswith("nn."):
+        helpers.append(written)
+    return f"{written}({arguments(module)})"
 
 
 def _forward_body(model: GraphModel) -> tuple[list[str], list[str]]:
