@@ -44,6 +44,13 @@ def test_docs_pages_load_only_local_assets(client: TestClient, page: str) -> Non
     assert "/api/openapi.json" in html.text
 
 
+def test_no_asset_names_another_host_to_load(client: TestClient) -> None:
+    """ReDoc's bundle carries one CDN image (its footer logo): it is served pointing at ours."""
+    script = client.get("/api/docs-assets/redoc.standalone.js")
+    assert script.status_code == 200 and b"cdn.redoc.ly" not in script.content
+    assert b"/api/docs-assets/favicon.png" in script.content
+
+
 def test_every_request_body_has_an_example(client: TestClient) -> None:
     schema = client.get("/api/openapi.json").json()
     bodies = [(op["operationId"], media, content) for operations in schema["paths"].values()
@@ -66,5 +73,7 @@ def test_the_json_examples_are_accepted_by_the_api(client: TestClient) -> None:
     graph_id = saved.json()["graph"]["id"] if "graph" in saved.json() else saved.json()["id"]
     assert client.patch(f"/api/graphs/{graph_id}", json=example["graphs-update_graph"]).status_code == 200
     assert client.post(f"/api/graphs/{graph_id}/versions", json=example["graphs-create_graph_version"]).status_code in (200, 201)
+    checked_job = client.post("/api/jobs/check", json=example["jobs-check_job"])
+    assert checked_job.status_code == 204, checked_job.text
     submitted = client.post("/api/jobs", json=example["jobs-submit_job"])
     assert submitted.status_code == 201, submitted.text

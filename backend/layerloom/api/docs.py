@@ -10,13 +10,14 @@ examples are accepted by the API itself.
 from __future__ import annotations
 
 import json
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 import fastapi_offline
 from fastapi import FastAPI
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 DOCS_ASSETS = Path(fastapi_offline.__file__).parent / "static"
@@ -35,6 +36,11 @@ _EXAMPLE_GRAPH: dict[str, Any] = {
     "edges": [{"source": "x", "target": "d1"}, {"source": "d1", "target": "d2"}, {"source": "d2", "target": "y"}],
 }
 
+_EXAMPLE_JOB: dict[str, Any] = {
+    "graph": _EXAMPLE_GRAPH, "dataset": "random_classification", "mapping": {},
+    "config": {"epochs": 5, "batch_size": 32, "optimizer": {"name": "adam", "lr": 0.001}},
+}
+
 # operation id -> {media type: example body}. A multipart example shows the form's text fields.
 REQUEST_EXAMPLES: dict[str, dict[str, Any]] = {
     "graphs-validate_graph": {"application/json": _EXAMPLE_GRAPH},
@@ -45,17 +51,31 @@ REQUEST_EXAMPLES: dict[str, dict[str, Any]] = {
         "file": "houses.csv", "kind": "csv", "name": "houses",
         "options": json.dumps({"inputs": {"x": ["rooms", "area"]}, "targets": {"y": "price"}}),
     }},
-    "jobs-submit_job": {"application/json": {
-        "graph": _EXAMPLE_GRAPH, "dataset": "random_classification", "mapping": {},
-        "config": {"epochs": 5, "batch_size": 32, "optimizer": {"name": "adam", "lr": 0.001}},
-    }},
+    "jobs-submit_job": {"application/json": _EXAMPLE_JOB},
+    "jobs-check_job": {"application/json": _EXAMPLE_JOB},
     "jobs-predict": {"application/json": {"inputs": {"x": [0.5, -1.2, 3.0, 0.0]}},
                         "multipart/form-data": {"file": "digit.png"}},
 }
 
 
+# ReDoc's sidebar footer shows Redocly's logo from their CDN; point it at our own icon instead.
+REDOC_CDN_LOGO = "https://cdn.redoc.ly/redoc/logo-mini.svg"
+REDOC_JS = "redoc.standalone.js"
+
+
+@cache
+def _offline_redoc_js() -> bytes:
+    return (DOCS_ASSETS / REDOC_JS).read_bytes().replace(REDOC_CDN_LOGO.encode(), f"{ASSETS_URL}/favicon.png".encode())
+
+
 def install_offline_docs(app: FastAPI) -> None:
     """Serve ``/docs`` and ``/redoc`` from local assets and add the request examples to the schema."""
+
+    @app.get(f"{ASSETS_URL}/{REDOC_JS}", include_in_schema=False, tags=["docs"])
+    def redoc_js() -> Response:  # before the mount, so it takes precedence
+        return Response(_offline_redoc_js(), media_type="text/javascript",
+                        headers={"Cache-Control": "public, max-age=86400"})
+
     app.mount(ASSETS_URL, StaticFiles(directory=DOCS_ASSETS), name="docs-assets")
     openapi_url = app.openapi_url or "/api/openapi.json"
 
