@@ -97,7 +97,9 @@ def _layer_norm(m: nn.LayerNorm) -> str:
 
 
 def _recurrent(m: Any) -> str:
-    return _args(m.input_size, m.hidden_size, return_sequences=m.return_sequences, bidirectional=m.bidirectional)
+    merge = _non_default(merge_mode=(getattr(m, "merge_mode", "concat"), "concat"))
+    return _args(m.input_size, m.hidden_size, return_sequences=m.return_sequences, bidirectional=m.bidirectional,
+                 **merge)
 
 
 def _upsample(m: nn.Upsample) -> str:
@@ -163,7 +165,11 @@ def write_model_source(model: GraphModel, analysis: Analysis, *, version: str) -
     helpers += called
     helper_source = _helper_source(helpers)
     uses = "\n".join([helper_source, *forward_lines])
-    imports = ["import math"] if re.search(r"\bmath\.", helper_source) else []
+    imports = ["from __future__ import annotations", ""] if helper_source else []  # the helpers' annotations stay text
+    if re.search(r"\bmath\.", helper_source):
+        imports.append("import math")
+    if re.search(r"\bAny\b", helper_source):
+        imports.append("from typing import Any")
     imports.append("import torch")
     if re.search(r"\bF\.", uses):
         imports.append("import torch.nn.functional as F")
