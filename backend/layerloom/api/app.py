@@ -32,7 +32,6 @@ from .routes import admin, datasets, exports, graphs, health, help, jobs, keras_
 
 ROUTERS = (layers.router, keras_import.router, graphs.router, datasets.router, jobs.router, exports.router,
            predict.router, health.router, help.router, admin.router)
-           health.router, help.router, admin.router)
 
 
 def operation_id(route: APIRoute) -> str:
