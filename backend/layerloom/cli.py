@@ -146,10 +146,12 @@ def build_parser() -> argparse.ArgumentParser:
     add_token_commands(sub)
 
     from .cli_train import add_train_commands
+    from .export.cli import add_export_command
     from .keras_import.cli import add_import_command
 
     add_train_commands(sub)
     add_import_command(sub)
+    add_export_command(sub)
     return parser
 
 

@@ -57,6 +57,9 @@ class Settings(BaseSettings):
 
     # Request limits, enforced while the body streams in.
     max_upload_bytes: int = Field(100 * MB, ge=1, description="Largest dataset file one upload may carry.")
+    # Trained models kept loaded for predictions (least recently used go first).
+    predict_cache_models: int = Field(8, ge=1, description="Most models kept loaded for predictions.")
+    predict_cache_bytes: int = Field(1024 * MB, ge=1, description="Most bytes of weights kept loaded for predictions.")
     max_request_bytes: int = Field(20 * MB, ge=1024, description="Largest JSON request body (graph documents).")
 
     # Authentication (see the module docstring).

@@ -24,15 +24,16 @@ from ..settings import Settings, get_settings
 from ..store.db import make_engine, make_sessionmaker
 from ..jobs.dispatch import CeleryDispatcher
 from ..jobs.workers import worker_registry
+from .docs import install_offline_docs
 from .errors import install_error_handlers
 from .event_hub import EventHub
 from .metrics import StatementCounter, install_metrics
 from .security import LocalSafetyMiddleware
 from .schemas import ComponentHealth
-from .routes import admin, datasets, graphs, health, help, jobs, keras_import, layers
+from .routes import admin, datasets, exports, graphs, health, help, jobs, keras_import, layers, predict
 
-ROUTERS = (layers.router, keras_import.router, graphs.router, datasets.router, jobs.router, health.router, help.router,
-           admin.router)
+ROUTERS = (layers.router, keras_import.router, graphs.router, datasets.router, jobs.router, exports.router,
+           predict.router, health.router, help.router, admin.router)
 
 
 def operation_id(route: APIRoute) -> str:
@@ -78,7 +79,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="Layerloom",
         version=__version__,
         description="Design neural networks as graphs, check them, and train them with PyTorch.",
-        docs_url="/docs",
+        docs_url=None,  # served from local assets by install_offline_docs
+        redoc_url=None,
         openapi_url="/api/openapi.json",
         generate_unique_id_function=operation_id,
         lifespan=lifespan,
@@ -93,6 +95,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # No login: anything the user's browser can be made to send would act as the user. (In token
         # mode every request carries a bearer token, which no other site can make a browser send.)
         app.add_middleware(LocalSafetyMiddleware, allowed_hosts=settings.allowed_hosts)
+    install_offline_docs(app)
     health.install_health_checks(app, engine)
     health.add_health_check(app, "broker", lambda: _broker_health(settings))
     health.add_health_check(app, "worker", lambda: _worker_health(settings))

@@ -297,10 +297,28 @@ def _decode_all(archive, images: list[_Image], class_names, image_size, pil_mode
         pixels = _decode_image(raw, (width, height), pil_mode, max_pixels, image.info.filename, problems)
         if pixels is None:
             continue
-        x[index] = pixels.reshape(height, width, channels).transpose(2, 0, 1) / np.float32(255.0)
+        x[index] = _to_model_input(pixels, height, width, channels)
         y[index] = label_of[image.class_name]
     problems.raise_if_any()
     return x, y
+
+
+def _to_model_input(pixels: np.ndarray, height: int, width: int, channels: int) -> np.ndarray:
+    """uint8 (height, width[, channels]) pixels -> float32 (channels, height, width) in [0, 1]."""
+    return pixels.reshape(height, width, channels).transpose(2, 0, 1) / np.float32(255.0)
+
+
+def decode_image(raw: bytes, *, image_size: tuple[int, int], color_mode: str, name: str = "image",
+                 max_pixels: int = IMAGE_MAX_PIXELS) -> np.ndarray:
+    """One image file as the model saw its training images: resized to ``image_size`` (height,
+    width), float32 (channels, height, width) in [0, 1]. Raises DatasetError naming ``name``."""
+    _check_options(image_size, color_mode)
+    height, width = image_size
+    pil_mode = COLOR_MODES[color_mode]
+    problems = Problems()
+    pixels = _decode_image(raw, (width, height), pil_mode, max_pixels, name, problems)
+    problems.raise_if_any()
+    return _to_model_input(pixels, height, width, len(pil_mode))  # type: ignore[arg-type]
 
 
 def _decode_image(raw: bytes, size_wh, pil_mode: str, max_pixels: int, member: str, problems: Problems) -> np.ndarray | None:

@@ -9,6 +9,8 @@ import { Results } from "./Results";
 import { JobStream } from "./stream";
 import { openJobGraph } from "./openGraph";
 import { useDocumentStore } from "../state/EditorProvider";
+import { exportModel, saveBlob, type ExportFormat } from "../api/predict";
+import { TryIt } from "./TryIt";
 
 export function RunPage({ jobId, theme }: { jobId: string; theme: string }) {
   const store = useDocumentStore();
@@ -122,6 +124,7 @@ export function RunPage({ jobId, theme }: { jobId: string; theme: string }) {
         </div>
       </section>
 
+      {state === "succeeded" && <TryIt jobId={jobId} job={job} />}
       {state === "succeeded" && <Downloads jobId={jobId} />}
       {results && <Results results={results} />}
     </div>
@@ -151,8 +154,46 @@ function Downloads({ jobId }: { jobId: string }) {
           <a key={what} className="ll-btn" href={downloadUrl(jobId, what)} download data-testid={`download-${what}`}>{label}</a>
         ))}
       </div>
+      <Exports jobId={jobId} />
       <div className="lt-muted">Load the weights in plain PyTorch (save the graph as graph.json and the weights as weights.safetensors):</div>
       <pre className="lt-snippet" data-testid="snippet">{SNIPPET}</pre>
     </section>
+  );
+}
+
+const EXPORTS: Array<[string, ExportFormat, string]> = [
+  ["ONNX", "onnx", "model.onnx"],
+  ["PyTorch code (.zip)", "pytorch", "model-pytorch.zip"],
+  ["torch.export (.pt2)", "pt2", "model.pt2"],
+];
+
+/** Exports are built (and, for ONNX, checked) on first request, so they are fetched, not linked:
+ * a model that cannot be exported shows the reason here instead of an error page. */
+function Exports({ jobId }: { jobId: string }) {
+  const [busy, setBusy] = useState<ExportFormat | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const run = async (format: ExportFormat, filename: string) => {
+    setBusy(format);
+    setError(null);
+    try {
+      saveBlob(await exportModel(jobId, format), filename);
+    } catch (e) {
+      setError((e as Error).message);
+    } finally {
+      setBusy(null);
+    }
+  };
+  return (
+    <>
+      <div className="lt-actions" data-testid="exports">
+        {EXPORTS.map(([label, format, filename]) => (
+          <button key={format} type="button" className="ll-btn" disabled={busy !== null} data-testid={`export-${format}`}
+            onClick={() => void run(format, filename)}>
+            {busy === format ? "Exporting…" : `Export ${label}`}
+          </button>
+        ))}
+      </div>
+      {error && <div className="lt-error" data-testid="export-error">{error}</div>}
+    </>
   );
 }

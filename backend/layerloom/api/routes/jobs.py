@@ -50,6 +50,7 @@ from ..errors import Conflict, NotFound, Unprocessable, problem, pydantic_proble
 from ..routing import make_router
 from ..schemas import MAX_INT, Page, WholeNumber
 from ..event_hub import CLOSE, GONE, READ_BATCH, EventHub, event_item, read_log
+from .predict import evict_predictor
 
 router = make_router("jobs")
 log = logging.getLogger(__name__)
@@ -268,12 +269,13 @@ def cancel_job(job: OwnedJob, session: SessionDep) -> JobPublic:
 
 
 @router.delete("/jobs/{job_id}", status_code=204)
-def delete_job(job: OwnedJob, session: SessionDep, settings: SettingsDep) -> None:
+def delete_job(job: OwnedJob, session: SessionDep, settings: SettingsDep, request: Request) -> None:
     """Delete a finished job with its events and files. An active job must be cancelled first."""
     if job.state in ACTIVE_JOB_STATES:
         raise Conflict("The job is still active; cancel it first, then delete it.")
     session.execute(delete(Job).where(Job.id == job.id))
     session.commit()
+    evict_predictor(request.app, job.id)  # its loaded model, if predictions were made
     shutil.rmtree(job_dir(settings.data_dir, job.id), ignore_errors=True)
 
 
