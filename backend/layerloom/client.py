@@ -73,7 +73,8 @@ class Client:
     def __init__(self, url: str, token: str | None = None, *, timeout: float = 120.0) -> None:
         self.url = url.rstrip("/")
         self.token = token
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        # The client header lets uploads through a local-mode server's cross-site check (api/security.py).
+        headers = {"X-Layerloom-Client": "python", **({"Authorization": f"Bearer {token}"} if token else {})}
         self.http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout)
         self.graphs = Graphs(self)
         self.datasets = Datasets(self)
