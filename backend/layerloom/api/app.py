@@ -64,6 +64,23 @@ def _worker_health(settings: Settings) -> ComponentHealth:
     return ComponentHealth(status="unknown", detail="no worker has started yet")
 
 
+def _document_token_as_optional(app: FastAPI) -> None:
+    """In local mode a request without a token acts as the local user: say so in the OpenAPI
+    document (an empty security requirement makes the bearer token optional), so clients and
+    schema fuzzers do not expect a 401."""
+    build = app.openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            for operations in build()["paths"].values():
+                for operation in operations.values():
+                    if "security" in operation:
+                        operation["security"] = [{}, *operation["security"]]
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     engine = make_engine(settings.database_url)
@@ -95,6 +112,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # No login: anything the user's browser can be made to send would act as the user. (In token
         # mode every request carries a bearer token, which no other site can make a browser send.)
         app.add_middleware(LocalSafetyMiddleware, allowed_hosts=settings.allowed_hosts)
+        _document_token_as_optional(app)
     install_offline_docs(app)
     health.install_health_checks(app, engine)
     health.add_health_check(app, "broker", lambda: _broker_health(settings))

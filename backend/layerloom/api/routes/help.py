@@ -17,7 +17,11 @@ from ...graph.catalog import suggest_type
 from ...settings import REPO_ROOT
 from ..routing import make_router
 
-router = make_router("help", errors=(404,))
+router = make_router("help", errors=())
+# The pages are HTML, but a missing layer is the shared JSON error body (FastAPI would document a
+# model-based error under the route's text/html).
+NOT_FOUND_JSON = {404: {"description": "No such layer type", "content": {
+    "application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}}}}
 
 FORMAT_DOCS = REPO_ROOT / "docs" / "graph-format.md"
 
@@ -60,7 +64,7 @@ MASK_ROLES = {  # catalog.MaskRole, for people (docs/graph-format.md, "Masks")
 }
 
 
-@router.get("/help/layers/{layer_type}", response_class=HTMLResponse)
+@router.get("/help/layers/{layer_type}", response_class=HTMLResponse, responses=NOT_FOUND_JSON)
 def layer_help(layer_type: str) -> HTMLResponse:
     """A layer's page: what it does, its parameters (type, default, meaning) and its ports."""
     if get_layer(layer_type) is None:
