@@ -12,7 +12,7 @@ DIST := frontend/dist/index.html
 FRONTEND_SOURCES := $(shell find frontend/src -type f 2>/dev/null) frontend/index.html frontend/vite.config.ts frontend/tsconfig.json frontend/package-lock.json
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: install run test bench browser clean zoo
+.PHONY: install run test fuzz bench browser clean zoo
 
 install: $(STAMP) $(DIST)
 
@@ -40,6 +40,11 @@ run: install
 test: install browser
 	cd frontend && $(NPM) test --silent
 	$(PY) -m pytest -q -n 2
+
+# The schemathesis run of `make test`, with many more examples per operation and fresh random
+# data each time (the suite's run is derandomized); about 15-30 minutes on 2 cores.
+fuzz: install
+	LAYERLOOM_FUZZ_EXAMPLES=300 LAYERLOOM_FUZZ_RANDOM=1 $(PY) -m pytest -q -n 2 -p no:cacheprovider tests/integration/test_schemathesis.py
 
 bench: install browser
 	$(PY) bench/compile.py
