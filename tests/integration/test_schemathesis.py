@@ -23,10 +23,9 @@ from schemathesis.openapi.checks import AllowHeaderMismatch, UndefinedStatusCode
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from layerloom.api import create_app
+from layerloom.api.auth import create_token, get_or_create_user
 from layerloom.settings import Settings
 from layerloom.store import migrate
-
-from conftest import _token
 
 MAX_EXAMPLES = int(os.environ.get("LAYERLOOM_FUZZ_EXAMPLES", "10"))
 FUZZ_SETTINGS = settings(max_examples=MAX_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck),
@@ -78,7 +77,8 @@ def local_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FastAPI]:
 @pytest.fixture(scope="module")
 def token_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FastAPI]:
     app = _served_app(tmp_path_factory.mktemp("schemathesis-token"), "token")
-    _FuzzerToken.value = _token(app, "fuzzer")
+    with app.state.sessionmaker() as session:
+        _FuzzerToken.value = create_token(session, get_or_create_user(session, "fuzzer"))
     yield app
     app.state.engine.dispose()
 
