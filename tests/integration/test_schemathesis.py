@@ -18,8 +18,6 @@ import pytest
 import schemathesis
 from fastapi import FastAPI
 from hypothesis import HealthCheck, settings
-from schemathesis.core.failures import Failure, FailureGroup
-from schemathesis.openapi.checks import AllowHeaderMismatch, UndefinedStatusCode
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from layerloom.api import create_app
@@ -83,34 +81,16 @@ def token_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FastAPI]:
     app.state.engine.dispose()
 
 
-def _fixed_on_harden(failure: Failure) -> bool:
-    """Failures the `harden` branch fixes (issue 13.7: a 405's Allow lists every method; a non-UTF-8
-    body is a 422 on 'body', not FastAPI's undocumented 400). Delete this once it is on main (its
-    Allow header then still lists GET for /api/graphs/validate and /api/jobs/check, the methods of
-    the /{id} routes their paths also match: to be fixed there)."""
-    return isinstance(failure, AllowHeaderMismatch) or (
-        isinstance(failure, UndefinedStatusCode) and failure.status_code == 400)
-
-
 def _call_and_validate(case, app: FastAPI, headers: dict[str, str] | None = None) -> None:
     # The schema was loaded at collection, before this test's app existed; checks that send
     # requests of their own (e.g. without the token) reach the app through the schema.
     case.operation.schema.app = case.operation.app = app
-    try:
-        # Not positive_data_acceptance: a request the schema allows may still be refused with a 422
-        # naming the field (a file that is no CSV, both or neither of graph and graph_id), since
-        # JSON Schema cannot say what the compiler and the dataset loaders check.
-        # One host name for every request, the checks' own included: local mode answers only to
-        # localhost names.
-        case.call_and_validate(base_url="http://localhost", headers=dict(headers or {}), excluded_checks=[positive_data_acceptance])
-    except OverflowError:
-        # An integer >= 2**63 in a query reaches SQLite (issue 13.5): fixed on the `harden` branch,
-        # which bounds every integer parameter. Delete this clause once it is on main.
-        pytest.xfail("an integer >= 2**63 reached the database (fixed on the harden branch)")
-    except (Failure, FailureGroup) as error:
-        failures = error.exceptions if isinstance(error, FailureGroup) else (error,)
-        if not all(_fixed_on_harden(failure) for failure in failures):
-            raise
+    # Not positive_data_acceptance: a request the schema allows may still be refused with a 422
+    # naming the field (a file that is no CSV, both or neither of graph and graph_id), since JSON
+    # Schema cannot say what the compiler and the dataset loaders check. One host name for every
+    # request, the checks' own included: local mode answers only to localhost names.
+    case.call_and_validate(base_url="http://localhost", headers=dict(headers or {}),
+                           excluded_checks=[positive_data_acceptance])
 
 
 @local_schema.parametrize()

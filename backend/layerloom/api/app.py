@@ -122,7 +122,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.statement_counter = StatementCounter(engine)
     install_metrics(app, lambda: sum(w.alive() for w in worker_registry(settings).all()))
     # Each path's methods over all its routes, for the Allow header of a 405 (api/errors.py).
-    app.state.route_methods = [(compile_path("/api" + route.path)[0], route.methods)
+    app.state.route_methods = [(compile_path("/api" + route.path)[0], route.path.count("{"), route.methods)
                                for router in ROUTERS for route in router.routes if isinstance(route, APIRoute)]
     if (settings.frontend_dist / "index.html").is_file():
         # Last, so every /api route matches first.

@@ -103,9 +103,13 @@ async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResp
     if exc.status_code == 405:
         # Starlette names only the methods of the first route whose path matched; a path served by
         # several routes (GET and DELETE /api/jobs/{id}) allows the methods of all of them.
+        # The most literal routes only, as the OpenAPI document lists them: /api/graphs/validate
+        # (POST) is not also the GET/PATCH/DELETE of /api/graphs/{graph_id}.
         path = request.url.path
-        allowed = sorted({m for pattern, methods in getattr(request.app.state, "route_methods", ())
-                          if pattern.match(path) for m in methods})
+        matching = [(params, methods) for pattern, params, methods in getattr(request.app.state, "route_methods", ())
+                    if pattern.match(path)]
+        fewest = min((params for params, _ in matching), default=0)
+        allowed = sorted({m for params, methods in matching if params == fewest for m in methods})
         headers = {**(headers or {}), "Allow": ", ".join(allowed)}
         detail = f"{request.method} is not allowed here; use {', '.join(allowed)}."
     return error_response(exc.status_code, detail, [problem(f"http_{exc.status_code}", detail)], headers)
