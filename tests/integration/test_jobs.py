@@ -255,3 +255,45 @@ def test_dataset_samples_show_images_and_class_names(client_a) -> None:
     assert iris["x"]["kind"] == "values" and len(iris["x"]["values"]) == 4
     assert client_a.get("/api/datasets/nope/samples").status_code == 404
     assert client_a.get("/api/datasets/digits/samples", params={"n": 1000}).status_code == 422
+
+
+# ---- the best epoch -----------------------------------------------------------------------
+
+
+def run_to_the_end(app: FastAPI, job_id: str, token: str, epochs: list[dict[str, float]]) -> None:
+    """What a worker records: claim, one epoch event per epoch, then finish (which stores the best)."""
+    with app.state.sessionmaker() as session:
+        assert lifecycle.claim(session, job_id, token, "w1", 60)
+        for number, metrics in enumerate(epochs, start=1):
+            lifecycle.append_event(session, job_id, "epoch", {"epoch": number, "metrics": metrics})
+        session.commit()
+        assert lifecycle.finish(session, job_id, token, JobState.SUCCEEDED, final_metrics=epochs[-1])
+
+
+@pytest.mark.parametrize(("config", "monitor", "pick"), [
+    ({"epochs": 4}, "val_loss", min),
+    ({"epochs": 4, "early_stopping": {"monitor": "val_y/accuracy", "patience": 5}}, "val_y/accuracy", max),
+])
+def test_a_finished_jobs_best_is_the_best_epoch_of_its_history(app, client_a, dispatched, config, monitor, pick) -> None:
+    job_id = submit(client_a, config=config).json()["id"]
+    # The last epoch is neither the best loss nor the best accuracy: "Best" must not be the last epoch.
+    run_to_the_end(app, job_id, dispatched[-1][1], [
+        {"loss": 1.0, "val_loss": 0.9, "val_y/accuracy": 0.60},
+        {"loss": 0.7, "val_loss": 0.5, "val_y/accuracy": 0.80},
+        {"loss": 0.5, "val_loss": 0.6, "val_y/accuracy": 0.90},
+        {"loss": 0.4, "val_loss": 0.8, "val_y/accuracy": 0.85},
+    ])
+    history = client_a.get(f"/api/jobs/{job_id}/metrics").json()["epochs"]
+    best_row = pick(history, key=lambda row: row[monitor])
+    [listed] = [j for j in client_a.get("/api/jobs").json()["data"] if j["id"] == job_id]
+    assert listed["best"]["monitor"] == monitor and listed["best"]["value"] == best_row[monitor]
+    assert listed["best"]["epoch"] == best_row["epoch"] != len(history)
+    assert listed["best"]["metrics"] == {k: v for k, v in best_row.items() if k != "epoch"}
+    assert client_a.get(f"/api/jobs/{job_id}").json()["best"] == listed["best"]
+
+
+def test_without_validation_the_best_is_by_training_loss(app, client_a, dispatched) -> None:
+    job_id = submit(client_a, config={"epochs": 2}).json()["id"]
+    run_to_the_end(app, job_id, dispatched[-1][1], [{"loss": 0.5}, {"loss": 0.7}])
+    best = client_a.get(f"/api/jobs/{job_id}").json()["best"]
+    assert (best["monitor"], best["epoch"], best["value"]) == ("loss", 1, 0.5)

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from ..store.models import Job, JobEvent, JobState, new_id, utcnow
 from . import notify
+from .best_epoch import best_epoch
 
 RUNNING_STATES = (JobState.RUNNING, JobState.CANCELLING)
 TERMINAL_STATES = (JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED)
@@ -73,14 +74,24 @@ def cancel_requested(session: Session, job_id: str) -> bool:
 
 def finish(session: Session, job_id: str, token: str, state: JobState, *, error: str | None = None,
            final_metrics: dict[str, Any] | None = None) -> bool:
+    config = session.scalar(select(Job.config).where(Job.id == job_id)) or {}
     result = session.execute(
         update(Job)
         .where(Job.id == job_id, Job.dispatch_token == token, Job.state.in_(RUNNING_STATES))
         .values(state=state, error=error, final_metrics=final_metrics, finished_at=utcnow(),
-                lease_expires_at=None)
+                lease_expires_at=None, best=best_epoch(config, epoch_rows(session, job_id)))
     )
     session.commit()
     return result.rowcount == 1
+
+
+def epoch_rows(session: Session, job_id: str) -> list[dict[str, Any]]:
+    """The job's per-epoch metrics, one row per epoch in order ({"epoch": n, **metrics}); a retried
+    epoch's last report wins."""
+    payloads = session.scalars(select(JobEvent.payload).where(JobEvent.job_id == job_id, JobEvent.type == "epoch")
+                               .order_by(JobEvent.seq)).all()
+    by_epoch = {int(p["epoch"]): {"epoch": int(p["epoch"]), **(p.get("metrics") or {})} for p in payloads}
+    return [by_epoch[e] for e in sorted(by_epoch)]
 
 
 def requeue(session: Session, job_id: str, token: str, reason: str, claim_within_seconds: int,

@@ -248,6 +248,8 @@ class Job(Base):
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     error: Mapped[str | None] = mapped_column(Text)
     final_metrics: Mapped[dict[str, Any] | None] = mapped_column(JsonValue)
+    # The best epoch by the monitored metric, computed from the epoch events when the job ends.
+    best: Mapped[dict[str, Any] | None] = mapped_column(JsonValue)
 
 
 class JobEvent(Base):

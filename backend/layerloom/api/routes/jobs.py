@@ -88,6 +88,9 @@ class JobPublic(BaseModel):
     finished_at: datetime | None
     error: str | None
     final_metrics: dict[str, Any] | None
+    best: dict[str, Any] | None = Field(None, description=(
+        "The best epoch by the monitored metric (early_stopping.monitor, else val_loss, else loss), set when the "
+        "job ends: {epoch, monitor, mode, value, metrics}."))
     config: dict[str, Any]
     mapping: dict[str, str]
     worker_id: str | None = Field(None, description="The worker (host:pid) running the job, or that ran it last.")
@@ -281,10 +284,7 @@ def delete_job(job: OwnedJob, session: SessionDep, settings: SettingsDep, reques
 
 @router.get("/jobs/{job_id}/metrics", response_model=JobMetrics)
 def get_metrics(job: OwnedJob, session: SessionDep) -> JobMetrics:
-    payloads = session.scalars(select(JobEvent.payload).where(JobEvent.job_id == job.id, JobEvent.type == "epoch")
-                               .order_by(JobEvent.seq)).all()
-    by_epoch = {int(p["epoch"]): {"epoch": int(p["epoch"]), **(p.get("metrics") or {})} for p in payloads}
-    return JobMetrics(epochs=[by_epoch[e] for e in sorted(by_epoch)], final=job.final_metrics)
+    return JobMetrics(epochs=lifecycle.epoch_rows(session, job.id), final=job.final_metrics)
 
 
 @router.get("/jobs/{job_id}/events", response_model=list[JobEventPublic])
@@ -354,7 +354,7 @@ def _public(session: Session, job: Job) -> JobPublic:
         dataset=job.builtin_dataset or job.dataset_id or "(deleted)", attempt=job.attempt,
         max_attempts=job.max_attempts, cancel_requested=job.cancel_requested, created_at=job.created_at,
         started_at=job.started_at, finished_at=job.finished_at, error=job.error, final_metrics=job.final_metrics,
-        config=job.config, mapping=job.mapping, worker_id=job.worker_id)
+        best=job.best, config=job.config, mapping=job.mapping, worker_id=job.worker_id)
 
 
 # ---- live events --------------------------------------------------------------------------
