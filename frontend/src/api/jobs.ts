@@ -15,6 +15,15 @@ import { API_BASE, ApiError, request } from "./client";
 export type JobState = "queued" | "running" | "cancelling" | "succeeded" | "failed" | "cancelled" | "interrupted";
 export const FINAL_STATES: readonly string[] = ["succeeded", "failed", "cancelled"];
 
+/** The epoch with the best value of the monitored metric (early_stopping.monitor, else val_loss, else loss). */
+export interface BestEpoch {
+  epoch: number;
+  monitor: string;
+  mode: "min" | "max";
+  value: number;
+  metrics: Record<string, number>;
+}
+
 export interface Job {
   id: string;
   state: JobState;
@@ -30,6 +39,8 @@ export interface Job {
   finished_at: string | null;
   error: string | null;
   final_metrics: Record<string, number> | null;
+  /** The best epoch by the monitored metric, computed by the server when the job ended. */
+  best: BestEpoch | null;
   config: Record<string, unknown>;
   mapping: Record<string, string>;
 }

@@ -5,7 +5,7 @@ import { useEffect, useMemo, useRef, useState } from "react";
 import { getMetrics, listJobs, type Job, type MetricsHistory } from "../api/jobs";
 import { useDocumentStore } from "../state/EditorProvider";
 import { ChartCore, PALETTE } from "./chart";
-import { bestMetrics, formatDuration } from "./events";
+import { bestEpochOf, formatBest, formatDuration } from "./events";
 import { openJobGraph } from "./openGraph";
 import { useTrainingUi } from "./ui";
 
@@ -17,15 +17,11 @@ function duration(j: Job): string {
   return formatDuration((end - Date.parse(j.started_at)) / 1000);
 }
 
-function headline(j: Job): string {
-  const m = j.final_metrics;
-  if (!m) return "—";
-  const keys = Object.keys(m).filter((k) => k.startsWith("val_") && /accuracy$/.test(k));
-  const pick = keys.length ? keys : Object.keys(m).filter((k) => /accuracy$/.test(k) && !k.startsWith("test_"));
-  const parts = pick.slice(0, 2).map((k) => `${k} ${(m[k] * 100).toFixed(1)}%`);
-  const loss = m.val_loss ?? m.loss;
-  if (loss !== undefined) parts.push(`${m.val_loss !== undefined ? "val_loss" : "loss"} ${loss.toPrecision(3)}`);
-  return parts.join(" · ");
+/** The hover text of the Best cell: every metric of the best epoch. */
+function bestDetail(j: Job): string | undefined {
+  if (!j.best) return ["queued", "running", "cancelling"].includes(j.state) ? "Shown when the run ends." : "No epoch reported the monitored metric.";
+  const rows = Object.entries(j.best.metrics).map(([k, v]) => `${k} ${v.toPrecision(4)}`);
+  return `Best epoch by ${j.best.monitor} (${j.best.mode === "max" ? "highest" : "lowest"}): ${j.best.epoch}\n${rows.join("\n")}`;
 }
 
 export function JobsPage({ theme }: { theme: string }) {
@@ -66,7 +62,7 @@ export function JobsPage({ theme }: { theme: string }) {
         </div>
         {error && <div className="lt-error">{error}</div>}
         <table className="lt-table lt-jobs-table">
-          <thead><tr><th /><th>Graph</th><th>Dataset</th><th>State</th><th>Started</th><th>Duration</th><th>Best metrics</th><th /></tr></thead>
+          <thead><tr><th /><th>Graph</th><th>Dataset</th><th>State</th><th>Started</th><th>Duration</th><th title="The best epoch by the monitored metric: early_stopping.monitor, else val_loss, else loss">Best</th><th /></tr></thead>
           <tbody>
             {shown.map((j) => (
               <tr key={j.id} data-testid={`job-${j.id}`} className={selected.includes(j.id) ? "is-selected" : ""}>
@@ -76,7 +72,7 @@ export function JobsPage({ theme }: { theme: string }) {
                 <td><span className={`lt-state is-${j.state}`}>{j.state}</span></td>
                 <td className="lt-muted">{new Date(j.created_at).toLocaleString()}</td>
                 <td>{duration(j)}</td>
-                <td className="lt-mono">{headline(j)}</td>
+                <td className="lt-mono" title={bestDetail(j)} data-testid={`best-${j.id}`}>{formatBest(j.best)}</td>
                 <td className="lt-row-actions">
                   <button type="button" className="ll-btn ll-btn-small" onClick={() => open("run", j.id)} data-testid={`view-${j.id}`}>View</button>
                   <button type="button" className="ll-btn ll-btn-small" onClick={() => void openJobGraph(store, j.id, j)}>Open graph</button>
@@ -129,13 +125,13 @@ function Compare({ ids, jobs, theme }: { ids: string[]; jobs: Job[]; theme: stri
     core.current.set(xs, series);
   }, [hist, m, theme]); // eslint-disable-line react-hooks/exhaustive-deps
   useEffect(() => () => core.current?.destroy(), []);
-  const best = ids.map((id) => [id, bestMetrics(hist[id]?.epochs ?? [])[m]] as const);
+  const best = ids.map((id) => [id, bestEpochOf(hist[id]?.epochs ?? [], m)] as const);
   return (
     <section className="lt-card" data-testid="compare">
       <div className="lt-chart-tools">
         <h2>Compare {ids.length} run{ids.length === 1 ? "" : "s"}</h2>
         <label>Metric<select value={m} onChange={(e) => setMetric(e.target.value)} data-testid="compare-metric">{keys.map((k) => <option key={k}>{k}</option>)}</select></label>
-        <span className="lt-muted">best: {best.map(([id, v]) => `${id.slice(0, 6)} ${v === undefined ? "—" : v.toPrecision(3)}`).join(" · ")}</span>
+        <span className="lt-muted">best: {best.map(([id, v]) => `${id.slice(0, 6)} ${v ? `${v.value.toPrecision(3)} @ epoch ${v.epoch}` : "—"}`).join(" · ")}</span>
       </div>
       <div ref={el} className="lt-chart" data-testid="compare-chart" data-runs={Object.keys(hist).length} />
     </section>

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { JobEvent } from "../api/jobs";
-import { EventLog, SeriesBuilder, backoffDelay, bestMetrics, chartOf, progressOf, shouldReconnect, smooth, DEFAULT_BACKOFF } from "./events";
+import { EventLog, SeriesBuilder, backoffDelay, bestEpochOf, bestMetrics, chartOf, formatBest, progressOf, shouldReconnect, smooth, DEFAULT_BACKOFF } from "./events";
 
 const step = (seq: number, s: number, loss: number): JobEvent => ({ seq, type: "step", epoch: Math.floor(s / 10) + 1, step: s, metrics: { loss, "y/loss": loss, "y/accuracy": 0.5, lr: 0.001 }, time: 100 + s });
 const start: JobEvent = { seq: 1, type: "status", status: "running", total_epochs: 2, steps_per_epoch: 10, step: 0, time: 100 };
@@ -92,5 +92,23 @@ describe("progress", () => {
   });
   it("best metrics: max for accuracy, min for losses", () => {
     expect(bestMetrics([{ epoch: 1, val_loss: 2, "val_y/accuracy": 0.5 }, { epoch: 2, val_loss: 1, "val_y/accuracy": 0.4 }])).toEqual({ val_loss: 1, "val_y/accuracy": 0.5 });
+  });
+});
+
+describe("best epoch", () => {
+  const history = [
+    { epoch: 1, val_loss: 0.9, val_accuracy: 0.6 },
+    { epoch: 2, val_loss: 0.5, val_accuracy: 0.8 },
+    { epoch: 3, val_loss: 0.6, val_accuracy: 0.9 },
+    { epoch: 4, val_loss: 0.8, val_accuracy: 0.9 },
+  ];
+  it("picks the lowest loss and the highest accuracy, the earliest on ties, never simply the last epoch", () => {
+    expect(bestEpochOf(history, "val_loss")).toEqual({ epoch: 2, value: 0.5 });
+    expect(bestEpochOf(history, "val_accuracy")).toEqual({ epoch: 3, value: 0.9 });
+    expect(bestEpochOf(history, "val_y/r2")).toBeNull();
+  });
+  it("shows the monitored metric with its epoch, and a dash before the run has ended", () => {
+    expect(formatBest({ epoch: 14, monitor: "val_accuracy", value: 0.97312 })).toBe("val_accuracy 0.973 @ epoch 14");
+    expect(formatBest(null)).toBe("—");
   });
 });

@@ -214,6 +214,24 @@ export function formatDuration(seconds: number | null): string {
 }
 
 /** The best value of each validation (else training) metric over the epochs: max for accuracy-like, min otherwise. */
+/** The epoch with the best value of ``metric`` (max for accuracy/auc/r2, else min; the earliest on ties). */
+export function bestEpochOf(epochs: ReadonlyArray<Record<string, number>>, metric: string): { epoch: number; value: number } | null {
+  const higher = /(accuracy|auc|r2)$/.test(metric);
+  let best: { epoch: number; value: number } | null = null;
+  for (const row of epochs) {
+    const v = row[metric];
+    if (typeof v !== "number" || Number.isNaN(v)) continue;
+    if (!best || (higher ? v > best.value : v < best.value)) best = { epoch: row.epoch, value: v };
+  }
+  return best;
+}
+
+/** "val_y/accuracy 0.973 @ epoch 14" for the Jobs table's Best column; "—" before a job has ended. */
+export function formatBest(best: { epoch: number; monitor: string; value: number } | null | undefined): string {
+  if (!best) return "—";
+  return `${best.monitor} ${best.value.toPrecision(3)} @ epoch ${best.epoch}`;
+}
+
 export function bestMetrics(epochs: ReadonlyArray<Record<string, number>>): Record<string, number> {
   const best: Record<string, number> = {};
   for (const row of epochs) {
