@@ -7,10 +7,23 @@ import { ChartCore } from "./chart";
 import { confusionView } from "./confusion";
 import { SampleCell } from "./samples";
 
+/** Which rows the results were computed on, in words. */
+export function splitLabel(split: string): string {
+  if (split === "test") return "on the test split";
+  if (split === "valid") return "on the validation split (held out from training)";
+  return `on the ${split} split — training rows, not held out`;
+}
+
 export function Results({ results }: { results: JobResults }) {
   return (
     <section className="lt-card" data-testid="results">
-      <h2>Results <span className="lt-muted">on the {results.split} split ({results.size} samples)</span></h2>
+      <h2>Results <span className="lt-muted" data-testid="results-split">{splitLabel(results.split)} ({results.size} samples)</span></h2>
+      {results.split === "train" && (
+        <div className="lt-warn" data-testid="results-on-train">
+          These results are on the rows the model trained on, so they flatter it. Set a validation split in the setup to
+          measure it on held-out rows.
+        </div>
+      )}
       <div className="lt-heads">
         {Object.entries(results.heads).map(([id, head]) => <HeadView key={id} id={id} head={head} />)}
       </div>

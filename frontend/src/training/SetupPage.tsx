@@ -10,7 +10,7 @@ import { dispatch } from "../state/commands";
 import { selectDoc } from "../state/documentStore";
 import { useDocumentStore, useEditor } from "../state/EditorProvider";
 import type { EditorState } from "../state/documentStore";
-import { buildConfig } from "./config";
+import { buildConfig, defaultValidationSplit } from "./config";
 import { csvOptions, mappingForSubmit, mappingProblems, parseCsvHeader, prefillMapping, type GraphEnd } from "./mapping";
 import { SampleCell } from "./samples";
 import { useTrainingUi, type SetupForm } from "./ui";
@@ -57,6 +57,15 @@ export function SetupPage() {
       .catch((e) => setListError((e as Error).message));
   useEffect(() => void refresh(), []);
 
+  // A newly chosen dataset without a valid or test split gets a held-out validation split (changeable);
+  // the dataset already chosen when the page opens keeps the form's value.
+  const holdoutFor = useRef(form.dataset);
+  useEffect(() => {
+    if (!dataset || dataset.id !== form.dataset || holdoutFor.current === dataset.id) return;
+    holdoutFor.current = dataset.id;
+    setForm({ validationSplit: defaultValidationSplit(dataset.description.sizes) });
+  }, [dataset]); // eslint-disable-line react-hooks/exhaustive-deps
+
   useEffect(() => {
     if (!form.dataset) return setDataset(null);
     const ctrl = new AbortController();
@@ -75,6 +84,15 @@ export function SetupPage() {
   }, [dataset, endsKey]);
 
   const arrays = dataset?.description.arrays ?? [];
+  const ownHoldout = (dataset?.description.sizes.valid ?? 0) > 0 || (dataset?.description.sizes.test ?? 0) > 0;
+  const splitValue = Number(form.validationSplit.trim() || "0");
+  const holdoutNote = !dataset ? null : splitValue > 0 ? (
+    <span className="lt-muted" data-testid="holdout-note">{Math.round(splitValue * 100)}% of train held out for validation and results</span>
+  ) : ownHoldout ? (
+    <span className="lt-muted" data-testid="holdout-note">uses the dataset's own {(dataset.description.sizes.valid ?? 0) > 0 ? "valid" : "test"} split</span>
+  ) : (
+    <span className="lt-warn" data-testid="holdout-note">no held-out data: curves and results will be on training rows</span>
+  );
   const local = useMemo(() => (dataset ? mappingProblems(ends, arrays, form.mapping) : {}), [dataset, endsKey, form.mapping]); // eslint-disable-line react-hooks/exhaustive-deps
   const heads = ends.filter((e) => e.role === "output").map((e) => e.id);
   const built = buildConfig(form, heads);
@@ -209,7 +227,7 @@ export function SetupPage() {
           </>)}
           <label>Epochs<input {...f("epochs")} data-testid="cfg-epochs" />{fieldError("epochs")}</label>
           <label>Batch size<input {...f("batchSize")} data-testid="cfg-batch" />{fieldError("batch_size")}</label>
-          <label>Validation split<input {...f("validationSplit")} data-testid="cfg-valsplit" title="Fraction of train held out; 0 keeps the dataset's own valid split" />{fieldError("validation_split")}</label>
+          <label>Validation split<input {...f("validationSplit")} data-testid="cfg-valsplit" title="Fraction of train held out; 0 keeps the dataset's own valid split" />{fieldError("validation_split")}{holdoutNote}</label>
           <label>Seed<input {...f("seed")} data-testid="cfg-seed" />{fieldError("seed")}</label>
           <label>Clip gradient norm<input {...f("gradClip")} placeholder="off" />{fieldError("grad_clip_norm")}</label>
           <label>Log every N steps<input {...f("logEverySteps")} placeholder="auto" data-testid="cfg-log-every" />{fieldError("log_every_steps")}</label>

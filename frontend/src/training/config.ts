@@ -3,6 +3,16 @@
 
 import type { SetupForm } from "./ui";
 
+/** The share of train held out for validation when a dataset brings neither a valid nor a test split,
+ * so that validation curves and results are never computed on training rows by default. */
+export const DEFAULT_HOLDOUT = "0.2";
+
+/** The validation split the setup starts with for a dataset of these split sizes. */
+export function defaultValidationSplit(sizes: Record<string, number> | undefined): string {
+  const heldOut = (sizes?.valid ?? 0) > 0 || (sizes?.test ?? 0) > 0;
+  return heldOut ? "0" : DEFAULT_HOLDOUT;
+}
+
 export function buildConfig(f: SetupForm, heads: string[]): { config: Record<string, unknown>; problems: Record<string, string> } {
   const problems: Record<string, string> = {};
   const num = (field: string, v: string, opts: { int?: boolean; min?: number; max?: number; optional?: boolean; exclusiveMax?: boolean } = {}): number | undefined => {

@@ -2,7 +2,8 @@ import { describe, expect, it } from "vitest";
 import type { ArrayInfo } from "../api/datasets";
 import { csvOptions, mappingForSubmit, mappingProblems, parseCsvHeader, prefillMapping, type GraphEnd } from "./mapping";
 import { confusionView } from "./confusion";
-import { buildConfig } from "./config";
+import { buildConfig, defaultValidationSplit } from "./config";
+import { splitLabel } from "./Results";
 import { DEFAULT_FORM } from "./ui";
 
 const arr = (name: string, kind: string, shape: number[], extra: Partial<ArrayInfo> = {}): ArrayInfo => ({ name, kind, shape, dtype: kind === "class_labels" ? "int64" : "float32", num_classes: null, class_names: null, ...extra });
@@ -74,5 +75,21 @@ describe("config", () => {
     expect(config).toMatchObject({ epochs: 5, batch_size: 32, optimizer: { name: "adam" }, log_every_steps: 2, loss_weights: { y: 1 } });
     expect(config.early_stopping).toBeUndefined();
     expect(buildConfig({ ...DEFAULT_FORM, epochs: "x", validationSplit: "1" }, []).problems).toMatchObject({ epochs: "A whole number.", validation_split: "Below 1." });
+  });
+});
+
+describe("held-out data by default", () => {
+  it("holds out 20% of train when the dataset has neither a valid nor a test split, and sends it", () => {
+    expect(defaultValidationSplit({ train: 150 })).toBe("0.2");
+    expect(defaultValidationSplit({ train: 150, valid: 0, test: 0 })).toBe("0.2");
+    expect(defaultValidationSplit({ train: 150, test: 30 })).toBe("0");
+    expect(defaultValidationSplit({ train: 150, valid: 30 })).toBe("0");
+    const form = { ...DEFAULT_FORM, validationSplit: defaultValidationSplit({ train: 150 }) };
+    expect(buildConfig(form, []).config.validation_split).toBe(0.2);
+  });
+  it("says which rows results were computed on, and flags training rows", () => {
+    expect(splitLabel("test")).toBe("on the test split");
+    expect(splitLabel("valid")).toContain("held out");
+    expect(splitLabel("train")).toContain("not held out");
   });
 });
