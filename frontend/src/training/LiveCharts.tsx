@@ -1,7 +1,7 @@
 /** The run's curves: one chart for the losses (total, each head, validation) and one per metric,
  * fed incrementally from a SeriesBuilder; log scale, smoothing and hover values (uPlot's legend). */
 
-import { useEffect, useRef } from "react";
+import { useEffect, useRef, useState } from "react";
 import { ChartCore, PALETTE, type LineSeries } from "./chart";
 import { chartOf, seriesLabel, smooth, type SeriesBuilder } from "./events";
 
@@ -39,13 +39,19 @@ export function MetricChart({ builder, group, tick, log, smoothing, theme }: { b
   useEffect(() => {
     core.current?.setOptions({ log: log && group === "loss" });
   }, [log, theme, group]);
+  const [logHidden, setLogHidden] = useState(0);
   useEffect(() => {
-    core.current?.set(builder.x, chartSeries(builder, group, smoothing));
+    setLogHidden(core.current?.set(builder.x, chartSeries(builder, group, smoothing)) ?? 0);
   }, [builder, group, tick, log, smoothing, theme]);
   return (
     <div className="lt-chart-box">
       <div className="lt-chart-title">{group === "loss" ? "Loss" : group}</div>
       <div ref={el} className="lt-chart" data-testid={`chart-${group}`} />
+      {logHidden > 0 && (
+        <div className="lt-muted" data-testid={`log-hidden-${group}`}>
+          Log scale: {logHidden} zero or negative value{logHidden === 1 ? " is" : "s are"} not drawn.
+        </div>
+      )}
     </div>
   );
 }

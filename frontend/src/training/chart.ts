@@ -58,9 +58,12 @@ export class ChartCore {
     this.signature = ""; // rebuild on the next set
   }
 
-  set(x: number[], series: LineSeries[]): void {
+  /** Draw these series; returns how many points a log scale left out (zero or negative values). */
+  set(x: number[], series: LineSeries[]): number {
     const log = this.opts.log;
-    const cols = series.map((s) => (log ? s.values.map((v) => (v !== null && v > 0 ? v : null)) : s.values));
+    const cols = series.map((s) => (log ? forLogScale(s.values).values : s.values));
+    const hidden = log ? series.reduce((n, s) => n + forLogScale(s.values).hidden, 0) : 0;
+    this.el.dataset.logHidden = String(hidden);
     const data = [x, ...cols] as uPlot.AlignedData;
     const sig = series.map((s) => `${s.key}|${s.color}|${s.dash ? 1 : 0}`).join(",");
     if (!this.plot || sig !== this.signature) {
@@ -77,6 +80,7 @@ export class ChartCore {
       last[s.key] = v;
     });
     this.el.dataset.last = JSON.stringify(last);
+    return hidden;
   }
 
   private build(data: uPlot.AlignedData, series: LineSeries[]): void {
@@ -122,4 +126,16 @@ export class ChartCore {
     this.plot?.destroy();
     this.plot = null;
   }
+}
+
+/** A log axis cannot show zero or negative values: they become gaps, and the count is returned so
+ * the chart can say how many it left out (a loss of exactly 0 is common, e.g. a perfectly fit batch). */
+export function forLogScale(values: ReadonlyArray<number | null>): { values: Array<number | null>; hidden: number } {
+  let hidden = 0;
+  const out = values.map((v) => {
+    if (v === null || v > 0) return v;
+    hidden += 1;
+    return null;
+  });
+  return { values: out, hidden };
 }

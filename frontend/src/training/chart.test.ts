@@ -1,0 +1,9 @@
+import { describe, expect, it } from "vitest";
+import { forLogScale } from "./chart";
+
+describe("log scale", () => {
+  it("turns zero and negative values into gaps and counts them, keeping positive values and existing gaps", () => {
+    expect(forLogScale([1, 0, 0.5, null, -2, 3])).toEqual({ values: [1, null, 0.5, null, null, 3], hidden: 2 });
+    expect(forLogScale([0.1, 0.2])).toEqual({ values: [0.1, 0.2], hidden: 0 });
+  });
+});
