@@ -5,7 +5,7 @@ import { useEffect, useMemo, useRef, useState } from "react";
 import { getMetrics, listJobs, type Job, type MetricsHistory } from "../api/jobs";
 import { useDocumentStore } from "../state/EditorProvider";
 import { ChartCore, PALETTE } from "./chart";
-import { bestEpochOf, formatBest, formatDuration } from "./events";
+import { bestEpochOf, formatBest, formatDuration, noCurveReason } from "./events";
 import { openJobGraph } from "./openGraph";
 import { useTrainingUi } from "./ui";
 
@@ -126,6 +126,9 @@ function Compare({ ids, jobs, theme }: { ids: string[]; jobs: Job[]; theme: stri
   }, [hist, m, theme]); // eslint-disable-line react-hooks/exhaustive-deps
   useEffect(() => () => core.current?.destroy(), []);
   const best = ids.map((id) => [id, bestEpochOf(hist[id]?.epochs ?? [], m)] as const);
+  const missing = ids.filter((id) => hist[id])
+    .map((id) => [id, noCurveReason(jobs.find((j) => j.id === id)?.state ?? "", hist[id].epochs, m)] as const)
+    .filter((entry): entry is readonly [string, string] => entry[1] !== null);
   return (
     <section className="lt-card" data-testid="compare">
       <div className="lt-chart-tools">
@@ -134,6 +137,11 @@ function Compare({ ids, jobs, theme }: { ids: string[]; jobs: Job[]; theme: stri
         <span className="lt-muted">best: {best.map(([id, v]) => `${id.slice(0, 6)} ${v ? `${v.value.toPrecision(3)} @ epoch ${v.epoch}` : "—"}`).join(" · ")}</span>
       </div>
       <div ref={el} className="lt-chart" data-testid="compare-chart" data-runs={Object.keys(hist).length} />
+      {missing.length > 0 && (
+        <ul className="lt-muted" data-testid="compare-missing">
+          {missing.map(([id, why]) => <li key={id}>No {m} curve for {id.slice(0, 6)}: {why}.</li>)}
+        </ul>
+      )}
     </section>
   );
 }

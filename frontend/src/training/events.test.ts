@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { JobEvent } from "../api/jobs";
-import { EventLog, SeriesBuilder, backoffDelay, bestEpochOf, bestMetrics, chartOf, formatBest, progressOf, shouldReconnect, smooth, DEFAULT_BACKOFF } from "./events";
+import { EventLog, SeriesBuilder, backoffDelay, bestEpochOf, bestMetrics, chartOf, formatBest, noCurveReason, progressOf, shouldReconnect, smooth, DEFAULT_BACKOFF } from "./events";
 
 const step = (seq: number, s: number, loss: number): JobEvent => ({ seq, type: "step", epoch: Math.floor(s / 10) + 1, step: s, metrics: { loss, "y/loss": loss, "y/accuracy": 0.5, lr: 0.001 }, time: 100 + s });
 const start: JobEvent = { seq: 1, type: "status", status: "running", total_epochs: 2, steps_per_epoch: 10, step: 0, time: 100 };
@@ -110,5 +110,17 @@ describe("best epoch", () => {
   it("shows the monitored metric with its epoch, and a dash before the run has ended", () => {
     expect(formatBest({ epoch: 14, monitor: "val_accuracy", value: 0.97312 })).toBe("val_accuracy 0.973 @ epoch 14");
     expect(formatBest(null)).toBe("—");
+  });
+});
+
+describe("Compare: why a run has no curve", () => {
+  it("names the reason: not started, no epoch yet, ended early, no validation data, metric not reported", () => {
+    expect(noCurveReason("queued", [], "val_loss")).toBe("it has not started yet");
+    expect(noCurveReason("running", [], "val_loss")).toBe("no epoch has finished yet");
+    expect(noCurveReason("failed", [], "loss")).toBe("it failed before its first epoch ended");
+    expect(noCurveReason("cancelled", [], "loss")).toBe("it was cancelled before its first epoch ended");
+    expect(noCurveReason("succeeded", [{ epoch: 1, loss: 1 }], "val_loss")).toContain("no validation data");
+    expect(noCurveReason("succeeded", [{ epoch: 1, loss: 1 }], "y/auc")).toBe("it does not report y/auc");
+    expect(noCurveReason("succeeded", [{ epoch: 1, loss: 1 }], "loss")).toBeNull();
   });
 });

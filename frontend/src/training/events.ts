@@ -226,6 +226,18 @@ export function bestEpochOf(epochs: ReadonlyArray<Record<string, number>>, metri
   return best;
 }
 
+/** Why a run draws no curve of ``metric`` in Compare, or null when it does. */
+export function noCurveReason(state: string, epochs: ReadonlyArray<Record<string, number>>, metric: string): string | null {
+  if (epochs.some((row) => typeof row[metric] === "number")) return null;
+  if (!epochs.length) {
+    if (state === "queued") return "it has not started yet";
+    if (state === "running" || state === "cancelling") return "no epoch has finished yet";
+    return `${state === "failed" ? "it failed" : `it was ${state}`} before its first epoch ended`;
+  }
+  if (metric.startsWith("val_")) return `it reports no ${metric} (it had no validation data)`;
+  return `it does not report ${metric}`;
+}
+
 /** "val_y/accuracy 0.973 @ epoch 14" for the Jobs table's Best column; "—" before a job has ended. */
 export function formatBest(best: { epoch: number; monitor: string; value: number } | null | undefined): string {
   if (!best) return "—";
