@@ -297,3 +297,17 @@ def test_without_validation_the_best_is_by_training_loss(app, client_a, dispatch
     run_to_the_end(app, job_id, dispatched[-1][1], [{"loss": 0.5}, {"loss": 0.7}])
     best = client_a.get(f"/api/jobs/{job_id}").json()["best"]
     assert (best["monitor"], best["epoch"], best["value"]) == ("loss", 1, 0.5)
+
+
+# ---- the final status message agrees with the final state ----------------------------------
+
+
+def test_the_final_status_message_agrees_with_the_state_the_job_ended_in() -> None:
+    from layerloom.jobs.supervisor import final_status_payload
+
+    failed_during_cancel = {"type": "status", "status": "failed", "message": "Training failed: loss is NaN.", "epoch": 2}
+    payload = final_status_payload(failed_during_cancel, JobState.CANCELLED, None)
+    assert (payload["status"], payload["message"], payload["epoch"]) == ("cancelled", "Cancelled.", 2)
+    cancelled = {"status": "cancelled", "message": "Cancelled during epoch 3 at step 40."}
+    assert final_status_payload(cancelled, JobState.CANCELLED, None)["message"] == "Cancelled during epoch 3 at step 40."
+    assert final_status_payload({}, JobState.FAILED, "exited with code 1")["message"] == "exited with code 1"

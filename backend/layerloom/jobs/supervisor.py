@@ -224,12 +224,11 @@ class _Supervision:
                 return JobState.QUEUED if new_token else None
             else:
                 state = JobState.FAILED
-                error = final.get("message") or f"The training process exited with code {code}; see runner.log."
+                reported = final.get("message") if final.get("status") == "failed" else None
+                error = reported or f"The training process exited with code {code}; see runner.log."
             metrics = final.get("metrics") if state == JobState.SUCCEEDED else None
             if lifecycle.finish(session, self.job_id, self.token, state, error=error, final_metrics=metrics):
-                payload = {k: v for k, v in final.items() if k not in ("seq", "type")}
-                payload.update(status=state.value, message=payload.get("message") or error or state.value.capitalize() + ".")
-                lifecycle.append_event(session, self.job_id, "status", payload)
+                lifecycle.append_event(session, self.job_id, "status", final_status_payload(final, state, error))
                 session.commit()
         return state.value
 
@@ -241,6 +240,17 @@ class _Supervision:
                 session.add(Artifact(job_id=self.job_id, kind=kind, path=str(path.relative_to(self.settings.data_dir)),
                                      size_bytes=path.stat().st_size, sha256=_sha256(path)))
         session.flush()
+
+
+def final_status_payload(final: dict[str, Any], state: JobState, error: str | None) -> dict[str, Any]:
+    """The job's last status event: the runner's final event, but always saying the state the job
+    ended in. The runner's message is kept only when it reported that same state, so a cancelled
+    run never ends with a message about failing (or the reverse)."""
+    payload = {k: v for k, v in final.items() if k not in ("seq", "type")}
+    agrees = final.get("status") == state.value
+    message = (payload.get("message") if agrees else None) or error or state.value.capitalize() + "."
+    payload.update(status=state.value, message=message)
+    return payload
 
 
 def _sha256(path: Path) -> str:

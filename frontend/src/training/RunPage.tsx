@@ -3,7 +3,7 @@
 
 import { useEffect, useRef, useState } from "react";
 import { cancelJob, downloadUrl, FINAL_STATES, getJob, getResults, type Job, type JobResults } from "../api/jobs";
-import { SeriesBuilder, formatDuration, progressOf, type Progress } from "./events";
+import { SeriesBuilder, formatDuration, headerMessage, progressOf, type Progress } from "./events";
 import { chartGroups, MetricChart } from "./LiveCharts";
 import { Results } from "./Results";
 import { JobStream } from "./stream";
@@ -105,7 +105,7 @@ export function RunPage({ jobId, theme }: { jobId: string; theme: string }) {
           <progress max={1} value={state === "succeeded" ? 1 : (progress?.fraction ?? 0)} data-testid="run-progress" />
           <span>{active ? `ETA ${formatDuration(progress?.etaSeconds ?? null)}` : `took ${formatDuration(elapsed)}`}</span>
         </div>
-        {progress?.message && <div className="lt-muted" data-testid="run-message">{progress.message}</div>}
+        {headerMessage(state, FINAL_STATES, progress) && <div className="lt-muted" data-testid="run-message">{headerMessage(state, FINAL_STATES, progress)}</div>}
         {(job?.error || error) && <div className="lt-error lt-run-error" data-testid="run-error">{job?.error ?? error}</div>}
       </section>
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { JobEvent } from "../api/jobs";
-import { EventLog, SeriesBuilder, backoffDelay, bestEpochOf, bestMetrics, chartOf, formatBest, noCurveReason, progressOf, shouldReconnect, smooth, DEFAULT_BACKOFF } from "./events";
+import { EventLog, SeriesBuilder, backoffDelay, bestEpochOf, bestMetrics, chartOf, formatBest, headerMessage, noCurveReason, progressOf, shouldReconnect, smooth, DEFAULT_BACKOFF } from "./events";
 
 const step = (seq: number, s: number, loss: number): JobEvent => ({ seq, type: "step", epoch: Math.floor(s / 10) + 1, step: s, metrics: { loss, "y/loss": loss, "y/accuracy": 0.5, lr: 0.001 }, time: 100 + s });
 const start: JobEvent = { seq: 1, type: "status", status: "running", total_epochs: 2, steps_per_epoch: 10, step: 0, time: 100 };
@@ -122,5 +122,18 @@ describe("Compare: why a run has no curve", () => {
     expect(noCurveReason("succeeded", [{ epoch: 1, loss: 1 }], "val_loss")).toContain("no validation data");
     expect(noCurveReason("succeeded", [{ epoch: 1, loss: 1 }], "y/auc")).toBe("it does not report y/auc");
     expect(noCurveReason("succeeded", [{ epoch: 1, loss: 1 }], "loss")).toBeNull();
+  });
+});
+
+describe("run header message", () => {
+  const finals = ["succeeded", "failed", "cancelled"];
+  it("never contradicts a final state, and shows a message that agrees", () => {
+    expect(headerMessage("cancelled", finals, { message: "Cancelling…", messageStatus: "cancelling" })).toBeNull();
+    expect(headerMessage("cancelled", finals, { message: "Cancelled during epoch 2.", messageStatus: "cancelled" })).toBe("Cancelled during epoch 2.");
+    expect(headerMessage("running", finals, { message: "Training…", messageStatus: "running" })).toBe("Training…");
+  });
+  it("keeps the message's status from the events", () => {
+    const p = progressOf([{ seq: 1, type: "status", status: "cancelled", message: "Cancelled." }], "cancelled");
+    expect([p.message, p.messageStatus]).toEqual(["Cancelled.", "cancelled"]);
   });
 });

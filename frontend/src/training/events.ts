@@ -169,6 +169,8 @@ export interface Progress {
   fraction: number | null;
   etaSeconds: number | null;
   message: string | null;
+  /** The status the message came with ("running", "cancelled", ...). */
+  messageStatus: string | null;
 }
 
 /** Progress from the events so far; the ETA is the remaining steps at the rate since training began. */
@@ -181,6 +183,7 @@ export function progressOf(events: readonly JobEvent[], state: string | null): P
   let s0 = 0;
   let tLast: number | null = null;
   let message: string | null = null;
+  let messageStatus: string | null = null;
   for (const ev of events) {
     if (ev.total_epochs !== undefined) {
       totalEpochs = ev.total_epochs;
@@ -193,7 +196,7 @@ export function progressOf(events: readonly JobEvent[], state: string | null): P
       epoch = Math.max(epoch, ev.type === "epoch" ? (ev.epoch ?? 0) : (ev.epoch ?? 1) - 1);
       if (ev.time) tLast = ev.time;
     }
-    if (ev.type === "status" && ev.message) message = ev.message;
+    if (ev.type === "status" && ev.message) [message, messageStatus] = [ev.message, ev.status ?? null];
   }
   const total = totalEpochs && spe ? totalEpochs * spe : null;
   const fraction = total ? Math.min(1, step / total) : null;
@@ -201,7 +204,7 @@ export function progressOf(events: readonly JobEvent[], state: string | null): P
   if (total && t0 !== null && tLast !== null && step > s0 && tLast > t0 && state !== "succeeded") {
     eta = ((total - step) * (tLast - t0)) / (step - s0);
   }
-  return { state, epoch, totalEpochs, step, stepsPerEpoch: spe, fraction, etaSeconds: eta, message };
+  return { state, epoch, totalEpochs, step, stepsPerEpoch: spe, fraction, etaSeconds: eta, message, messageStatus };
 }
 
 export function formatDuration(seconds: number | null): string {
@@ -224,6 +227,13 @@ export function bestEpochOf(epochs: ReadonlyArray<Record<string, number>>, metri
     if (!best || (higher ? v > best.value : v < best.value)) best = { epoch: row.epoch, value: v };
   }
   return best;
+}
+
+/** The status message to show under a run's header: none that contradicts a final state (e.g.
+ * "Cancelling…" or a failure message under "cancelled") while the final event is on its way. */
+export function headerMessage(state: string, finalStates: readonly string[], progress: Pick<Progress, "message" | "messageStatus"> | null): string | null {
+  if (!progress?.message) return null;
+  return !finalStates.includes(state) || progress.messageStatus === state ? progress.message : null;
 }
 
 /** Why a run draws no curve of ``metric`` in Compare, or null when it does. */
