@@ -177,6 +177,10 @@ def test_upload_train_two_heads_stream_and_download(server: Server, tmp_path: Pa
     job = server.job(job_id)
     assert job["state"] == "succeeded" and job["attempt"] == 1
     reported = job["final_metrics"]
+    history = server.http.get(f"/api/jobs/{job_id}/metrics").json()["epochs"]
+    lowest = min(history, key=lambda row: row["val_loss"])  # the monitored metric of a run with validation
+    assert (job["best"]["monitor"], job["best"]["epoch"], job["best"]["value"]) == ("val_loss", lowest["epoch"],
+                                                                                   lowest["val_loss"])
 
     weights_file = tmp_path / "weights.safetensors"
     weights_file.write_bytes(server.http.get(f"/api/jobs/{job_id}/weights", params={"format": "safetensors"}).content)
