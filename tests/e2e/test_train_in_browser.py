@@ -122,6 +122,7 @@ def test_train_mlp_live_chart_and_download_weights(page: Any, train_server: Serv
 
     # Results and downloads.
     expect(page.get_by_test_id("confusion-y")).to_be_visible()
+    expect(page.get_by_test_id("results-split")).to_contain_text("on the test split")
     expect(page.get_by_test_id("snippet")).to_contain_text("load_state_dict")
     with page.expect_download() as info:
         page.get_by_test_id("download-safetensors").click()
@@ -193,6 +194,9 @@ def test_compare_two_runs(page: Any, train_server: Server) -> None:
     assert set(last) == {a, b} and all(v is not None for v in last.values()), last
     page.get_by_test_id("compare-metric").select_option("loss")
     expect(chart).to_have_attribute("data-runs", "2")
+    # The Best column: the best epoch by the monitored metric (val_loss: these runs have validation), with its number.
+    best = train_server.api("GET", f"/jobs/{a}")["best"]
+    expect(page.get_by_test_id(f"best-{a}")).to_have_text(re.compile(rf"^val_loss \S+ @ epoch {best['epoch']}$"))
 
 
 def test_malformed_csv_upload_shows_error_and_creates_nothing(page: Any, train_server: Server, tmp_path: Path) -> None:
