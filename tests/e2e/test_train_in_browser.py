@@ -256,3 +256,19 @@ def test_dropped_websocket_reconnects_without_losing_or_duplicating_points(page:
     assert a["connects"] >= 2 and state["connections"] >= 2, (a, state)
     assert a["events"] == len(events) == a["maxSeq"], (a, len(events))  # every event once
     expect(page.get_by_test_id("chart-loss")).to_have_attribute("data-points", str(expected_points))
+
+
+def test_a_csv_without_a_split_starts_with_a_held_out_validation_split(page: Any, train_server: Server, tmp_path: Path) -> None:
+    from playwright.sync_api import expect
+
+    table = tmp_path / "no-split.csv"
+    table.write_text("a,b,label\n" + "".join(f"{i},{i % 7},{i % 2}\n" for i in range(60)))
+    page.get_by_test_id("open-training").click()
+    page.get_by_test_id("upload-file").set_input_files(str(table))
+    expect(page.get_by_test_id("csv-target")).to_have_value("label")
+    page.get_by_test_id("upload-submit").click()
+    expect(page.get_by_test_id("dataset-view")).to_be_visible()
+    expect(page.get_by_test_id("cfg-valsplit")).to_have_value("0.2")
+    expect(page.get_by_test_id("holdout-note")).to_contain_text("20% of train held out")
+    page.get_by_test_id("cfg-valsplit").fill("0")  # changeable; the form then says what that means
+    expect(page.get_by_test_id("holdout-note")).to_contain_text("training rows")
