@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { JobEvent } from "../api/jobs";
-import { EventLog, SeriesBuilder, backoffDelay, bestEpochOf, bestMetrics, chartOf, formatBest, headerMessage, noCurveReason, progressOf, shouldReconnect, smooth, DEFAULT_BACKOFF } from "./events";
+import { EventLog, SeriesBuilder, backoffDelay, bestEpochOf, chartOf, formatBest, headerMessage, noCurveReason, progressOf, shouldReconnect, smooth, DEFAULT_BACKOFF } from "./events";
 
 const step = (seq: number, s: number, loss: number): JobEvent => ({ seq, type: "step", epoch: Math.floor(s / 10) + 1, step: s, metrics: { loss, "y/loss": loss, "y/accuracy": 0.5, lr: 0.001 }, time: 100 + s });
 const start: JobEvent = { seq: 1, type: "status", status: "running", total_epochs: 2, steps_per_epoch: 10, step: 0, time: 100 };
@@ -89,9 +89,6 @@ describe("progress", () => {
     expect(p.step).toBe(5);
     expect(p.fraction).toBeCloseTo(0.25);
     expect(p.etaSeconds).toBeCloseTo(15); // 5 steps took 5 s, 15 to go
-  });
-  it("best metrics: max for accuracy, min for losses", () => {
-    expect(bestMetrics([{ epoch: 1, val_loss: 2, "val_y/accuracy": 0.5 }, { epoch: 2, val_loss: 1, "val_y/accuracy": 0.4 }])).toEqual({ val_loss: 1, "val_y/accuracy": 0.5 });
   });
 });
 

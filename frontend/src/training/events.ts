@@ -254,14 +254,3 @@ export function formatBest(best: { epoch: number; monitor: string; value: number
   return `${best.monitor} ${best.value.toPrecision(3)} @ epoch ${best.epoch}`;
 }
 
-export function bestMetrics(epochs: ReadonlyArray<Record<string, number>>): Record<string, number> {
-  const best: Record<string, number> = {};
-  for (const row of epochs) {
-    for (const [k, v] of Object.entries(row)) {
-      if (k === "epoch" || k === "lr" || typeof v !== "number") continue;
-      const higher = /(accuracy|auc|r2)$/.test(k);
-      if (!(k in best) || (higher ? v > best[k] : v < best[k])) best[k] = v;
-    }
-  }
-  return best;
-}
