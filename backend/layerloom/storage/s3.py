@@ -28,13 +28,14 @@ class S3Storage(Storage):
 
     def __init__(self, bucket: str, prefix: str = "", *, endpoint_url: str | None = None, region: str | None = None,
                  access_key: str | None = None, secret_key: str | None = None, timeout_seconds: float = 10,
-                 max_attempts: int = 3) -> None:
+                 max_attempts: int = 3, client=None) -> None:
         self.bucket = bucket
         self.prefix = check_prefix(prefix, self.name) if prefix else ""
         config = Config(connect_timeout=timeout_seconds, read_timeout=timeout_seconds,
                         retries={"max_attempts": max_attempts, "mode": "standard"},
                         s3={"addressing_style": "path"} if endpoint_url else None)
-        self.client = boto3.session.Session().client(
+        # Building a client costs about a second (it loads botocore's service model); pass one to share it.
+        self.client = client or boto3.session.Session().client(
             "s3", endpoint_url=endpoint_url or None, region_name=region or None, aws_access_key_id=access_key or None,
             aws_secret_access_key=secret_key or None, config=config)
         # Threads would only hide a failing source behind a pool; one stream is enough for our sizes.
