@@ -35,8 +35,8 @@ def _free_port() -> int:
 class MotoServer:
     """``python -m moto.server`` on a free loopback port."""
 
-    def __init__(self) -> None:
-        self.port = _free_port()
+    def __init__(self, port: int | None = None) -> None:
+        self.port = port or _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
         self.process = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
@@ -282,3 +282,70 @@ def test_settings_choose_the_backend(tmp_path: Path, moto_server: MotoServer) ->
     for bad in ["s3://", "http://bucket/x", "s3://bucket/../x", "/some/path"]:
         with pytest.raises(ValueError, match="LAYERLOOM_STORAGE_URL"):
             Settings(data_dir=tmp_path, storage_url=bad)
+
+
+# ---- jobs on S3: the worker uploads, the API serves, deleting removes ------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # storage, not the database, is under test
+def test_a_job_on_s3_is_retried_through_an_outage_then_served_from_storage(make_app, client_for, token_for,
+                                                                             data_dir: Path) -> None:
+    from layerloom.jobs.supervisor import run_job
+    from test_jobs import submit
+
+    server = MotoServer()
+    bucket_storage = server.storage()
+    try:
+        app = make_app(storage_url=f"s3://{BUCKET}/cluster", storage_endpoint_url=server.url,
+                       storage_region="us-east-1", storage_access_key="testing", storage_secret_key="testing",
+                       storage_timeout_seconds=2, storage_max_attempts=2)
+        settings = app.state.settings
+        client = client_for(app, token_for(app, "alice"))
+        dispatched: list[tuple[str, str]] = []
+        app.state.dispatch = lambda job_id, token: dispatched.append((job_id, token))
+        job_id = submit(client, config={"epochs": 1}).json()["id"]
+
+        # The storage server is down when the run ends: the job is retried, never "succeeded".
+        server.stop()
+        assert run_job(*dispatched[-1], settings, app.state.sessionmaker, app.state.dispatch) == "queued"
+        job = client.get(f"/api/jobs/{job_id}").json()
+        assert job["state"] == "queued"
+        message = client.get(f"/api/jobs/{job_id}/events").json()[-1]["payload"]["message"]
+        assert "Storing the trained model failed: Storage (s3) could not write 'jobs/" in message
+        assert "Retrying" in message
+        assert client.get(f"/api/jobs/{job_id}/weights").status_code == 404
+
+        # The server is back (empty, as after a restore): the retry uploads and the job succeeds.
+        server = MotoServer(server.port)
+        server.storage()
+        assert run_job(*dispatched[-1], settings, app.state.sessionmaker, app.state.dispatch) == "succeeded"
+        keys = list(bucket_storage.list(f"cluster/jobs/{job_id}"))
+        assert f"cluster/jobs/{job_id}/run/weights.safetensors" in keys
+        assert f"cluster/jobs/{job_id}/run/results.json" in keys
+
+        # The API streams from S3, not from the worker's folder.
+        import shutil
+
+        shutil.rmtree(data_dir / "jobs" / job_id)
+        weights = client.get(f"/api/jobs/{job_id}/weights")
+        assert weights.status_code == 200
+        assert weights.content == bucket_storage.get(f"cluster/jobs/{job_id}/run/weights.safetensors")
+        assert "attachment" in weights.headers["content-disposition"]
+        assert client.get(f"/api/jobs/{job_id}/manifest").json()["graph"]["name"] == "seed-mlp"
+        assert client.get(f"/api/jobs/{job_id}/results").status_code == 200
+
+        # With presigned downloads on, the API redirects to S3 and the URL serves the same bytes.
+        presigning = make_app(**{**settings.model_dump(), "storage_presign_downloads": True,
+                                 "storage_secret_key": "testing"})
+        redirect = client_for(presigning, token_for(presigning, "alice")).get(f"/api/jobs/{job_id}/weights",
+                                                                               follow_redirects=False)
+        assert redirect.status_code == 307
+        with urllib.request.urlopen(redirect.headers["location"], timeout=10) as response:
+            assert response.read() == weights.content
+
+        # Deleting the job deletes its objects.
+        assert client.delete(f"/api/jobs/{job_id}").status_code == 204
+        assert list(bucket_storage.list(f"cluster/jobs/{job_id}")) == []
+    finally:
+        server.stop()

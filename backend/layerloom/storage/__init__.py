@@ -6,14 +6,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from .base import ObjectInfo, Storage, StorageError, StorageNotFound, check_key
+from .base import CHUNK, ObjectInfo, Storage, StorageError, StorageNotFound, check_key
 from .cache import StorageCache
 from .local import LocalStorage
 
 if TYPE_CHECKING:
     from ..settings import Settings
 
-__all__ = ["LocalStorage", "ObjectInfo", "Storage", "StorageCache", "StorageError", "StorageNotFound", "check_key",
+__all__ = ["CHUNK", "LocalStorage", "ObjectInfo", "Storage", "StorageCache", "StorageError", "StorageNotFound", "check_key",
            "parse_storage_url", "storage_from_settings"]
 
 
