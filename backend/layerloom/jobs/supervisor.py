@@ -229,7 +229,7 @@ class _Supervision:
                                                   self.settings.lease_seconds, retry_from(self.settings, self.job_id))
                     if new_token:
                         self.dispatch(self.job_id, new_token)
-                    return JobState.QUEUED if new_token else JobState.FAILED
+                    return JobState.QUEUED if new_token else None
                 self._record_artifacts(session)
                 state, error = JobState.SUCCEEDED, None
             elif self.cancelled or code == EXIT_CANCELLED:
