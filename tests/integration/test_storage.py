@@ -349,3 +349,28 @@ def test_a_job_on_s3_is_retried_through_an_outage_then_served_from_storage(make_
         assert list(bucket_storage.list(f"cluster/jobs/{job_id}")) == []
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_recorded_artifact_missing_from_storage_is_404_not_500(app, client_a, data_dir: Path) -> None:
+    from sqlalchemy import update
+
+    from layerloom.store.models import Artifact, Job
+    from test_jobs import submit
+
+    app.state.dispatch = lambda job_id, token: None
+    job_id = submit(client_a).json()["id"]
+    with app.state.sessionmaker() as session:
+        session.execute(update(Job).where(Job.id == job_id).values(state="succeeded"))
+        session.add(Artifact(job_id=job_id, kind="weights_safetensors", path=f"jobs/{job_id}/run/weights.safetensors",
+                             size_bytes=5, sha256="0" * 64))
+        session.commit()
+    response = client_a.get(f"/api/jobs/{job_id}/weights")
+    assert response.status_code == 404 and "missing from storage" in response.json()["detail"]
+    assert client_a.get(f"/api/jobs/{job_id}/results").status_code == 404
+
+    app.state.storage.put(f"jobs/{job_id}/run/weights.safetensors", b"bytes")
+    assert client_a.get(f"/api/jobs/{job_id}/weights").content == b"bytes"
+    assert (data_dir / "jobs" / job_id / "run" / "weights.safetensors").is_file()  # local storage is data_dir
+    assert client_a.delete(f"/api/jobs/{job_id}").status_code == 204
+    assert not (data_dir / "jobs" / job_id).exists()
