@@ -303,7 +303,7 @@ def test_a_job_on_s3_is_retried_through_an_outage_then_served_from_storage(make_
         settings = app.state.settings
         client = client_for(app, token_for(app, "alice"))
         dispatched: list[tuple[str, str]] = []
-        app.state.dispatch = lambda job_id, token: dispatched.append((job_id, token))
+        app.state.dispatch = lambda job_id, token, queue: dispatched.append((job_id, token))
         job_id = submit(client, config={"epochs": 1}).json()["id"]
 
         # The storage server is down when the run ends: the job is retried, never "succeeded".
@@ -358,7 +358,7 @@ def test_a_recorded_artifact_missing_from_storage_is_404_not_500(app, client_a, 
     from layerloom.store.models import Artifact, Job
     from test_jobs import submit
 
-    app.state.dispatch = lambda job_id, token: None
+    app.state.dispatch = lambda job_id, token, queue: None
     job_id = submit(client_a).json()["id"]
     with app.state.sessionmaker() as session:
         session.execute(update(Job).where(Job.id == job_id).values(state="succeeded"))

@@ -228,7 +228,7 @@ class _Supervision:
                                                   f"Storing the trained model failed: {exc}.",
                                                   self.settings.lease_seconds, retry_from(self.settings, self.job_id))
                     if new_token:
-                        self.dispatch(self.job_id, new_token)
+                        self.dispatch(self.job_id, new_token, self.queue)
                     return JobState.QUEUED if new_token else None
                 self._record_artifacts(session)
                 state, error = JobState.SUCCEEDED, None
