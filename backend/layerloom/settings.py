@@ -18,7 +18,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal, Self
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 MB = 1024 * 1024
@@ -46,6 +46,21 @@ class Settings(BaseSettings):
     broker_url: str = Field("", description="Celery broker URL; empty means kombu's filesystem transport under data_dir.")
     events_url: str = Field("", description="Redis URL for live event notifications; empty means the broker when "
                                             "it is Redis, else PostgreSQL LISTEN/NOTIFY, else loopback datagrams.")
+    # Job files (artifacts, results; see layerloom/storage): empty means files under data_dir.
+    storage_url: str = Field("", description="s3://bucket[/prefix] for S3-compatible object storage; empty "
+                                             "means the local data_dir.")
+    storage_endpoint_url: str = Field("", description="S3 endpoint, e.g. http://minio:9000; empty means AWS.")
+    storage_region: str = Field("", description="S3 region; empty means boto3's default.")
+    storage_access_key: str = Field("", description="S3 access key; empty means boto3's usual sources.")
+    storage_secret_key: SecretStr = Field(SecretStr(""), description="S3 secret key.")
+    storage_timeout_seconds: float = Field(10, gt=0, description="S3 connect and read timeout, so an outage fails "
+                                                                 "fast instead of hanging a job.")
+    storage_max_attempts: int = Field(3, ge=1, le=10, description="S3 tries per request (first try included).")
+    storage_presign_downloads: bool = Field(False, description="Answer artifact downloads with a redirect to a "
+                                                               "presigned S3 URL instead of streaming through the API.")
+    storage_presign_seconds: int = Field(300, ge=1, le=7 * 24 * 3600)
+    storage_cache_dir: Path = Field(Path(""), description="A worker's cache of downloaded objects; empty means "
+                                                          "<data_dir>/cache.")
 
     # Where `layerloom serve` listens (the --host and --port options win over these).
     host: str = Field("127.0.0.1", description="Address to listen on; 0.0.0.0 in a container.")
@@ -122,6 +137,12 @@ class Settings(BaseSettings):
             raise ValueError(f"LAYERLOOM_DATABASE_URL must be SQLite or PostgreSQL, got {backend!r}.")
         if backend == "sqlite" and url["database"] in (None, "", ":memory:"):
             raise ValueError("An in-memory SQLite database cannot be shared with the worker; give it a file path.")
+        if self.storage_url:
+            from .storage import parse_storage_url  # raises ValueError naming what is wrong
+
+            parse_storage_url(self.storage_url)
+        if self.storage_cache_dir == Path(""):
+            self.storage_cache_dir = self.data_dir / "cache"
         if self.heartbeat_seconds * 2 > self.lease_seconds:
             raise ValueError(
                 f"heartbeat_seconds ({self.heartbeat_seconds}) must be at most half of lease_seconds "

@@ -21,6 +21,7 @@ from starlette.routing import compile_path
 
 from .. import __version__
 from ..settings import Settings, get_settings
+from ..storage import storage_from_settings
 from ..store.db import make_engine, make_sessionmaker
 from ..jobs.dispatch import CeleryDispatcher
 from ..jobs.workers import worker_registry
@@ -104,6 +105,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.engine = engine
+    app.state.storage = storage_from_settings(settings)
     app.state.event_hub = EventHub(settings, make_sessionmaker(engine))
     app.state.sessionmaker = make_sessionmaker(engine, publisher=app.state.event_hub.publisher())
     app.state.dispatch = CeleryDispatcher(settings)

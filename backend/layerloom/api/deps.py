@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from ..graph import Limits
 from ..settings import Settings
+from ..storage import Storage
 from ..store.models import Dataset, Graph, Job, User
 from . import auth
 from .errors import NotFound, Unauthorized
@@ -31,6 +32,13 @@ def get_app_settings(request: Request) -> Settings:
 
 
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
+
+
+def get_storage(request: Request) -> Storage:
+    return request.app.state.storage
+
+
+StorageDep = Annotated[Storage, Depends(get_storage)]
 
 
 def get_session(request: Request) -> Iterator[Session]:

@@ -67,6 +67,10 @@ class Unprocessable(ApiError):
     status, code = 422, "invalid"
 
 
+class ServiceUnavailable(ApiError):
+    status, code = 503, "unavailable"
+
+
 def error_response(status_code: int, detail: str, errors: list[dict[str, Any]],
                    headers: Mapping[str, str] | None = None) -> JSONResponse:
     return JSONResponse({"detail": detail, "errors": errors}, status_code=status_code, headers=headers)

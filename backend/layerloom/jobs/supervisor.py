@@ -20,9 +20,11 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from ..settings import Settings
+from ..storage import StorageError, storage_from_settings
 from ..train import artifacts as train_artifacts
 from ..train.checkpoint import CHECKPOINT_FILE, checkpoint_epoch
 from ..store.imported_weights import weights_path as imported_weights_path
+from ..train.results import RESULTS_FILE
 from ..store.models import Artifact, ArtifactKind, Dataset, Job, JobState
 from . import lifecycle
 from .devices import runner_env as device_env
@@ -60,7 +62,14 @@ def default_worker_id() -> str:
 
 
 def job_dir(data_dir: Path, job_id: str) -> Path:
+    """The job's working folder on the machine that runs it."""
     return data_dir / JOBS_DIR / job_id
+
+
+def job_key(job_id: str, *names: str) -> str:
+    """The storage key of a job's file (or, without names, of its folder): the same relative path as
+    under data_dir, so the embedded LocalStorage(data_dir) finds the run's files where they are."""
+    return "/".join((JOBS_DIR, job_id, *names))
 
 
 def run_job(job_id: str, token: str, settings: Settings, sessions: sessionmaker[Session], dispatch: Dispatch,
@@ -210,6 +219,17 @@ class _Supervision:
         final = self.final_event or {}
         with self.sessions() as session:
             if code == EXIT_SUCCEEDED:
+                try:
+                    self._store_outputs()
+                except StorageError as exc:
+                    # Never "succeeded" without its files: retry, as for a lost runner.
+                    log.warning("job %s: %s", self.job_id, exc)
+                    new_token = lifecycle.requeue(session, self.job_id, self.token,
+                                                  f"Storing the trained model failed: {exc}.",
+                                                  self.settings.lease_seconds, retry_from(self.settings, self.job_id))
+                    if new_token:
+                        self.dispatch(self.job_id, new_token, self.queue)
+                    return JobState.QUEUED if new_token else None
                 self._record_artifacts(session)
                 state, error = JobState.SUCCEEDED, None
             elif self.cancelled or code == EXIT_CANCELLED:
@@ -232,12 +252,21 @@ class _Supervision:
                 session.commit()
         return state.value
 
+    def _store_outputs(self) -> None:
+        """Upload the run's artifacts and results to storage (a no-op for the embedded
+        LocalStorage(data_dir), where they already are), before the job may say it succeeded."""
+        storage = storage_from_settings(self.settings)
+        run_dir = self.directory / RUN_DIR
+        for name in (*ARTIFACT_FILES.values(), RESULTS_FILE):
+            if (run_dir / name).is_file():
+                storage.put(job_key(self.job_id, RUN_DIR, name), run_dir / name)
+
     def _record_artifacts(self, session: Session) -> None:
         run_dir = self.directory / RUN_DIR
         for kind, name in ARTIFACT_FILES.items():
             path = run_dir / name
             if path.is_file():
-                session.add(Artifact(job_id=self.job_id, kind=kind, path=str(path.relative_to(self.settings.data_dir)),
+                session.add(Artifact(job_id=self.job_id, kind=kind, path=job_key(self.job_id, RUN_DIR, name),
                                      size_bytes=path.stat().st_size, sha256=_sha256(path)))
         session.flush()
 

@@ -18,8 +18,8 @@ import time
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import Query, Request, WebSocket, WebSocketDisconnect
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi import Query, Request, Response, WebSocket, WebSocketDisconnect
+from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, StreamingResponse
 from pydantic import BaseModel, Field, ValidationError
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
@@ -31,7 +31,8 @@ from ...jobs import lifecycle
 from ...jobs.queues import GPU_QUEUE, job_queue
 from ...jobs.workers import worker_registry
 from ...jobs.runner import RUN_DIR
-from ...jobs.supervisor import job_dir
+from ...jobs.supervisor import job_dir, job_key
+from ...storage import CHUNK, Storage, StorageError, StorageNotFound
 from ...train.results import RESULTS_FILE
 from ...settings import Settings
 from ...store.canonical import NotStorable, canonical_json
@@ -44,9 +45,9 @@ from ...store.models import (
 )
 from ...train import MappingError, TrainConfig, check_compatibility
 from ..downloads import attachment_headers
-from ..deps import CurrentUser, GraphLimits, OwnedJob, Paging, SessionDep, SettingsDep, load_owned
+from ..deps import CurrentUser, GraphLimits, OwnedJob, Paging, SessionDep, SettingsDep, StorageDep, load_owned
 from .. import auth
-from ..errors import Conflict, NotFound, Unprocessable, problem, pydantic_problems
+from ..errors import Conflict, NotFound, ServiceUnavailable, Unprocessable, problem, pydantic_problems
 from ..routing import make_router
 from ..schemas import MAX_INT, Page, WholeNumber
 from ..event_hub import CLOSE, GONE, READ_BATCH, EventHub, event_item, read_log
@@ -272,14 +273,19 @@ def cancel_job(job: OwnedJob, session: SessionDep) -> JobPublic:
 
 
 @router.delete("/jobs/{job_id}", status_code=204)
-def delete_job(job: OwnedJob, session: SessionDep, settings: SettingsDep, request: Request) -> None:
+def delete_job(job: OwnedJob, session: SessionDep, settings: SettingsDep, storage: StorageDep,
+               request: Request) -> None:
     """Delete a finished job with its events and files. An active job must be cancelled first."""
     if job.state in ACTIVE_JOB_STATES:
         raise Conflict("The job is still active; cancel it first, then delete it.")
+    try:  # the stored objects first: a storage outage keeps the job listed, so the delete can be retried
+        storage.delete_prefix(job_key(job.id))
+    except StorageError as exc:
+        raise ServiceUnavailable(f"The job's files could not be deleted; try again. {exc}") from exc
     session.execute(delete(Job).where(Job.id == job.id))
     session.commit()
     evict_predictor(request.app, job.id)  # its loaded model, if predictions were made
-    shutil.rmtree(job_dir(settings.data_dir, job.id), ignore_errors=True)
+    shutil.rmtree(job_dir(settings.data_dir, job.id), ignore_errors=True)  # this machine's working copy
 
 
 @router.get("/jobs/{job_id}/metrics", response_model=JobMetrics)
@@ -301,31 +307,37 @@ def list_events(job: OwnedJob, session: SessionDep,
 
 
 @router.get("/jobs/{job_id}/weights", response_class=FileResponse)
-def download_weights(job: OwnedJob, session: SessionDep, settings: SettingsDep,
-                     format: Annotated[Literal["safetensors", "pt"], Query()] = "safetensors") -> FileResponse:
+def download_weights(job: OwnedJob, session: SessionDep, settings: SettingsDep, storage: StorageDep,
+                     format: Annotated[Literal["safetensors", "pt"], Query()] = "safetensors") -> Response:
     """The trained weights: safetensors (default) or a PyTorch state_dict file."""
     kind = ArtifactKind.WEIGHTS_SAFETENSORS if format == "safetensors" else ArtifactKind.WEIGHTS_PT
-    return _artifact(session, settings, job, kind, f"{_slug(job)}.{'safetensors' if format == 'safetensors' else 'pt'}")
+    return _artifact(session, settings, storage, job, kind,
+                     f"{_slug(job)}.{'safetensors' if format == 'safetensors' else 'pt'}")
 
 
 @router.get("/jobs/{job_id}/manifest", response_class=FileResponse)
-def download_manifest(job: OwnedJob, session: SessionDep, settings: SettingsDep) -> FileResponse:
-    return _artifact(session, settings, job, ArtifactKind.MANIFEST, f"{_slug(job)}-manifest.json")
+def download_manifest(job: OwnedJob, session: SessionDep, settings: SettingsDep, storage: StorageDep) -> Response:
+    return _artifact(session, settings, storage, job, ArtifactKind.MANIFEST, f"{_slug(job)}-manifest.json")
 
 
 @router.get("/jobs/{job_id}/checkpoint", response_class=FileResponse)
-def download_checkpoint(job: OwnedJob, session: SessionDep, settings: SettingsDep) -> FileResponse:
-    return _artifact(session, settings, job, ArtifactKind.CHECKPOINT, f"{_slug(job)}-checkpoint.pt")
+def download_checkpoint(job: OwnedJob, session: SessionDep, settings: SettingsDep, storage: StorageDep) -> Response:
+    return _artifact(session, settings, storage, job, ArtifactKind.CHECKPOINT, f"{_slug(job)}-checkpoint.pt")
 
 
 @router.get("/jobs/{job_id}/results")
-def get_results(job: OwnedJob, settings: SettingsDep) -> JSONResponse:
+def get_results(job: OwnedJob, storage: StorageDep) -> JSONResponse:
     """How the trained model does on the test split (or valid): a confusion matrix per classification
     head, predicted-vs-true pairs per regression head, and a few samples with their predictions."""
-    path = job_dir(settings.data_dir, job.id) / RUN_DIR / RESULTS_FILE
-    if job.state != JobState.SUCCEEDED or not path.is_file():
+    if job.state != JobState.SUCCEEDED:
         raise NotFound(f"The job has no results yet (it is {job.state}).")
-    return JSONResponse(json.loads(path.read_text(encoding="utf-8")))
+    try:
+        data = storage.get(job_key(job.id, RUN_DIR, RESULTS_FILE))
+    except StorageNotFound:
+        raise NotFound(f"The job has no results (it is {job.state}).") from None
+    except StorageError as exc:
+        raise ServiceUnavailable(f"The job's results could not be read; try again. {exc}") from exc
+    return JSONResponse(json.loads(data))
 
 
 @router.get("/jobs/{job_id}/graph")
@@ -334,11 +346,37 @@ def download_graph(job: OwnedJob) -> JSONResponse:
     return JSONResponse(job.graph, headers=attachment_headers(f"{_slug(job)}.json"))
 
 
-def _artifact(session: Session, settings: Settings, job: Job, kind: ArtifactKind, filename: str) -> FileResponse:
+def _artifact(session: Session, settings: Settings, storage: Storage, job: Job, kind: ArtifactKind,
+              filename: str) -> Response:
+    """An artifact from storage: a local file as is, else a redirect to a presigned URL when the
+    settings ask for it, else streamed through the API in chunks."""
     row = session.scalar(select(Artifact).where(Artifact.job_id == job.id, Artifact.kind == kind))
+    what = kind.value.replace("_", " ")
     if row is None:
-        raise NotFound(f"The job has no {kind.value.replace('_', ' ')} yet (it is {job.state}).")
-    return FileResponse(settings.data_dir / row.path, headers=attachment_headers(filename))
+        raise NotFound(f"The job has no {what} yet (it is {job.state}).")
+    try:
+        local = storage.local_path(row.path)
+        if local is not None:
+            if not local.is_file():
+                raise StorageNotFound(storage.name, row.path, "read")
+            return FileResponse(local, headers=attachment_headers(filename))
+        if settings.storage_presign_downloads:
+            url = storage.presign(row.path, settings.storage_presign_seconds, filename=filename)
+            if url:
+                return RedirectResponse(url, status_code=307)
+        stream = storage.open(row.path)
+    except StorageNotFound:
+        raise NotFound(f"The job's {what} file is missing from storage.") from None
+    except StorageError as exc:
+        raise ServiceUnavailable(f"The job's {what} could not be read; try again. {exc}") from exc
+
+    def chunks():
+        with stream:
+            while chunk := stream.read(CHUNK):
+                yield chunk
+
+    return StreamingResponse(chunks(), media_type="application/octet-stream", headers={
+        **attachment_headers(filename), "Content-Length": str(row.size_bytes)})
 
 
 def _slug(job: Job) -> str:
