@@ -23,8 +23,9 @@ from layerloom.store import migrate
 def client(tmp_path: Path) -> Iterator[TestClient]:
     url = f"sqlite:///{tmp_path / 'docs.db'}"
     migrate(url)
-    app = create_app(Settings(database_url=url, data_dir=tmp_path / "data", auth_mode="local"))
-    app.state.dispatch = lambda job_id, token: None  # no worker here: the job stays queued
+    app = create_app(Settings(database_url=url, data_dir=tmp_path / "data", auth_mode="local",
+                              allowed_hosts=["testserver"]))
+    app.state.dispatch = lambda *_: None  # no worker here: the job stays queued
     with TestClient(app) as client:
         yield client
     app.state.engine.dispose()
