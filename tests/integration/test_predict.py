@@ -57,7 +57,7 @@ class Served:
         migrate(url)
         self.data_dir = tmp / "data"
         self.app = create_app(Settings(database_url=url, data_dir=self.data_dir, auth_mode="token"))
-        self.app.state.dispatch = lambda job_id, token: None  # no worker: the test trains the job itself
+        self.app.state.dispatch = lambda *_: None  # no worker: the test trains the job itself
         with self.app.state.sessionmaker() as session:
             tokens = {name: create_token(session, get_or_create_user(session, name)) for name in ("alice", "bob")}
         self.alice = TestClient(self.app, headers={"Authorization": f"Bearer {tokens['alice']}"})
