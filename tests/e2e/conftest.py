@@ -68,10 +68,12 @@ def train_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     yield from _serve(tmp_path_factory, "layerloom-train", with_worker=True)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def playwright_driver() -> Iterator[Any]:
-    """One Playwright driver per test process (the sync API cannot run two at once): modules that
-    need another browser or server launch it from this driver."""
+    """One Playwright driver per test module (the sync API cannot run two at once): modules that need
+    another browser or server launch it from this driver. Not per session: while it lives, the sync
+    API keeps an asyncio loop running in the thread, and other tests of the same xdist worker call
+    asyncio.run (make test groups tests by module, so each module starts it once)."""
     require_browser()
     from playwright.sync_api import sync_playwright
 
@@ -85,7 +87,7 @@ def _launch(playwright_driver: Any) -> Iterator[Any]:
     browser.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(playwright_driver: Any, server: Server) -> Iterator[Any]:
     yield from _launch(playwright_driver)
 
