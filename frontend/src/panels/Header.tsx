@@ -24,12 +24,34 @@ function ToolButton({ icon, label, keys, onClick, disabled, testId, children }: 
   );
 }
 
+/** A tool button that opens a file picker; the hidden input is `${testId}-input` for tests. */
+function FileButton({ icon, label, accept, testId, onFile, children }: { icon: IconName; label: string; accept: string; testId: string; onFile: (file: File) => unknown; children?: ReactNode }) {
+  const input = useRef<HTMLInputElement>(null);
+  return (
+    <>
+      <ToolButton icon={icon} label={label} onClick={() => input.current?.click()} testId={testId}>
+        {children}
+      </ToolButton>
+      <input
+        ref={input}
+        type="file"
+        accept={accept}
+        hidden
+        data-testid={`${testId}-input`}
+        onChange={(e) => {
+          const file = e.target.files?.[0];
+          e.target.value = "";
+          if (file) void onFile(file);
+        }}
+      />
+    </>
+  );
+}
+
 export function Header({ theme, onToggleTheme }: { theme: "light" | "dark"; onToggleTheme: () => void }) {
   const store = useDocumentStore();
   const view = useView();
   const [dialog, setDialog] = useState<Dialog>(null);
-  const fileInput = useRef<HTMLInputElement>(null);
-  const kerasInput = useRef<HTMLInputElement>(null);
   const canUndo = useHistory((t) => t.pastStates.length > 0);
   const canRedo = useHistory((t) => t.futureStates.length > 0);
   const hasNodes = useEditor((s) => s.nodes.length > 0);
@@ -78,35 +100,13 @@ export function Header({ theme, onToggleTheme }: { theme: "light" | "dark"; onTo
         <ToolButton icon="save" label="Save" keys={["mod+s"]} onClick={save} testId="save">
           Save
         </ToolButton>
-        <ToolButton icon="upload" label="Import a JSON file" onClick={() => fileInput.current?.click()} testId="import" />
+        <FileButton icon="upload" label="Import a JSON file" accept=".json,application/json" testId="import"
+          onFile={async (file) => (await importFile(store, file)) && view.requestFit()} />
         <ToolButton icon="download" label="Export as JSON" onClick={() => exportFile(store)} testId="export" />
-        <input
-          ref={fileInput}
-          type="file"
-          accept=".json,application/json"
-          hidden
-          data-testid="import-input"
-          onChange={async (e) => {
-            const file = e.target.files?.[0];
-            e.target.value = "";
-            if (file && (await importFile(store, file))) view.requestFit();
-          }}
-        />
-        <ToolButton icon="upload" label="Open Keras model" onClick={() => kerasInput.current?.click()} testId="import-keras">
+        <FileButton icon="upload" label="Open Keras model" accept=".keras,.json" testId="import-keras"
+          onFile={async (file) => (await importKerasFile(store, file)) && view.requestFit()}>
           Keras
-        </ToolButton>
-        <input
-          ref={kerasInput}
-          type="file"
-          accept=".keras,.json"
-          hidden
-          data-testid="import-keras-input"
-          onChange={async (e) => {
-            const file = e.target.files?.[0];
-            e.target.value = "";
-            if (file && (await importKerasFile(store, file))) view.requestFit();
-          }}
-        />
+        </FileButton>
         <span className="ll-sep" />
         <ToolButton icon="undo" label={appCommands.undo.label} keys={appCommands.undo.keys} onClick={() => undo(store)} disabled={!canUndo} testId="undo" />
         <ToolButton icon="redo" label={appCommands.redo.label} keys={appCommands.redo.keys} onClick={() => redo(store)} disabled={!canRedo} testId="redo" />
