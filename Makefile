@@ -39,7 +39,7 @@ run: install
 
 test: install browser
 	cd frontend && $(NPM) test --silent
-	$(PY) -m pytest -q -n 2 --dist loadscope
+	$(PY) -m pytest -q -n 2
 
 # The schemathesis run of `make test`, with many more examples per operation and fresh random
 # data each time (the suite's run is derandomized); about 15-30 minutes on 2 cores.

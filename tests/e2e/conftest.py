@@ -73,7 +73,7 @@ def playwright_driver() -> Iterator[Any]:
     """One Playwright driver per test module (the sync API cannot run two at once): modules that need
     another browser or server launch it from this driver. Not per session: while it lives, the sync
     API keeps an asyncio loop running in the thread, and other tests of the same xdist worker call
-    asyncio.run (make test groups tests by module, so each module starts it once)."""
+    asyncio.run (pytest tears a module's fixtures down before a test of another module runs)."""
     require_browser()
     from playwright.sync_api import sync_playwright
 
