@@ -306,14 +306,15 @@ def test_a_job_on_s3_is_retried_through_an_outage_then_served_from_storage(make_
         app.state.dispatch = lambda job_id, token, queue: dispatched.append((job_id, token))
         job_id = submit(client, config={"epochs": 1}).json()["id"]
 
-        # The storage server is down when the run ends: the job is retried, never "succeeded".
+        # The storage server is down when the attempt starts: it fails at once, saying why, and the
+        # job is retried, never "succeeded".
         server.stop()
         assert run_job(*dispatched[-1], settings, app.state.sessionmaker, app.state.dispatch) == "queued"
         job = client.get(f"/api/jobs/{job_id}").json()
         assert job["state"] == "queued"
         message = client.get(f"/api/jobs/{job_id}/events").json()[-1]["payload"]["message"]
-        assert "Storing the trained model failed: Storage (s3) could not write 'jobs/" in message
-        assert "Retrying" in message
+        assert "Fetching the job's files from storage failed: Storage (s3) could not write 'jobs/" in message
+        assert "Retrying from its last stored checkpoint, if storage has one" in message
         assert client.get(f"/api/jobs/{job_id}/weights").status_code == 404
 
         # The server is back (empty, as after a restore): the retry uploads and the job succeeds.

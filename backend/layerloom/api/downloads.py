@@ -21,3 +21,41 @@ def _ascii(text: str) -> str:
     """Letters without their accents, other characters outside [A-Za-z0-9-_] as '_'."""
     plain = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
     return "".join(c if c.isascii() and (c.isalnum() or c in "-_") else "_" for c in plain).strip("_")
+
+
+def stored_file_response(settings, storage, key: str, filename: str, what: str,
+                         media_type: str = "application/octet-stream"):
+    """A stored object as a download: a local file as is, else a redirect to a presigned URL when the
+    settings ask for it, else streamed through the API in chunks. 404 when storage has no such
+    object, 503 on a storage outage."""
+    from fastapi.responses import FileResponse, RedirectResponse, StreamingResponse
+
+    from ..storage import CHUNK, StorageError, StorageNotFound
+    from .errors import NotFound, ServiceUnavailable
+
+    try:
+        local = storage.local_path(key)
+        if local is not None:
+            if not local.is_file():
+                raise StorageNotFound(storage.name, key, "read")
+            return FileResponse(local, media_type=media_type, headers=attachment_headers(filename))
+        info = storage.stat(key)
+        if info is None:
+            raise StorageNotFound(storage.name, key, "read")
+        if settings.storage_presign_downloads:
+            url = storage.presign(key, settings.storage_presign_seconds, filename=filename)
+            if url:
+                return RedirectResponse(url, status_code=307)
+        stream = storage.open(key)
+    except StorageNotFound:
+        raise NotFound(f"The job's {what} file is missing from storage.") from None
+    except StorageError as exc:
+        raise ServiceUnavailable(f"The job's {what} could not be read; try again. {exc}") from exc
+
+    def chunks():
+        with stream:
+            while chunk := stream.read(CHUNK):
+                yield chunk
+
+    return StreamingResponse(chunks(), media_type=media_type, headers={
+        **attachment_headers(filename), "Content-Length": str(info.size)})

@@ -16,10 +16,12 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.registry import Collector
 from sqlalchemy import Engine, event, func, select
 
+from ..storage.base import ERRORS as STORAGE_ERRORS
 from ..store.models import Job, JobState
 
 # Seconds: from a second (a warm queue) to a day (a long training run).
 BUCKETS = (1, 5, 15, 60, 300, 900, 3600, 4 * 3600, 24 * 3600)
+STORAGE_ACTIONS = ("read", "write", "stat", "list", "delete", "download")
 
 
 class StatementCounter:
@@ -58,6 +60,14 @@ class LayerloomCollector(Collector):
         yield GaugeMetricFamily("layerloom_workers", "Workers that reported recently.", value=self.live_workers())
         yield CounterMetricFamily("layerloom_db_statements", "SQL statements this API process sent.",
                                   value=state.statement_counter.count)
+        storage_errors = CounterMetricFamily("layerloom_storage_errors", "Failed storage operations of this API "
+                                             "process (a worker's fail its job's attempt, which says so).",
+                                             labels=["backend", "action"])
+        counts = {(state.storage.name, action): 0 for action in STORAGE_ACTIONS}  # present from the first scrape
+        counts.update(STORAGE_ERRORS)
+        for (backend, action), count in sorted(counts.items()):
+            storage_errors.add_metric([backend, action], count)
+        yield storage_errors
 
 
 def _histogram(name: str, documentation: str, values: list[float]) -> HistogramMetricFamily:

@@ -40,6 +40,19 @@ class JsonLinesOut:
         self.stream.write(json.dumps(event, separators=(",", ":")) + "\n")
         self.stream.flush()
 
+    def on_checkpoint(self, epoch: int, path: Path) -> None:
+        """Epoch ``epoch``'s checkpoint is saved: hard-link it as ``checkpoint-<epoch>.pt`` (the next
+        epoch's save replaces checkpoint.pt, not this link) and tell the supervisor, which stores it
+        before it relays the epoch's event, then removes the link."""
+        link = path.with_name(checkpoint_copy_name(epoch))
+        link.unlink(missing_ok=True)
+        os.link(path, link)
+        self.on_event({"type": "checkpoint", "epoch": epoch, "file": link.name})
+
+
+def checkpoint_copy_name(epoch: int) -> str:
+    return f"checkpoint-{int(epoch)}.pt"
+
 
 def load_dataset(reference: dict[str, Any]):
     """The dataset a job names: a built-in by name, or an upload the service stored and checked."""

@@ -10,6 +10,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import socket
 import threading
 import time
@@ -20,17 +21,18 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from ..settings import Settings
-from ..storage import StorageError, storage_from_settings
+from ..storage import StorageError, StorageNotFound, cache_from_settings, storage_from_settings
 from ..train import artifacts as train_artifacts
-from ..train.checkpoint import CHECKPOINT_FILE, checkpoint_epoch
-from ..store.imported_weights import weights_path as imported_weights_path
+from ..train.checkpoint import CHECKPOINT_FILE, CHECKPOINT_INFO_SUFFIX
+from ..store.dataset_storage import local_dataset_file
+from ..store.imported_weights import weights_file as imported_weights_file
 from ..train.results import RESULTS_FILE
 from ..store.models import Artifact, ArtifactKind, Dataset, Job, JobState
 from . import lifecycle
 from .devices import runner_env as device_env
 from .queues import job_queue
 from .process import RunnerProcess, WarmRunner, python_module_argv
-from .runner import EXIT_CANCELLED, EXIT_SUCCEEDED, RUN_DIR, SPEC_FILE
+from .runner import EXIT_CANCELLED, EXIT_SUCCEEDED, RUN_DIR, SPEC_FILE, checkpoint_copy_name
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +40,8 @@ CANCEL_POLL_SECONDS = 0.5
 CANCEL_GRACE_SECONDS = 3.0
 JOBS_DIR = "jobs"
 RUNNER_MODULE = "layerloom.jobs.runner"
+CHECKPOINT_NOTE = str(Path(CHECKPOINT_FILE).with_suffix(CHECKPOINT_INFO_SUFFIX))  # checkpoint.json: its epoch
+_CHECKPOINT_COPY = re.compile(r"checkpoint-[0-9]{1,9}\.pt")
 
 # Files the trainer writes into the run directory, by artifact kind (the graph is the job's snapshot).
 ARTIFACT_FILES = {
@@ -93,8 +97,19 @@ def run_job(job_id: str, token: str, settings: Settings, sessions: sessionmaker[
         lifecycle.append_event(session, job_id, "status", {
             "status": "running", "message": f"Started on {worker_id} (attempt {job.attempt} of {job.max_attempts})."})
         directory = job_dir(settings.data_dir, job_id)
-        write_spec(directory, job, settings, session, lifecycle.last_logged_epoch(session, job_id), device)
         queue = job_queue(job.config)
+        try:
+            # Everything the runner reads comes from storage into this machine's folders: the
+            # dataset, the initial weights, and the last checkpoint (of whichever machine ran it).
+            write_spec(directory, job, settings, session, lifecycle.last_logged_epoch(session, job_id), device)
+            restore_checkpoint(settings, job_id, directory / RUN_DIR)
+        except StorageError as exc:
+            log.warning("job %s: %s", job_id, exc)
+            new_token = lifecycle.requeue(session, job_id, token, f"Fetching the job's files from storage failed: {exc}.",
+                                          settings.lease_seconds, retry_from(settings, job_id))
+            if new_token:
+                dispatch(job_id, new_token, queue)
+            return JobState.QUEUED if new_token else None
         session.commit()
     if device is not None or runner is not None:
         warm = None
@@ -112,9 +127,39 @@ def make_warm_runner(settings: Settings) -> WarmRunner:
 
 
 def retry_from(settings: Settings, job_id: str) -> str:
-    """Where a retry of the job starts, in words, from its checkpoint's note."""
-    epoch = checkpoint_epoch(job_dir(settings.data_dir, job_id) / RUN_DIR / CHECKPOINT_FILE)
+    """Where a retry of the job starts, in words, from the note of its stored checkpoint (the one the
+    next attempt, on any machine, resumes from)."""
+    try:
+        epoch = int(json.loads(storage_from_settings(settings).get(job_key(job_id, RUN_DIR, CHECKPOINT_NOTE)))["epoch"])
+    except StorageNotFound:
+        epoch = None
+    except StorageError:
+        return "from its last stored checkpoint, if storage has one (it could not be read just now)"
+    except (ValueError, KeyError, TypeError):
+        epoch = None
     return f"from the checkpoint of epoch {epoch}" if epoch else "from the start: no checkpoint"
+
+
+def restore_checkpoint(settings: Settings, job_id: str, run_dir: Path) -> None:
+    """Make the run folder's checkpoint the stored one: downloaded when storage is elsewhere (a job
+    resumed on another machine continues from it), and removed when storage has none (a local one
+    that was never stored is not what the retry message promised). A no-op with local storage."""
+    storage = storage_from_settings(settings)
+    if storage.local_root() is not None:
+        return
+    run_dir.mkdir(parents=True, exist_ok=True)
+    names = (CHECKPOINT_FILE, CHECKPOINT_NOTE)
+    if storage.stat(job_key(job_id, RUN_DIR, CHECKPOINT_FILE)) is None:
+        for name in names:
+            (run_dir / name).unlink(missing_ok=True)
+        return
+    for name in names:  # the checkpoint first: a note never names an epoch the checkpoint lacks
+        tmp = run_dir / f".{name}.part"
+        try:
+            storage.download(job_key(job_id, RUN_DIR, name), tmp)
+            os.replace(tmp, run_dir / name)
+        finally:
+            tmp.unlink(missing_ok=True)
 
 
 def write_spec(directory: Path, job: Job, settings: Settings, session: Session, last_epoch_logged: int,
@@ -125,7 +170,8 @@ def write_spec(directory: Path, job: Job, settings: Settings, session: Session, 
         row = session.get(Dataset, job.dataset_id)
         if row is None:
             raise LookupError(f"job {job.id}: its dataset was deleted")
-        dataset = {"kind": row.kind, "name": row.name, "path": str(settings.data_dir / row.storage_path),
+        path = local_dataset_file(cache_from_settings(settings), row.id, row.storage_path)
+        dataset = {"kind": row.kind, "name": row.name, "path": str(path),
                    "options": row.options, "max_bytes": settings.max_upload_bytes}
     config = {**job.config, "mapping": job.mapping}
     if device and str(config.get("device", "")).startswith("cuda"):
@@ -133,11 +179,17 @@ def write_spec(directory: Path, job: Job, settings: Settings, session: Session, 
     spec = {"graph": job.graph, "dataset": dataset, "config": config,
             "last_epoch_logged": last_epoch_logged}
     if job.config.get("init_weights"):
-        spec["init_weights_path"] = str(imported_weights_path(settings.data_dir, job.owner_id, job.config["init_weights"]))
+        weights = imported_weights_file(cache_from_settings(settings), job.owner_id, job.config["init_weights"])
+        if weights is None:
+            raise StorageNotFound(storage_from_settings(settings).name, f"imported_weights/{job.owner_id}/"
+                                  f"{job.config['init_weights']}.safetensors", "fetch")
+        spec["init_weights_path"] = str(weights)
     directory.mkdir(parents=True, exist_ok=True)
     tmp = directory / (SPEC_FILE + ".tmp")
     tmp.write_text(json.dumps(spec), encoding="utf-8")
     os.replace(tmp, directory / SPEC_FILE)
+    # The spec as the run saw it (a no-op with local storage, where this already is the stored file).
+    storage_from_settings(settings).put(job_key(job.id, SPEC_FILE), directory / SPEC_FILE)
 
 
 class _Supervision:
@@ -153,6 +205,8 @@ class _Supervision:
         self.cancelled = False
         self.lease_lost = False
         self.final_event: dict[str, Any] | None = None
+        self.storage = storage_from_settings(settings)
+        self.storage_failure: str | None = None  # why storing a checkpoint failed: the attempt is retried
 
     def run(self) -> str | None:
         self.runner.start()
@@ -174,11 +228,21 @@ class _Supervision:
         return self._conclude(code)
 
     def _relay_events(self) -> None:
+        """Log the runner's events. With storage elsewhere, an epoch's event (and what follows it) is
+        held until that epoch's checkpoint is stored, so whoever sees the epoch can resume from it."""
+        remote = self.storage.local_root() is None
+        held: list[dict[str, Any]] = []
         with self.sessions() as session:
             logged_epoch = lifecycle.last_logged_epoch(session, self.job_id)
             for event in self.runner.events():
                 if self.warm is not None and event.get("type") in ("step", "epoch"):
                     self.warm.refill()  # a no-op once the next job's runner is waiting
+                if event.get("type") == "checkpoint":
+                    if not self._store_checkpoint(event):
+                        return  # the runner is stopped; the held epoch is not published
+                    self._log_events(session, held)
+                    held = []
+                    continue
                 if event.get("type") == "epoch":
                     if int(event.get("epoch", 0)) <= logged_epoch:
                         continue  # an epoch a previous attempt already logged
@@ -186,9 +250,40 @@ class _Supervision:
                 if event.get("type") == "status" and event.get("status") in ("succeeded", "failed", "cancelled"):
                     self.final_event = event  # recorded with the final state, in _conclude
                     continue
-                payload = {k: v for k, v in event.items() if k not in ("seq", "type", "replayed")}
-                lifecycle.append_event(session, self.job_id, event.get("type", "log"), payload)
-                session.commit()
+                if remote and (held or event.get("type") == "epoch"):
+                    held.append(event)
+                else:
+                    self._log_events(session, [event])
+            self._log_events(session, held)  # a runner that ended without storing its last checkpoint
+
+    def _log_events(self, session: Session, events: list[dict[str, Any]]) -> None:
+        for event in events:
+            payload = {k: v for k, v in event.items() if k not in ("seq", "type", "replayed")}
+            lifecycle.append_event(session, self.job_id, event.get("type", "log"), payload)
+        if events:
+            session.commit()
+
+    def _store_checkpoint(self, event: dict[str, Any]) -> bool:
+        """Store the checkpoint the runner just saved (its hard link ``checkpoint-<epoch>.pt``, which
+        the next epoch's save does not touch), then its note. False when storage failed: the
+        runner is stopped and the attempt will be retried from the last stored checkpoint."""
+        name, epoch = str(event.get("file", "")), int(event.get("epoch", 0))
+        if not _CHECKPOINT_COPY.fullmatch(name) or name != checkpoint_copy_name(epoch):
+            log.warning("job %s: ignoring a malformed checkpoint event %r", self.job_id, event)
+            return True
+        copy = self.directory / RUN_DIR / name
+        try:
+            if self.storage.local_root() is None:
+                self.storage.put(job_key(self.job_id, RUN_DIR, CHECKPOINT_FILE), copy)
+                self.storage.put(job_key(self.job_id, RUN_DIR, CHECKPOINT_NOTE), json.dumps({"epoch": epoch}).encode())
+            return True
+        except StorageError as exc:
+            log.warning("job %s: %s", self.job_id, exc)
+            self.storage_failure = f"Storing the checkpoint of epoch {epoch} failed: {exc}."
+            self.runner.stop(CANCEL_GRACE_SECONDS)
+            return False
+        finally:
+            copy.unlink(missing_ok=True)
 
     def _watch(self) -> None:
         """Renew the lease every heartbeat; poll for cancel often, so it takes effect within a second."""
@@ -218,6 +313,12 @@ class _Supervision:
             return None  # someone else owns the job now
         final = self.final_event or {}
         with self.sessions() as session:
+            if self.storage_failure and not self.cancelled:
+                new_token = lifecycle.requeue(session, self.job_id, self.token, self.storage_failure,
+                                              self.settings.lease_seconds, retry_from(self.settings, self.job_id))
+                if new_token:
+                    self.dispatch(self.job_id, new_token, self.queue)
+                return JobState.QUEUED if new_token else None
             if code == EXIT_SUCCEEDED:
                 try:
                     self._store_outputs()
@@ -255,11 +356,10 @@ class _Supervision:
     def _store_outputs(self) -> None:
         """Upload the run's artifacts and results to storage (a no-op for the embedded
         LocalStorage(data_dir), where they already are), before the job may say it succeeded."""
-        storage = storage_from_settings(self.settings)
         run_dir = self.directory / RUN_DIR
-        for name in (*ARTIFACT_FILES.values(), RESULTS_FILE):
+        for name in (*ARTIFACT_FILES.values(), CHECKPOINT_NOTE, RESULTS_FILE):
             if (run_dir / name).is_file():
-                storage.put(job_key(self.job_id, RUN_DIR, name), run_dir / name)
+                self.storage.put(job_key(self.job_id, RUN_DIR, name), run_dir / name)
 
     def _record_artifacts(self, session: Session) -> None:
         run_dir = self.directory / RUN_DIR

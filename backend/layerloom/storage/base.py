@@ -8,7 +8,9 @@ the storage root (no ``..``, no absolute path, no backslash, no NUL, no hidden s
 from __future__ import annotations
 
 import re
+import threading
 from abc import ABC, abstractmethod
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,12 +24,21 @@ MAX_KEY_LENGTH = 900  # S3 allows 1024 bytes; leave room for the deployment's pr
 CHUNK = 1 << 20
 
 
+# Storage failures of this process by (backend, action), for /metrics (api/metrics.py). A missing
+# object or a refused key is not a failure of the storage, so neither is counted.
+ERRORS: Counter[tuple[str, str]] = Counter()
+_ERRORS_LOCK = threading.Lock()
+
+
 class StorageError(Exception):
     """A storage operation failed: the message names the backend, the key and what went wrong."""
 
     def __init__(self, backend: str, key: str, action: str, detail: str) -> None:
         self.backend, self.key, self.action, self.detail = backend, key, action, detail
         super().__init__(f"Storage ({backend}) could not {action} {key!r}: {detail}")
+        if action != "use" and not isinstance(self, StorageNotFound):
+            with _ERRORS_LOCK:
+                ERRORS[(backend, action)] += 1
 
 
 class StorageNotFound(StorageError):
@@ -110,4 +121,8 @@ class Storage(ABC):
 
     def local_path(self, key: str) -> Path | None:
         """The object's file on this machine when the backend is a local directory, else None."""
+        return None
+
+    def local_root(self) -> Path | None:
+        """The directory every key is a path under, when the backend is a local directory, else None."""
         return None

@@ -26,6 +26,9 @@ class LocalStorage(Storage):
     def local_path(self, key: str) -> Path | None:
         return self._path(key)
 
+    def local_root(self) -> Path | None:
+        return self.root
+
     def put(self, key: str, source: bytes | BinaryIO | Path) -> None:
         target = self._path(key)
         try:

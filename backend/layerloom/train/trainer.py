@@ -119,6 +119,8 @@ class Trainer:
         if self.config.tensorboard and self.out_dir is not None:
             callbacks.append(TensorBoardWriter(self.out_dir / TENSORBOARD_DIR))
         self.emitter = EventEmitter([self.recorder, *callbacks], first_seq or 0)
+        # Told after each epoch's checkpoint is on disk (the runner hands it to its worker to store).
+        self.checkpoint_hooks = [cb.on_checkpoint for cb in callbacks if hasattr(cb, "on_checkpoint")]
         self.notes: list[str] = []  # said in log events once the run has started
         self.epoch = 0  # epochs completed
         self.step = 0  # optimizer steps taken
@@ -245,6 +247,9 @@ class Trainer:
             self.emitter.emit("epoch", epoch, self.step, metrics)
             self._after_epoch(epoch, metrics)
             self._save_checkpoint()
+            if self.out_dir is not None:
+                for hook in self.checkpoint_hooks:
+                    hook(epoch, self.out_dir / CHECKPOINT_FILE)
 
     def _train_epoch(self, epoch: int, lr: float) -> dict[str, float]:
         self.model.train()

@@ -2,7 +2,8 @@
 
 An upload streams to a temporary file under ``data_dir`` (api/uploads.py), is parsed by the data
 layer with the options given, and only then is moved to ``datasets/<id>/`` under a server-chosen
-name and recorded. A file that does not parse leaves nothing behind.
+name, published to storage (store/dataset_storage.py) and recorded. A file that does not parse, or
+that storage does not take, leaves nothing behind. Reads go through this machine's storage cache.
 """
 
 from __future__ import annotations
@@ -22,16 +23,18 @@ from starlette.concurrency import run_in_threadpool
 
 from ...data import BUILTIN_DATASETS, DatasetError, load_builtin
 from ...settings import Settings
+from ...storage import StorageError, StorageNotFound, cache_from_settings, storage_from_settings
 from ...store import datasets as files
+from ...store.dataset_storage import delete_dataset_files, local_dataset_file, publish_dataset
 from ...store.canonical import NotStorable, canonical_json
 from ...store.models import ACTIVE_JOB_STATES, UPLOAD_KINDS, Dataset, DatasetKind, Job, User, new_id
 from ..deps import CurrentUser, Paging, SessionDep, SettingsDep, load_owned
-from ..errors import Conflict, NotFound, Unprocessable, pydantic_problems, problem
+from ..errors import Conflict, NotFound, ServiceUnavailable, Unprocessable, pydantic_problems, problem
 from ..routing import make_router
 from ..schemas import DatasetPublic, Name, Page, WholeNumber
 from ..uploads import FILE_FIELD, Upload, receive_upload
 
-router = make_router("datasets", errors=(400, 401, 404, 409, 413, 415, 422))
+router = make_router("datasets", errors=(400, 401, 404, 409, 413, 415, 422, 503))
 
 _names = TypeAdapter(Name)
 
@@ -105,7 +108,7 @@ def get_samples(dataset_id: str, user: CurrentUser, session: SessionDep, setting
     else:
         row = load_owned(session, Dataset, dataset_id, user)
         try:
-            data = files.open_stored_dataset(DatasetKind(row.kind), settings.data_dir / row.storage_path, row.options,
+            data = files.open_stored_dataset(DatasetKind(row.kind), stored_dataset_file(settings, row), row.options,
                                              name=row.name, max_bytes=settings.max_upload_bytes)
         except DatasetError as err:
             raise Unprocessable("The dataset can no longer be read.", err.problems) from None
@@ -135,9 +138,24 @@ def delete_dataset(dataset_id: str, user: CurrentUser, session: SessionDep, sett
                                                  Job.state.in_(ACTIVE_JOB_STATES)).limit(1))
     if in_use is not None:
         raise Conflict(f"Job {in_use!r} uses this dataset; cancel it or wait for it to finish first.")
+    try:  # the stored objects first: a storage outage keeps the dataset listed, so the delete can be retried
+        delete_dataset_files(storage_from_settings(settings), cache_from_settings(settings), settings.data_dir,
+                             dataset.id)
+    except StorageError as exc:
+        raise ServiceUnavailable(f"The dataset's files could not be deleted; try again. {exc}") from exc
     session.delete(dataset)
     session.commit()
-    shutil.rmtree(files.dataset_dir(settings.data_dir, dataset.id), ignore_errors=True)
+
+
+def stored_dataset_file(settings: Settings, row: Dataset):
+    """This machine's copy of an upload's file (its folder synced from storage): 404 when storage
+    lost it, 503 on a storage outage."""
+    try:
+        return local_dataset_file(cache_from_settings(settings), row.id, row.storage_path)
+    except StorageNotFound:
+        raise NotFound(f"The files of dataset {row.name!r} are missing from storage.") from None
+    except StorageError as exc:
+        raise ServiceUnavailable(f"The dataset {row.name!r} could not be read from storage; try again. {exc}") from exc
 
 
 @cache
@@ -214,13 +232,21 @@ def _store_upload(session: Session, settings: Settings, user: User, upload: Uplo
                       sha256=upload.sha256, options=options)
     target = settings.data_dir / dataset.storage_path
     target.parent.mkdir(parents=True)
+    storage = storage_from_settings(settings)
     try:
         os.replace(upload.path, target)
         files.save_arrays(parsed, target.parent)
         del parsed  # its buffers; what follows reads nothing more of it
+        publish_dataset(storage, cache_from_settings(settings), target.parent, dataset_id)
         session.add(dataset)
         session.commit()
-    except BaseException:
+    except BaseException as exc:
         shutil.rmtree(target.parent, ignore_errors=True)
+        try:
+            delete_dataset_files(storage, cache_from_settings(settings), settings.data_dir, dataset_id)
+        except StorageError:
+            pass  # half-published objects of an unrecorded id: nothing refers to them
+        if isinstance(exc, StorageError):
+            raise ServiceUnavailable(f"The dataset could not be stored; try again. {exc}") from exc
         raise
     return DatasetPublic.model_validate(dataset)

@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import Query, Request, Response, WebSocket, WebSocketDisconnect
-from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, StreamingResponse
+from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel, Field, ValidationError
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
@@ -32,7 +32,7 @@ from ...jobs.queues import GPU_QUEUE, job_queue
 from ...jobs.workers import worker_registry
 from ...jobs.runner import RUN_DIR
 from ...jobs.supervisor import job_dir, job_key
-from ...storage import CHUNK, Storage, StorageError, StorageNotFound
+from ...storage import Storage, StorageError, StorageNotFound, cache_from_settings
 from ...train.results import RESULTS_FILE
 from ...settings import Settings
 from ...store.canonical import NotStorable, canonical_json
@@ -44,13 +44,14 @@ from ...store.models import (
     User, utcnow,
 )
 from ...train import MappingError, TrainConfig, check_compatibility
-from ..downloads import attachment_headers
+from ..downloads import attachment_headers, stored_file_response
 from ..deps import CurrentUser, GraphLimits, OwnedJob, Paging, SessionDep, SettingsDep, StorageDep, load_owned
 from .. import auth
 from ..errors import Conflict, NotFound, ServiceUnavailable, Unprocessable, problem, pydantic_problems
 from ..routing import make_router
 from ..schemas import MAX_INT, Page, WholeNumber
 from ..event_hub import CLOSE, GONE, READ_BATCH, EventHub, event_item, read_log
+from .datasets import stored_dataset_file
 from .predict import evict_predictor
 
 router = make_router("jobs")
@@ -187,7 +188,10 @@ def _checked_submission(body: JobCreate, user: User, session: Session, settings:
 
 def _check_init_weights(settings: Settings, user: User, weights_id: str, analysis) -> None:
     """The imported weights exist for this user and fit the graph key by key (read from the file's header)."""
-    path = weights_file(settings.data_dir, user.id, weights_id)
+    try:
+        path = weights_file(cache_from_settings(settings), user.id, weights_id)
+    except StorageError as exc:
+        raise ServiceUnavailable(f"The imported weights could not be read; try again. {exc}") from exc
     if path is None:
         message = f"No imported weights {weights_id!r}; import a Keras model first (POST /api/graphs/import)."
         raise Unprocessable(message, [problem("not_found", message, field="init_weights")])
@@ -219,7 +223,7 @@ def _dataset_to_train(session: Session, settings: Settings, user: User, name_or_
         raise NotFound(f"There is no dataset {name_or_id!r}: use a built-in ({', '.join(BUILTIN_DATASETS)}) "
                        "or the id of one of your uploads.")
     try:
-        dataset = open_stored_dataset(DatasetKind(row.kind), settings.data_dir / row.storage_path, row.options,
+        dataset = open_stored_dataset(DatasetKind(row.kind), stored_dataset_file(settings, row), row.options,
                                       name=row.name, max_bytes=settings.max_upload_bytes)
     except DatasetError as err:
         raise Unprocessable(f"The dataset {row.name!r} can no longer be read.",
@@ -286,6 +290,7 @@ def delete_job(job: OwnedJob, session: SessionDep, settings: SettingsDep, storag
     session.commit()
     evict_predictor(request.app, job.id)  # its loaded model, if predictions were made
     shutil.rmtree(job_dir(settings.data_dir, job.id), ignore_errors=True)  # this machine's working copy
+    cache_from_settings(settings).forget(job_key(job.id))
 
 
 @router.get("/jobs/{job_id}/metrics", response_model=JobMetrics)
@@ -348,35 +353,12 @@ def download_graph(job: OwnedJob) -> JSONResponse:
 
 def _artifact(session: Session, settings: Settings, storage: Storage, job: Job, kind: ArtifactKind,
               filename: str) -> Response:
-    """An artifact from storage: a local file as is, else a redirect to a presigned URL when the
-    settings ask for it, else streamed through the API in chunks."""
+    """A recorded artifact, served from storage (api/downloads.py)."""
     row = session.scalar(select(Artifact).where(Artifact.job_id == job.id, Artifact.kind == kind))
     what = kind.value.replace("_", " ")
     if row is None:
         raise NotFound(f"The job has no {what} yet (it is {job.state}).")
-    try:
-        local = storage.local_path(row.path)
-        if local is not None:
-            if not local.is_file():
-                raise StorageNotFound(storage.name, row.path, "read")
-            return FileResponse(local, headers=attachment_headers(filename))
-        if settings.storage_presign_downloads:
-            url = storage.presign(row.path, settings.storage_presign_seconds, filename=filename)
-            if url:
-                return RedirectResponse(url, status_code=307)
-        stream = storage.open(row.path)
-    except StorageNotFound:
-        raise NotFound(f"The job's {what} file is missing from storage.") from None
-    except StorageError as exc:
-        raise ServiceUnavailable(f"The job's {what} could not be read; try again. {exc}") from exc
-
-    def chunks():
-        with stream:
-            while chunk := stream.read(CHUNK):
-                yield chunk
-
-    return StreamingResponse(chunks(), media_type="application/octet-stream", headers={
-        **attachment_headers(filename), "Content-Length": str(row.size_bytes)})
+    return stored_file_response(settings, storage, row.path, filename, what)
 
 
 def _slug(job: Job) -> str:

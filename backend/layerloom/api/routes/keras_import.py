@@ -12,13 +12,14 @@ from starlette.concurrency import run_in_threadpool
 
 from ...keras_import import KerasImportError, import_keras
 from ...store import datasets as files
+from ...storage import StorageError, cache_from_settings, storage_from_settings
 from ...store.imported_weights import save_weights, weights_file
 from ..deps import CurrentUser, SettingsDep
-from ..errors import NotFound, Unprocessable
+from ..errors import NotFound, ServiceUnavailable, Unprocessable
 from ..routing import make_router
 from ..uploads import FILE_FIELD, receive_upload
 
-router = make_router("graphs", errors=(400, 401, 404, 413, 415, 422))
+router = make_router("graphs", errors=(400, 401, 404, 413, 415, 422, 503))
 
 IMPORT_FORM_SCHEMA = {
     "requestBody": {
@@ -56,14 +57,21 @@ def _import(data: bytes, settings, owner_id: str) -> KerasImported:
     except KerasImportError as err:
         raise Unprocessable("The Keras model cannot be imported; see errors.",
                             [p.to_json() for p in err.problems]) from None
-    weights_id = save_weights(settings.data_dir, owner_id, result.state_dict) if result.state_dict else None
+    try:
+        weights_id = save_weights(storage_from_settings(settings), files.uploads_tmp_dir(settings.data_dir), owner_id,
+                                  result.state_dict) if result.state_dict else None
+    except StorageError as exc:
+        raise ServiceUnavailable(f"The imported weights could not be stored; try again. {exc}") from exc
     return KerasImported(graph=result.graph, weights_id=weights_id, warnings=result.warnings)
 
 
 @router.get("/graphs/import/weights/{weights_id}", response_class=FileResponse)
 def download_imported_weights(weights_id: str, user: CurrentUser, settings: SettingsDep) -> FileResponse:
     """The imported weights as a safetensors file (keys as in the built module's state_dict)."""
-    path = weights_file(settings.data_dir, user.id, weights_id)
+    try:
+        path = weights_file(cache_from_settings(settings), user.id, weights_id)
+    except StorageError as exc:
+        raise ServiceUnavailable(f"The imported weights could not be read; try again. {exc}") from exc
     if path is None:
         raise NotFound(f"No imported weights {weights_id!r}.")
     return FileResponse(path, media_type="application/octet-stream", filename="weights.safetensors")

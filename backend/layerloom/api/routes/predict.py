@@ -16,17 +16,18 @@ from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from ...jobs.runner import RUN_DIR
-from ...jobs.supervisor import job_dir
 from ...predict import Predictor, PredictorCache, PredictError, csv_header
 from ...settings import Settings
 from ...store.models import Dataset, DatasetKind, Job, JobState
 from ..deps import OwnedJob, SessionDep, SettingsDep
-from ..errors import BadRequest, Conflict, Unprocessable, problem
+from ...storage import StorageError, StorageNotFound
+from ..errors import BadRequest, Conflict, NotFound, ServiceUnavailable, Unprocessable, problem
+from ..run_files import trained_run_dir
 from ..routing import make_router
 from ..uploads import FILE_FIELD, receive_upload
+from .datasets import stored_dataset_file
 
-router = make_router("jobs", errors=(400, 401, 404, 409, 413, 415, 422))
+router = make_router("jobs", errors=(400, 401, 404, 409, 413, 415, 422, 503))
 
 MAX_PREDICT_FILE_BYTES = 20 * 1024 * 1024
 
@@ -78,8 +79,12 @@ async def predict(job: OwnedJob, request: Request, session: SessionDep, settings
     cache = predictor_cache(request)
     predictor = cache.peek(job_id)  # a warm model costs no thread hop
     if predictor is None:
-        predictor = await run_in_threadpool(cache.get, job_id,
-                                            lambda: Predictor(job_dir(settings.data_dir, job_id) / RUN_DIR))
+        try:
+            predictor = await run_in_threadpool(cache.get, job_id, lambda: Predictor(trained_run_dir(settings, job_id)))
+        except StorageNotFound:
+            raise NotFound("The job's trained model is missing from storage.") from None
+        except StorageError as exc:
+            raise ServiceUnavailable(f"The job's model could not be read from storage; try again. {exc}") from exc
     content_type = request.headers.get("content-type", "")
     try:
         if content_type.startswith("multipart/form-data"):
@@ -107,7 +112,7 @@ async def _predict_file(request: Request, job: Job, session: Session, settings: 
     is_csv = filename.lower().endswith(".csv") or (dataset is not None and dataset.kind == DatasetKind.CSV
                                                    and not _looks_like_image(data))
     if is_csv:
-        header = csv_header(settings.data_dir / dataset.storage_path, options.get("delimiter", ",")) if dataset else None
+        header = csv_header(stored_dataset_file(settings, dataset), options.get("delimiter", ",")) if dataset else None
         arrays = await run_in_threadpool(predictor.csv_inputs, data, options, header)
         missing = [n for n in predictor.analysis.input_ids if n not in arrays]
         if missing:
