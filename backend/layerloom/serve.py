@@ -104,6 +104,9 @@ def server_class(app: Any) -> type:
     return Server
 
 
+MIGRATED_MESSAGE = "layerloom: migrated the database schema"  # said by the one process that did
+
+
 def serve(settings: Settings, host: str, port: int, with_worker: bool = True) -> int:
     import uvicorn
 
@@ -111,7 +114,8 @@ def serve(settings: Settings, host: str, port: int, with_worker: bool = True) ->
     from .store.db import migrate
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    migrate(settings.database_url)  # once, before any other process touches the database
+    if migrate(settings.database_url):  # once, before any other process touches the database
+        print(MIGRATED_MESSAGE, file=sys.stderr, flush=True)
     worker = None
     if with_worker:
         name = f"layerloom@{host}-{port}"
@@ -158,6 +162,7 @@ def run_worker(settings: Settings, options: WorkerOptions) -> int:
     from .store.db import migrate
 
     name = f"layerloom@{os.uname().nodename}-{os.getpid()}"
-    migrate(settings.database_url)
+    if migrate(settings.database_url):
+        print(MIGRATED_MESSAGE, file=sys.stderr, flush=True)
     os.environ.update(options.env())
     os.execv(sys.executable, worker_argv(name, options))

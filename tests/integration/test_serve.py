@@ -41,25 +41,27 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, data_dir: Path, **extra_env: str) -> None:
+    def __init__(self, data_dir: Path, *serve_args: str, log_name: str = "serve.log", **extra_env: str) -> None:
         self.data_dir = data_dir
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.ws_url = f"ws://127.0.0.1:{self.port}"
         env = {**os.environ, "LAYERLOOM_DATA_DIR": str(data_dir), "LAYERLOOM_LEASE_SECONDS": "4",
                "LAYERLOOM_HEARTBEAT_SECONDS": "1", "LAYERLOOM_MAX_ATTEMPTS": "3", "OMP_NUM_THREADS": "1", **extra_env}
-        self.log = open(data_dir.parent / "serve.log", "wb")
-        self.proc = subprocess.Popen([sys.executable, "-m", "layerloom.cli", "serve", "--port", str(self.port)],
+        self.log_path = data_dir.parent / log_name
+        self.log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen([sys.executable, "-m", "layerloom.cli", "serve", "--port", str(self.port),
+                                      *serve_args],
                                      env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
         self.http = httpx.Client(base_url=self.url, timeout=30, headers={"X-Layerloom-Client": "test"})
 
-    def wait_ready(self, timeout: float = 90) -> None:
+    def wait_ready(self, timeout: float = 90, worker_statuses: tuple[str, ...] = ("ok",)) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            assert self.proc.poll() is None, "layerloom serve exited early; see serve.log"
+            assert self.proc.poll() is None, f"layerloom serve exited early; see {self.log_path}"
             try:
                 health = self.http.get("/api/health").json()
-                if health["components"]["worker"]["status"] == "ok":
+                if health["components"]["worker"]["status"] in worker_statuses:
                     return
             except httpx.HTTPError:
                 pass
