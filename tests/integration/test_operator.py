@@ -8,6 +8,8 @@ import json
 import time
 from pathlib import Path
 
+import pytest
+
 from sqlalchemy import select
 
 from layerloom.jobs import lifecycle, supervisor
@@ -95,6 +97,35 @@ def test_metrics_are_scraped_with_the_expected_series(app, client_for, token_for
     assert samples["layerloom_job_duration_seconds_count"] == 0  # none has ended
     assert samples["layerloom_workers"] == 1 and samples["layerloom_websockets"] == 0
     assert "layerloom_job_events_total" in samples and samples["layerloom_db_statements_total"] > 0
+    for action in ("read", "write", "delete"):  # present, at zero, from the first scrape
+        assert samples[f'layerloom_storage_errors_total{{action="{action}",backend="local"}}'] == 0
+
+
+def scrape(client) -> dict[str, float]:
+    return {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1]) for line in client.get("/metrics").text.splitlines()
+            if line and not line.startswith("#")}
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_storage_errors_are_counted_by_backend_and_action(make_app, client_for, token_for) -> None:
+    """An API whose S3 endpoint does not answer: the upload is a 503 that says why, and /metrics
+    counts the failed write (the counter is per process, so the test compares before and after)."""
+    import socket
+
+    with socket.socket() as s:  # a loopback port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    app = make_app(storage_url="s3://nowhere/x", storage_endpoint_url=f"http://127.0.0.1:{port}",
+                   storage_region="us-east-1", storage_access_key="k", storage_secret_key="s",
+                   storage_timeout_seconds=1, storage_max_attempts=1)
+    alice, anon = client_for(app, token_for(app, "alice")), client_for(app)
+    key = 'layerloom_storage_errors_total{action="write",backend="s3"}'
+    before = scrape(anon)[key]
+    response = alice.post("/api/datasets", files={"file": ("t.csv", b"a,b\n1,0\n2,1\n3,0\n4,1\n", "text/csv")})
+    assert response.status_code == 503, response.text
+    assert "could not be stored" in response.json()["detail"] and "Storage (s3) could not write" in response.json()["detail"]
+    assert scrape(anon)[key] == before + 1
+    assert [d for d in alice.get("/api/datasets").json()["data"] if d["kind"] != "builtin"] == []  # none kept
 
 
 def test_a_dead_workers_job_is_requeued_before_its_lease_ends_saying_from_where(app, client_for, token_for,

@@ -89,11 +89,34 @@ def test_the_gpu_worker_takes_the_gpu_queue_with_its_devices_and_valid_settings(
     assert cpu.queues == ["default"] and cpu.devices == [] and cpu.concurrency == 1
 
 
-def test_the_worker_scales_and_shares_the_api_files() -> None:
+def test_the_worker_scales_and_shares_no_volume_with_the_api() -> None:
     worker = SERVICES["worker"]
     assert "container_name" not in worker and "ports" not in worker  # --scale worker=N needs nothing unique
-    assert worker["volumes"] == SERVICES["api"]["volumes"]  # one data volume until object storage lands
+    # Files go through object storage: a worker mounts no named volume (each container gets the image's
+    # own /data), so nothing is shared between containers but the database, Redis and MinIO.
+    for name in ("worker", "gpu-worker"):
+        assert not [v for v in SERVICES[name].get("volumes", []) if not v.split(":")[0].startswith("/")], name
+    assert re.search(r"^VOLUME /data$", DOCKERFILE, re.M)
     assert SERVICES["api"]["depends_on"]["postgres"]["condition"] == "service_healthy"
+    assert SERVICES["api"]["depends_on"]["minio-init"]["condition"] == "service_completed_successfully"
+    assert "profiles" not in SERVICES["minio"]  # storage is part of the cluster, not an option
+
+
+@pytest.mark.parametrize("name", ["api", "worker", "gpu-worker"])
+def test_layerloom_services_use_the_object_storage(name: str) -> None:
+    """Every service reaches MinIO by its compose name and port, with MinIO's own credentials, and the
+    URL is one the settings accept."""
+    env = SERVICES[name]["environment"]
+    resolved = {k: re.sub(r"\$\{[A-Z_]+:[-?]([^}]*)\}", r"\1", str(v)) for k, v in env.items()}
+    url = resolved["LAYERLOOM_STORAGE_URL"]
+    assert url.startswith("s3://")
+    endpoint = resolved["LAYERLOOM_STORAGE_ENDPOINT_URL"]
+    assert endpoint == "http://minio:9000" and "server" in SERVICES["minio"]["command"]  # MinIO's API port
+    assert "MINIO_ROOT_USER" in env["LAYERLOOM_STORAGE_ACCESS_KEY"]
+    assert "${MINIO_ROOT_PASSWORD:?" in env["LAYERLOOM_STORAGE_SECRET_KEY"]
+    settings = Settings(storage_url=url, storage_endpoint_url=endpoint, storage_region=resolved["LAYERLOOM_STORAGE_REGION"])
+    bucket = settings.storage_url.removeprefix("s3://").split("/")[0]
+    assert f"local/{bucket}" in " ".join(SERVICES["minio-init"]["entrypoint"])  # the bucket is created
 
 
 def test_every_named_volume_is_declared() -> None:
@@ -119,5 +142,8 @@ def test_the_deployment_guide_gives_the_command_for_each_step() -> None:
                     "LAYERLOOM_LEASE_SECONDS", "LAYERLOOM_ADMIN_USERS", "/metrics", "--devices", "--queues",
                     "--concurrency", "--profile gpu"):
         assert command in guide, command
-    # Object storage covers job artifacts; the guide names its settings and says what still needs a shared data_dir.
-    assert "LAYERLOOM_STORAGE_URL" in guide and "not yet through storage" in guide.lower()
+    # Every file goes through object storage: the guide names its settings, and no longer a shared data_dir.
+    for setting in ("LAYERLOOM_STORAGE_URL", "LAYERLOOM_STORAGE_ENDPOINT_URL", "LAYERLOOM_STORAGE_ACCESS_KEY",
+                    "LAYERLOOM_STORAGE_SECRET_KEY", "LAYERLOOM_STORAGE_PRESIGN_DOWNLOADS"):
+        assert setting in guide, setting
+    assert "not yet through storage" not in guide.lower()
