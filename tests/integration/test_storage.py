@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import os
 import socket
 import subprocess
@@ -246,6 +247,34 @@ def test_cache_downloads_once_per_version(storage: Storage, tmp_path: Path) -> N
         cache.fetch("datasets/d/none.csv")
 
 
+def test_cache_syncs_a_whole_folder_with_its_layout(storage: Storage, tmp_path: Path) -> None:
+    """A dataset is a folder of files that name each other by relative path: synced whole, whatever
+    its files are, and again only where an object changed."""
+    cache = StorageCache(storage, tmp_path / "cache")
+    files = {"datasets/d/data.csv": b"a,b\n1,2\n", "datasets/d/arrays/dataset.json": b"{}",
+             "datasets/d/arrays/train-0.npy": b"npy"}
+    for key, value in files.items():
+        storage.put(key, value)
+    storage.put("datasets/d2/data.csv", b"other")
+    root = cache.sync("datasets/d")
+    assert {key: (root / key).read_bytes() for key in files} == files
+    if storage.local_root() is None:
+        assert root == tmp_path / "cache" / "tree" and not (root / "datasets/d2").exists()
+        (root / "datasets/d/data.csv").write_bytes(b"a,b\n9,9\n")  # an unchanged object is not fetched again
+        assert (cache.sync("datasets/d") / "datasets/d/data.csv").read_bytes() == b"a,b\n9,9\n"
+    else:
+        assert root == storage.local_root()  # local storage: the files already are here
+    storage.put("datasets/d/arrays/dataset.json", b'{"changed": 1}')
+    assert (cache.sync("datasets/d") / "datasets/d/arrays/dataset.json").read_bytes() == b'{"changed": 1}'
+    with pytest.raises(StorageNotFound):
+        cache.sync("datasets/none")
+    storage.delete_prefix("datasets/d")
+    cache.forget("datasets/d")
+    assert not (tmp_path / "cache" / "tree" / "datasets" / "d").exists()
+    with pytest.raises(StorageNotFound):
+        cache.sync("datasets/d")
+
+
 def test_outage_raises_a_clear_error_quickly(tmp_path: Path) -> None:
     server = MotoServer()
     try:
@@ -348,6 +377,134 @@ def test_a_job_on_s3_is_retried_through_an_outage_then_served_from_storage(make_
         # Deleting the job deletes its objects.
         assert client.delete(f"/api/jobs/{job_id}").status_code == 204
         assert list(bucket_storage.list(f"cluster/jobs/{job_id}")) == []
+    finally:
+        server.stop()
+
+
+def s3_settings(server: MotoServer, prefix: str, **extra) -> dict:
+    return {"storage_url": f"s3://{BUCKET}/{prefix}", "storage_endpoint_url": server.url, "storage_region": "us-east-1",
+            "storage_access_key": "testing", "storage_secret_key": "testing", "storage_timeout_seconds": 2,
+            "storage_max_attempts": 2, **extra}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_an_upload_lives_in_s3_and_a_worker_elsewhere_trains_on_it_and_resumes_from_its_checkpoint(
+        make_app, client_for, token_for, data_dir: Path, tmp_path: Path, moto_server: MotoServer,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The API and a 'worker' with different data_dirs: the upload, the checkpoints and the model go
+    through S3 only; a retry on a third machine starts from the stored checkpoint; deleting the dataset
+    and the job leaves no object."""
+    from layerloom.jobs.supervisor import run_job
+    from test_serve import digits_csv, load_example
+
+    bucket = moto_server.storage()
+    prefix = f"up-{uuid.uuid4().hex[:8]}"
+    app = make_app(**s3_settings(moto_server, prefix))
+    client = client_for(app, token_for(app, "alice"))
+    dispatched: list[tuple[str, str]] = []
+    app.state.dispatch = lambda job_id, token, queue: dispatched.append((job_id, token))
+    body, _ = digits_csv()
+    options = {"inputs": {"x": [f"p{i}" for i in range(64)]}, "input_shapes": {"x": [1, 8, 8]},
+               "targets": {"digit": {"column": "digit", "kind": "categorical"}, "ink": {"column": "ink", "kind": "numeric"}},
+               "split_column": "split"}
+    upload = client.post("/api/datasets", files={"file": ("digits.csv", body, "text/csv")},
+                         data={"options": json.dumps(options)})
+    assert upload.status_code == 201, upload.text
+    dataset_id = upload.json()["id"]
+    stored = list(bucket.list(f"{prefix}/datasets/{dataset_id}"))
+    assert f"{prefix}/datasets/{dataset_id}/data.csv" in stored
+    assert f"{prefix}/datasets/{dataset_id}/arrays/dataset.json" in stored and len(stored) > 3
+    assert not (data_dir / "datasets" / dataset_id).exists()  # the API keeps only its cache
+    import shutil
+
+    shutil.rmtree(data_dir / "cache")  # a cold cache: samples come from S3
+    assert client.get(f"/api/datasets/{dataset_id}/samples", params={"n": 2}).status_code == 200
+
+    job_id = client.post("/api/jobs", json={"graph": load_example("two_head"), "dataset": dataset_id,
+                                            "config": {"epochs": 3, "batch_size": 64, "seed": 1}}).json()["id"]
+    worker = app.state.settings.model_copy(update={"data_dir": tmp_path / "worker", "storage_cache_dir": tmp_path / "worker" / "cache"})
+    # The first attempt's runner is killed once epoch 2's checkpoint is stored (before epoch 2 is logged).
+    from layerloom.jobs import supervisor
+
+    original = supervisor._Supervision._store_checkpoint
+
+    def store_then_kill(self, event):
+        stored_ok = original(self, event)
+        if event["epoch"] == 2:
+            self.runner.signal_group(9)  # like a machine lost right after the upload
+        return stored_ok
+
+    monkeypatch.setattr(supervisor._Supervision, "_store_checkpoint", store_then_kill)
+    assert run_job(*dispatched[-1], worker, app.state.sessionmaker, app.state.dispatch) == "queued"
+    monkeypatch.undo()
+    assert json.loads(bucket.get(f"{prefix}/jobs/{job_id}/run/checkpoint.json")) == {"epoch": 2}
+    events = client.get(f"/api/jobs/{job_id}/events").json()
+    assert [e["payload"]["epoch"] for e in events if e["type"] == "epoch"] == [1, 2]
+    assert "Retrying from the checkpoint of epoch 2" in events[-1]["payload"]["message"]
+    assert not (tmp_path / "worker" / "datasets").exists()  # the worker read the dataset from its cache
+
+    elsewhere = worker.model_copy(update={"data_dir": tmp_path / "third", "storage_cache_dir": tmp_path / "third" / "cache"})
+    assert run_job(*dispatched[-1], elsewhere, app.state.sessionmaker, app.state.dispatch) == "succeeded"
+    events = client.get(f"/api/jobs/{job_id}/events").json()
+    assert [e["payload"]["epoch"] for e in events if e["type"] == "epoch"] == [1, 2, 3]
+    assert any("Resumed from the checkpoint of epoch 2" in e["payload"].get("message", "") for e in events)
+    assert client.get(f"/api/jobs/{job_id}/weights").status_code == 200
+    export = client.get(f"/api/jobs/{job_id}/export", params={"format": "pytorch"})
+    assert export.status_code == 200 and export.content[:2] == b"PK"
+    assert f"{prefix}/jobs/{job_id}/run/exports/model-pytorch.zip" in list(bucket.list(f"{prefix}/jobs/{job_id}"))
+    assert client.get(f"/api/jobs/{job_id}/export", params={"format": "pytorch"}).content == export.content
+
+    assert client.delete(f"/api/datasets/{dataset_id}").status_code == 204  # its job has finished
+    assert client.delete(f"/api/jobs/{job_id}").status_code == 204
+    assert list(bucket.list(f"{prefix}/datasets/{dataset_id}")) == []
+    assert list(bucket.list(f"{prefix}/jobs/{job_id}")) == []
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_the_storage_server_stopping_mid_job_fails_the_attempt_clearly_and_a_retry_succeeds(
+        make_app, client_for, token_for) -> None:
+    import threading
+
+    from layerloom.jobs import lifecycle
+    from layerloom.jobs.supervisor import run_job
+    from test_serve import load_example
+
+    server = MotoServer()
+    server.storage()
+    try:
+        app = make_app(**s3_settings(server, "mid-job"))
+        client = client_for(app, token_for(app, "alice"))
+        dispatched: list[tuple[str, str]] = []
+        app.state.dispatch = lambda job_id, token, queue: dispatched.append((job_id, token))
+        job_id = client.post("/api/jobs", json={"graph": load_example("digits_cnn"), "dataset": "digits",
+                                                "config": {"epochs": 3, "batch_size": 32, "seed": 1}}).json()["id"]
+
+        def stop_after_the_first_epoch() -> None:
+            while True:
+                with app.state.sessionmaker() as session:
+                    if lifecycle.last_logged_epoch(session, job_id) >= 1:
+                        break
+                time.sleep(0.05)
+            server.stop()
+
+        stopper = threading.Thread(target=stop_after_the_first_epoch, daemon=True)
+        stopper.start()
+        assert run_job(*dispatched[-1], app.state.settings, app.state.sessionmaker, app.state.dispatch) == "queued"
+        stopper.join(10)
+        job = client.get(f"/api/jobs/{job_id}").json()
+        assert job["state"] == "queued" and client.get(f"/api/jobs/{job_id}/weights").status_code == 404
+        message = client.get(f"/api/jobs/{job_id}/events").json()[-1]["payload"]["message"]
+        assert ("Storing the checkpoint of epoch" in message or "Storing the trained model failed" in message), message
+        assert "Storage (s3) could not write" in message and "Retrying" in message
+
+        server = MotoServer(server.port)  # back, empty (as after a restore): the retry starts over
+        server.storage()
+        assert run_job(*dispatched[-1], app.state.settings, app.state.sessionmaker, app.state.dispatch) == "succeeded"
+        epochs = [e["payload"]["epoch"] for e in client.get(f"/api/jobs/{job_id}/events").json() if e["type"] == "epoch"]
+        assert epochs == [1, 2, 3]  # each once, though the retry trained the first ones again
+        assert client.get(f"/api/jobs/{job_id}/weights").status_code == 200
     finally:
         server.stop()
 
