@@ -46,7 +46,12 @@ class JsonLinesOut:
         before it relays the epoch's event, then removes the link."""
         link = path.with_name(checkpoint_copy_name(epoch))
         link.unlink(missing_ok=True)
-        os.link(path, link)
+        try:
+            os.link(path, link)
+        except OSError:  # a filesystem without hard links
+            import shutil
+
+            shutil.copyfile(path, link)
         self.on_event({"type": "checkpoint", "epoch": epoch, "file": link.name})
 
 
