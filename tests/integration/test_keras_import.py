@@ -531,6 +531,42 @@ def test_a_real_job_runs_from_imported_weights(saved, client_a, app) -> None:
     assert any("Started from the given initial weights" in json.dumps(e) for e in events)
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_imported_weights_reach_a_worker_through_s3(saved, make_app, client_for, token_for, tmp_path) -> None:
+    """With object storage, the imported weights are an object: a worker with its own data_dir starts
+    from them, and the API serves them back from storage."""
+    from layerloom.jobs.supervisor import run_job
+    from test_storage import BUCKET, MotoServer
+
+    server = MotoServer()
+    try:
+        bucket = server.storage()
+        app = make_app(storage_url=f"s3://{BUCKET}/keras", storage_endpoint_url=server.url, storage_region="us-east-1",
+                       storage_access_key="testing", storage_secret_key="testing")
+        client = client_for(app, token_for(app, "alice"))
+        sent = []
+        app.state.dispatch = lambda job_id, token, queue="default": sent.append((job_id, token))
+        body = import_file(client, saved["recurrent"]["path"].read_bytes()).json()
+        keys = list(bucket.list("keras/imported_weights"))
+        assert len(keys) == 1 and keys[0].endswith(f"/{body['weights_id']}.safetensors")
+        served = client.get(f"/api/graphs/import/weights/{body['weights_id']}")
+        assert served.status_code == 200 and served.content == bucket.get(keys[0])
+        dataset = client.post("/api/datasets", files={"file": ("seq.npz", _sequence_npz(), "application/octet-stream")},
+                              data={"options": json.dumps({"kinds": {"y": "values"}})})
+        job = {"graph": body["graph"], "dataset": dataset.json()["id"], "init_weights": body["weights_id"],
+               "config": {"epochs": 1, "batch_size": 8}}
+        assert client.post("/api/jobs", json=job).status_code == 201
+        worker = app.state.settings.model_copy(update={"data_dir": tmp_path / "worker",
+                                                       "storage_cache_dir": tmp_path / "worker" / "cache"})
+        assert run_job(*sent[0], worker, app.state.sessionmaker, app.state.dispatch) == "succeeded"
+        events = client.get(f"/api/jobs/{sent[0][0]}/events").json()
+        assert any("Started from the given initial weights" in json.dumps(e) for e in events)
+        assert not (tmp_path / "worker" / "imported_weights").exists()  # it came from storage, via the cache
+    finally:
+        server.stop()
+
+
 def _sequence_npz() -> bytes:
     rng = np.random.default_rng(2)
     buffer = io.BytesIO()
