@@ -254,7 +254,11 @@ class _Supervision:
                     held.append(event)
                 else:
                     self._log_events(session, [event])
-            self._log_events(session, held)  # a runner that ended without storing its last checkpoint
+            if held and self.runner.wait() == EXIT_SUCCEEDED:
+                self._log_events(session, held)  # a finished run stores every checkpoint; keep what it said
+            elif held:  # a runner lost before its checkpoint was stored: the retry trains that epoch again
+                log.warning("job %s: dropping %d event(s) of an epoch whose checkpoint was not stored",
+                            self.job_id, len(held))
 
     def _log_events(self, session: Session, events: list[dict[str, Any]]) -> None:
         for event in events:
