@@ -46,7 +46,7 @@ class Settings(BaseSettings):
     broker_url: str = Field("", description="Celery broker URL; empty means kombu's filesystem transport under data_dir.")
     events_url: str = Field("", description="Redis URL for live event notifications; empty means the broker when "
                                             "it is Redis, else PostgreSQL LISTEN/NOTIFY, else loopback datagrams.")
-    # Job files (artifacts, results; see layerloom/storage): empty means files under data_dir.
+    # Every file of a dataset or job (see layerloom/storage): empty means files under data_dir.
     storage_url: str = Field("", description="s3://bucket[/prefix] for S3-compatible object storage; empty "
                                              "means the local data_dir.")
     storage_endpoint_url: str = Field("", description="S3 endpoint, e.g. http://minio:9000; empty means AWS.")
@@ -59,7 +59,7 @@ class Settings(BaseSettings):
     storage_presign_downloads: bool = Field(False, description="Answer artifact downloads with a redirect to a "
                                                                "presigned S3 URL instead of streaming through the API.")
     storage_presign_seconds: int = Field(300, ge=1, le=7 * 24 * 3600)
-    storage_cache_dir: Path = Field(Path(""), description="A worker's cache of downloaded objects; empty means "
+    storage_cache_dir: Path = Field(Path(""), description="This machine's copies of stored objects; empty means "
                                                           "<data_dir>/cache.")
 
     # Where `layerloom serve` listens (the --host and --port options win over these).
