@@ -172,6 +172,17 @@ class GraphSaved(BaseModel):
 # ---- datasets ------------------------------------------------------------------------------
 
 
+class TargetDecision(BaseModel):
+    """How a CSV target column became this array: the kind asked for (auto, categorical, numeric),
+    the kind it got and why, and the other kind it can be switched to (PATCH target_kinds), if any."""
+
+    column: str
+    kind: Literal["categorical", "numeric"]
+    requested: Literal["auto", "categorical", "numeric"]
+    reason: str
+    switch_to: Literal["categorical", "numeric"] | None = None
+
+
 class ArrayInfo(BaseModel):
     name: str
     kind: str
@@ -180,6 +191,7 @@ class ArrayInfo(BaseModel):
     num_classes: int | None = None
     class_names: list[str] | None = None
     note: str | None = None
+    target: TargetDecision | None = None
 
 
 class DatasetDescription(BaseModel):
