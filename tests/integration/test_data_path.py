@@ -137,6 +137,7 @@ def test_a_wine_label_column_is_read_as_classes_and_says_why(served: Served, opt
     y = arrays_of(dataset)["y"]
     assert (y["kind"], y["num_classes"], y["class_names"], y["dtype"]) == ("class_labels", 3, ["0", "1", "2"], "int64")
     assert y["target"] == {"column": "label", "kind": "categorical", "requested": "auto", "switch_to": "numeric",
+                           "auto_kind": "categorical",
                            "reason": "'label' holds 3 distinct whole numbers (0, 1, 2) and is named like a label"}
 
 
@@ -159,6 +160,10 @@ def test_the_one_click_switch_derives_the_arrays_again_and_back(served: Served) 
     back = served.alice.patch(f"/api/datasets/{dataset_id}", json={"target_kinds": {"y": "categorical"}})
     assert back.status_code == 200
     assert arrays_of(back.json())["y"]["kind"] == "class_labels"
+    assert arrays_of(back.json())["y"]["target"]["reason"] == "chosen at upload"
+    detected = served.alice.patch(f"/api/datasets/{dataset_id}", json={"target_kinds": {"y": "auto"}}).json()
+    assert arrays_of(detected)["y"]["target"]["requested"] == "auto"
+    assert "named like a label" in arrays_of(detected)["y"]["target"]["reason"]
     assert served.alice.post("/api/jobs/check", json={"graph": mlp(), "dataset": dataset_id}).status_code == 204
 
 

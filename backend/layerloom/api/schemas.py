@@ -7,7 +7,7 @@ import re
 from datetime import datetime
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, StringConstraints
+from pydantic import BaseModel, Field, BeforeValidator, ConfigDict, StringConstraints
 
 from ..store.models import DatasetKind
 
@@ -181,6 +181,7 @@ class TargetDecision(BaseModel):
     requested: Literal["auto", "categorical", "numeric"]
     reason: str
     switch_to: Literal["categorical", "numeric"] | None = None
+    auto_kind: Literal["categorical", "numeric"] | None = Field(None, description="What kind auto would choose.")
 
 
 class ArrayInfo(BaseModel):

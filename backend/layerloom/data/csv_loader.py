@@ -511,12 +511,11 @@ def _target_array(target: _Target, rows: int, problems: Problems) -> tuple[np.nd
     whole = target.all_numeric and target.numeric_cells.missing_count == 0 and target.numeric_cells.infinite_count == 0 \
         and bool(np.all(numbers == np.round(numbers)))
     distinct = np.unique(numbers) if whole else None
-    kind, reason = spec.kind, "chosen at upload"
-    if kind == "auto":
-        kind, reason = _auto_kind(target, rows, distinct)
+    auto_kind, auto_reason = _auto_kind(target, rows, distinct)
+    kind, reason = (auto_kind, auto_reason) if spec.kind == "auto" else (spec.kind, "chosen at upload")
     can_be_numeric = target.all_numeric and target.numeric_cells.missing_count == 0
     can_be_labels = distinct is not None and 2 <= len(distinct) <= MAX_CLASSES
-    decided = {"column": spec.column, "kind": kind, "requested": spec.kind, "reason": reason,
+    decided = {"column": spec.column, "kind": kind, "requested": spec.kind, "reason": reason, "auto_kind": auto_kind,
                "switch_to": ("numeric" if can_be_numeric else None) if kind == "categorical"
                else ("categorical" if can_be_labels else None)}
     if kind == "numeric":

@@ -32,6 +32,8 @@ export interface TargetDecision {
   requested: TargetKind;
   reason: string;
   switch_to: "categorical" | "numeric" | null;
+  /** What kind "auto" chooses for this column. */
+  auto_kind?: "categorical" | "numeric" | null;
 }
 
 export interface DatasetDescription {

@@ -9,6 +9,8 @@ import { csvOptions, parseCsvHeader } from "./mapping";
 import { SampleCell } from "./samples";
 import "./datasets.css";
 
+const SPLIT_ORDER = ["train", "valid", "test"];
+
 export function formatBytes(n: number | null | undefined): string {
   if (n === null || n === undefined) return "—";
   if (n < 1024) return `${n} B`;
@@ -37,7 +39,9 @@ function TargetNote({ dataset, array, onChange }: { dataset: DatasetInfo; array:
     setBusy(true);
     setError(null);
     try {
-      onChange(await updateDataset(dataset.id, { target_kinds: { [array.name]: t.switch_to } }));
+      // Back to what detection chooses: "auto", so the note says why again.
+      const kind = t.switch_to === t.auto_kind ? "auto" : t.switch_to;
+      onChange(await updateDataset(dataset.id, { target_kinds: { [array.name]: kind } }));
     } catch (err) {
       setError(problemsOf(err).map((p) => p.message).join(" "));
     } finally {
@@ -63,7 +67,7 @@ export function DatasetView({ dataset, onChange, samplesShown = 6 }: { dataset: 
   const [samples, setSamples] = useState<Samples | null>(null);
   const [split, setSplit] = useState("train");
   const d = dataset.description;
-  const splits = Object.keys(d.sizes).filter((s) => d.sizes[s] > 0);
+  const splits = SPLIT_ORDER.filter((s) => (d.sizes[s] ?? 0) > 0);
   const version = JSON.stringify(d.arrays.map((a) => [a.name, a.kind]));
   useEffect(() => {
     const ctrl = new AbortController();
@@ -74,7 +78,7 @@ export function DatasetView({ dataset, onChange, samplesShown = 6 }: { dataset: 
   return (
     <div className="lt-dataset" data-testid="dataset-view">
       <div className="lt-sizes">
-        {Object.entries(d.sizes).map(([s, n]) => <span key={s} className="lt-pill">{s} {n.toLocaleString()}</span>)}
+        {SPLIT_ORDER.filter((s) => s in d.sizes).map((s) => <span key={s} className="lt-pill">{s} {d.sizes[s].toLocaleString()}</span>)}
       </div>
       <table className="lt-table">
         <thead><tr><th>Array</th><th>Kind</th><th>Shape</th><th>Type</th><th>Classes</th></tr></thead>
