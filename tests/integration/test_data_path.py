@@ -290,5 +290,7 @@ def test_deleting_a_dataset_keeps_the_jobs_that_used_it_readable(served: Served,
     assert served.alice.get(f"/api/jobs/{job_id}/weights").status_code == 200
     results = served.alice.get(f"/api/jobs/{job_id}/results")
     assert results.status_code == 200 and results.json()["split"] == "test"
+    # The results' samples are class by class too (the test rows are sorted by class).
+    assert {s["heads"]["species"]["true"] for s in results.json()["samples"]} == {"0", "1", "2"}
     predicted = served.alice.post(f"/api/jobs/{job_id}/predict", json={"inputs": {"features": [13.0] * 13}})
     assert predicted.status_code == 200 and predicted.json()["classes"]["species"]["top"] in ("0", "1", "2")
