@@ -136,8 +136,7 @@ TargetKindName = Literal["auto", "categorical", "numeric"]
 class DatasetUpdate(BaseModel):
     """What PATCH changes: the name, and for a CSV the kind of target arrays (re-parsing the file)."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
-        {"name": "wine (cleaned)"}, {"target_kinds": {"y": "numeric"}}]})
+    model_config = ConfigDict(extra="forbid")
 
     name: Name | None = Field(None, description="1 to 200 characters, not blank.")
     target_kinds: dict[Annotated[str, Field(min_length=1, max_length=100)], TargetKindName] | None = Field(
