@@ -1,5 +1,6 @@
 """config.standardize: statistics from the training split only (after validation_split), the same
-transform in training, results, predictions from raw values and exports, and the notes."""
+transform in training, results, predictions from raw values and exports (PyTorch zip and ONNX),
+and the notes."""
 
 from __future__ import annotations
 
@@ -109,15 +110,29 @@ def test_images_and_token_ids_are_left_alone_with_a_note(tmp_path):
     assert "not standardized" in logs and "Normalization layer" in logs
 
 
-@pytest.mark.parametrize("fmt", ["pytorch"])
-def test_the_pytorch_export_carries_the_transform(tmp_path, fmt):
+def test_the_pytorch_export_carries_the_transform(tmp_path):
     import zipfile
 
     from layerloom.export import export_run
 
     train(mlp(), wide_dataset(), {"epochs": 1, "standardize": True}, out_dir=tmp_path)
-    with zipfile.ZipFile(export_run(tmp_path, fmt)) as archive:
+    with zipfile.ZipFile(export_run(tmp_path, "pytorch")) as archive:
         graph = json.loads(archive.read("graph.json"))
         source = archive.read("model.py").decode()
     assert any(n["type"] == "Normalization" for n in graph["nodes"])
     assert "features_standardize" in source
+
+
+@pytest.mark.slow
+def test_the_onnx_export_takes_raw_values_like_predict(tmp_path):
+    import onnxruntime
+
+    from layerloom.export import export_run
+
+    data = wide_dataset()
+    train(mlp(), data, {"epochs": 2, "standardize": True}, out_dir=tmp_path)
+    session = onnxruntime.InferenceSession(str(export_run(tmp_path, "onnx")), providers=["CPUExecutionProvider"])
+    raw = np.ascontiguousarray(data.splits["train"]["x"][:7])
+    (onnx_out,) = session.run(None, {"features": raw})
+    predicted = np.array(Predictor(tmp_path).predict({"features": raw.tolist()})["outputs"]["label"])
+    np.testing.assert_allclose(onnx_out, predicted, atol=1e-5)
