@@ -62,6 +62,8 @@ def add_train_commands(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--amp", action="store_true", help="mixed precision (CUDA only)")
     train.add_argument("--tensorboard", action="store_true",
                        help="also write TensorBoard event files to OUT/tensorboard (tensorboard --logdir OUT)")
+    train.add_argument("--standardize", action="store_true",
+                       help="standardize float feature vectors with the training split's mean and std (docs/datasets.md)")
     train.add_argument("--map", action="append", default=[], metavar="NODE=ARRAY",
                        help="feed a graph Input or head from a differently named array (repeatable)")
     train.set_defaults(func=cmd_train)
@@ -166,6 +168,8 @@ def _config(args: argparse.Namespace, config_class: type) -> Any:
         options["amp"] = True
     if args.tensorboard:
         options["tensorboard"] = True
+    if args.standardize:
+        options["standardize"] = True
     optimizer = {"name": args.optimizer, "lr": args.lr, "weight_decay": args.weight_decay, "momentum": args.momentum}
     options["optimizer"] = {**options.get("optimizer", {}), **{k: v for k, v in optimizer.items() if v is not None}}
     if args.schedule:

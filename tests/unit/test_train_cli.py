@@ -75,6 +75,18 @@ def test_csv_and_npz_files_are_routed_to_their_loaders(tmp_path, capsys):
     assert "Saved weights" in capsys.readouterr().out
 
 
+def test_standardize_flag_records_the_training_split_statistics(tmp_path, capsys):
+    iris = load_iris()
+    rows = ["a,b,c,d,label"] + [",".join(map(str, x)) + f",{t}" for x, t in zip(iris.data, iris.target)]
+    (tmp_path / "iris.csv").write_text("\n".join(rows) + "\n")  # label 0/1/2: three classes
+    out = tmp_path / "run"
+    assert cli("train", IRIS, "--data", str(tmp_path / "iris.csv"), "--epochs", "1", "--standardize",
+               "--valid-split", "0.2", "--out", str(out)) == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["config"]["standardize"] is True
+    assert manifest["standardization"]["x"]["samples"] == 120 and len(manifest["standardization"]["x"]["mean"]) == 4
+
+
 @pytest.mark.parametrize("argv, message", [
     (["missing.json", "--data", "iris"], "error: missing.json: no such graph file."),
     ([IRIS, "--data", "mnist"], "error: --data 'mnist' is neither a built-in dataset"),

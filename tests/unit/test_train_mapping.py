@@ -108,10 +108,56 @@ def test_loss_weights_override_the_graph():
 # ---- one test per problem code ------------------------------------------------------------
 
 
-def test_missing_array_lists_the_available_ones():
-    (problem,) = problems(graph(input_id="features"), dataset(LABELS3))
+def two_feature_arrays(y=LABELS3):
+    x = rng.normal(size=(N, 4)).astype(np.float32)
+    return Dataset.from_arrays("toy", {"train": {"x": x, "x2": x[:, :2].copy(), "y": y}})
+
+
+def test_missing_array_lists_the_available_ones_and_suggests_the_one_that_fits():
+    (problem,) = problems(graph(input_id="features"), two_feature_arrays())
     assert (problem["code"], problem["node"]) == ("missing_array", "features")
-    assert "x, y" in problem["message"] and "mapping" in problem["message"]
+    assert "x, x2, y" in problem["message"]
+    assert "map it to 'x'" in problem["message"] and "{'features': 'x'}" in problem["message"]  # shape (4,) fits
+
+
+def test_one_input_and_one_head_map_themselves_like_fit_x_y():
+    plan = check_compatibility(graph(input_id="features", output_id="species"), dataset(LABELS3), TrainConfig())
+    assert [(f.node, f.array) for f in plan.inputs] == [("features", "x")]
+    assert [(h.node, h.array, h.form) for h in plan.heads] == [("species", "y", "labels")]
+
+
+def test_a_head_is_never_told_to_use_the_features_array():
+    x = rng.normal(size=(N, 4)).astype(np.float32)
+    data = Dataset.from_arrays("toy", {"train": {"x": x, "y": LABELS3, "z": VALUES2}},
+                               kinds={"z": "values"})  # two targets: no fit(x, y)
+    (problem,) = problems(graph(output_id="label"), data)
+    assert problem["node"] == "label"
+    assert "map it to 'y', the dataset's class labels (3 classes)" in problem["message"]
+    assert "'x'" not in problem["message"].split(";", 1)[1]
+    # A regression head is offered the values array whose shape fits.
+    (problem,) = problems(graph(output_id="out", units=2, activation="linear", loss="mse"), data)
+    assert "map it to 'z'" in problem["message"]
+
+
+def test_no_array_of_the_role_says_so():
+    x = rng.normal(size=(N, 4)).astype(np.float32)
+    data = Dataset.from_arrays("toy", {"train": {"x": x, "x2": x}}, kinds={"x": "features", "x2": "features"})
+    messages = [p["message"] for p in problems(graph(output_id="label"), data)]
+    assert any("no target array" in m for m in messages), messages
+
+
+def test_the_fit_x_y_rule_passes_the_cases_the_editor_passes():
+    import json
+    from pathlib import Path
+
+    from layerloom.train.mapping import fit_xy_mapping
+
+    path = Path(__file__).parents[2] / "frontend" / "src" / "training" / "auto_mapping_cases.json"
+    cases = json.loads(path.read_text())["cases"]
+    assert len(cases) >= 8
+    for case in cases:
+        got = fit_xy_mapping(case["inputs"], case["outputs"], case["arrays"], case["mapping"])
+        assert got == case["expect"], case["name"]
 
 
 def test_mapping_to_an_absent_array_is_a_missing_array():

@@ -46,6 +46,7 @@ REQUEST_EXAMPLES: dict[str, dict[str, Any]] = {
     "graphs-validate_graph": {"application/json": _EXAMPLE_GRAPH},
     "graphs-create_graph": {"application/json": {"name": "seed-mlp", "document": _EXAMPLE_GRAPH}},
     "graphs-update_graph": {"application/json": {"name": "seed-mlp-wide"}},
+    "datasets-update_dataset": {"application/json": {"name": "wine (cleaned)"}},
     "graphs-create_graph_version": {"application/json": {"document": _EXAMPLE_GRAPH}},
     "datasets-upload_dataset": {"multipart/form-data": {
         "file": "houses.csv", "kind": "csv", "name": "houses",

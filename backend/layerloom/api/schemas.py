@@ -7,7 +7,7 @@ import re
 from datetime import datetime
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, StringConstraints
+from pydantic import BaseModel, Field, BeforeValidator, ConfigDict, StringConstraints
 
 from ..store.models import DatasetKind
 
@@ -172,6 +172,18 @@ class GraphSaved(BaseModel):
 # ---- datasets ------------------------------------------------------------------------------
 
 
+class TargetDecision(BaseModel):
+    """How a CSV target column became this array: the kind asked for (auto, categorical, numeric),
+    the kind it got and why, and the other kind it can be switched to (PATCH target_kinds), if any."""
+
+    column: str
+    kind: Literal["categorical", "numeric"]
+    requested: Literal["auto", "categorical", "numeric"]
+    reason: str
+    switch_to: Literal["categorical", "numeric"] | None = None
+    auto_kind: Literal["categorical", "numeric"] | None = Field(None, description="What kind auto would choose.")
+
+
 class ArrayInfo(BaseModel):
     name: str
     kind: str
@@ -180,6 +192,7 @@ class ArrayInfo(BaseModel):
     num_classes: int | None = None
     class_names: list[str] | None = None
     note: str | None = None
+    target: TargetDecision | None = None
 
 
 class DatasetDescription(BaseModel):

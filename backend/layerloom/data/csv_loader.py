@@ -17,10 +17,11 @@ import csv
 import io
 import math
 import os
+import re
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -36,6 +37,13 @@ TARGET_KINDS = ("auto", "categorical", "numeric")
 MISSING_TOKENS = frozenset({"", "na", "n/a", "nan", "null", "none"})
 SPLIT_ALIASES = {"train": "train", "training": "train", "valid": "valid", "validation": "valid", "val": "valid", "test": "test"}
 SPLIT_CODES = {"train": 0, "valid": 1, "test": 2}
+# Kind "auto" reads a whole-number target column as class labels when it has 2..AUTO_MAX_CLASSES
+# distinct values (and at most one per two rows) and is named like a label or is the last column:
+# the wine data's `label` 0/1/2 is three classes, not a number to regress. Anything else numeric
+# stays a regression target. The upload says which it chose and why; one switch flips it.
+AUTO_MAX_CLASSES = 20
+LABEL_NAMES = frozenset({"label", "labels", "target", "targets", "class", "classes", "y", "species", "category",
+                         "categories", "outcome", "diagnosis", "survived", "digit", "cultivar", "cls"})
 # How many offending cells one problem message quotes before just counting.
 EXAMPLES_PER_PROBLEM = 5
 # How many column names an "unknown column" message lists.
@@ -44,7 +52,8 @@ COLUMNS_LISTED = 30
 
 @dataclass(frozen=True)
 class TargetSpec:
-    """A target array made from one column; kind "auto" means non-numeric → categorical."""
+    """A target array made from one column; kind "auto": text, or a few whole numbers in a column named or
+    placed like a label (AUTO_MAX_CLASSES), → categorical; other numbers → numeric."""
 
     column: str
     kind: str = "auto"  # "auto" | "categorical" | "numeric"
@@ -362,6 +371,7 @@ class _Target:
 
     spec: TargetSpec
     index: int
+    last: bool  # the file's last data column: where a label usually sits
     numbers: array.array = field(default_factory=lambda: array.array("d"))
     numeric_cells: _Cells = field(default_factory=_Cells)
     codes: array.array = field(default_factory=lambda: array.array("l"))
@@ -402,7 +412,8 @@ class _Columns:
         self.input_names = input_columns
         self.features = {a: array.array("f") for a in input_columns}
         self.feature_cells = {c: _Cells() for cols in input_columns.values() for c in cols}
-        self.targets = {a: _Target(spec, position[spec.column]) for a, spec in target_specs.items()}
+        last = [c for c in header if c != split_column][-1:]
+        self.targets = {a: _Target(spec, position[spec.column], [spec.column] == last) for a, spec in target_specs.items()}
         self.split_index = position.get(split_column) if split_column is not None else None
         self.split_column = split_column
         self.splits = array.array("b")
@@ -448,6 +459,7 @@ class _Columns:
         arrays: dict[str, np.ndarray] = {}
         kinds: dict[str, str] = {}
         class_names: dict[str, list[str]] = {}
+        decided: dict[str, dict[str, object]] = {}
         for array_name, columns in self.input_names.items():
             for column in columns:
                 self.feature_cells[column].report(column, "non_numeric_value", problems)
@@ -465,7 +477,7 @@ class _Columns:
             else:
                 arrays[array_name] = arrays[array_name].reshape(-1, *shape)
         for array_name, target in self.targets.items():
-            values, names = _target_array(target, problems)
+            values, names, decided[array_name] = _target_array(target, self.rows, problems)
             arrays[array_name] = values
             kinds[array_name] = "values" if names is None else "class_labels"
             if names is not None:
@@ -488,19 +500,60 @@ class _Columns:
                 for split, code in SPLIT_CODES.items()
                 if np.any(row_splits == code)
             }
-        return Dataset.from_arrays(name, splits, class_names=class_names, kinds=kinds)
+        dataset = Dataset.from_arrays(name, splits, class_names=class_names, kinds=kinds)
+        return replace(dataset, targets=decided)
 
 
-def _target_array(target: _Target, problems: Problems) -> tuple[np.ndarray, list[str] | None]:
-    """Return (array, class names); class names is None for a numeric target."""
+def _target_array(target: _Target, rows: int, problems: Problems) -> tuple[np.ndarray, list[str] | None, dict[str, object]]:
+    """Return (array, class names, how its kind was decided); class names is None for a numeric target."""
     spec = target.spec
-    kind = spec.kind
-    if kind == "auto":
-        kind = "numeric" if target.all_numeric else "categorical"
+    numbers = np.frombuffer(target.numbers, dtype=np.float64)
+    whole = target.all_numeric and target.numeric_cells.missing_count == 0 and target.numeric_cells.infinite_count == 0 \
+        and bool(np.all(numbers == np.round(numbers)))
+    distinct = np.unique(numbers) if whole else None
+    auto_kind, auto_reason = _auto_kind(target, rows, distinct)
+    kind, reason = (auto_kind, auto_reason) if spec.kind == "auto" else (spec.kind, "chosen at upload")
+    can_be_numeric = target.all_numeric and target.numeric_cells.missing_count == 0
+    can_be_labels = distinct is not None and 2 <= len(distinct) <= MAX_CLASSES
+    decided = {"column": spec.column, "kind": kind, "requested": spec.kind, "reason": reason, "auto_kind": auto_kind,
+               "switch_to": ("numeric" if can_be_numeric else None) if kind == "categorical"
+               else ("categorical" if can_be_labels else None)}
     if kind == "numeric":
         target.numeric_cells.report(spec.column, "non_numeric_target", problems)
-        return np.frombuffer(target.numbers, dtype=np.float64).astype(np.float32).reshape(-1, 1), None
+        return numbers.astype(np.float32).reshape(-1, 1), None, decided
+    if distinct is not None and len(distinct) <= MAX_CLASSES:
+        # Whole numbers: classes by value, named as integers, so "1" and "1.0" are one class.
+        names = [str(int(v)) for v in distinct]
+        if len(names) == 1:
+            problems.add(f"column:{spec.column}", "single_class",
+                         f"Target column {spec.column!r} has only one class ({names[0]!r}); a classifier needs at least two.")
+        return np.searchsorted(distinct, numbers).astype(np.int64), names, decided
+    return (*_text_classes(target, problems), decided)
 
+
+def _auto_kind(target: _Target, rows: int, distinct: np.ndarray | None) -> tuple[str, str]:
+    """Kind "auto": (kind, why) for a target column, in words for the person who uploaded it."""
+    column = target.spec.column
+    if not target.all_numeric:
+        return "categorical", f"{column!r} holds text values"
+    if distinct is None:
+        return "numeric", f"{column!r} holds numbers that are not all whole"
+    if not 2 <= len(distinct) <= AUTO_MAX_CLASSES or 2 * len(distinct) > rows:
+        return "numeric", f"{column!r} holds {len(distinct)} distinct whole numbers (too many for labels)"
+    named = re.sub(r"[^a-z0-9]", "", column.lower())
+    if named in LABEL_NAMES or named.endswith(("label", "class")):
+        where = "is named like a label"
+    elif target.last:
+        where = "is the last column"
+    else:
+        return "numeric", f"{column!r} holds {len(distinct)} distinct whole numbers but is neither named like a label nor last"
+    shown = ", ".join(str(int(v)) for v in distinct[:8]) + (", ..." if len(distinct) > 8 else "")
+    return "categorical", f"{column!r} holds {len(distinct)} distinct whole numbers ({shown}) and {where}"
+
+
+def _text_classes(target: _Target, problems: Problems) -> tuple[np.ndarray, list[str]]:
+    """Class labels from the column's distinct texts."""
+    spec = target.spec
     field_ = f"column:{spec.column}"
     if target.empty_count:
         problems.add(

@@ -155,6 +155,9 @@ class Dataset:
     kinds: dict[str, str] = field(default_factory=dict)
     # Free-text notes per array, e.g. how a target was scaled; shown by describe().
     notes: dict[str, str] = field(default_factory=dict)
+    # How a loader decided each target array's kind, for arrays it decided (the CSV loader):
+    # {"column", "kind", "requested", "reason", "switch_to"}; shown by describe() as "target".
+    targets: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     # ---- construction -------------------------------------------------------------
 
@@ -219,10 +222,29 @@ class Dataset:
                     "num_classes": self.num_classes(array_name),
                     "class_names": list(self.class_names[array_name]) if array_name in self.class_names else None,
                     "note": self.notes.get(array_name),
+                    **({"target": dict(self.targets[array_name])} if array_name in self.targets else {}),
                 }
             )
         sizes = {split: self.num_samples(split) for split in SPLITS if split in self.splits}
         return {"name": self.name, "arrays": arrays, "sizes": sizes}
+
+    def preview_indices(self, split: str, n: int) -> list[int]:
+        """Up to ``n`` sample indices of ``split`` to show people. With a class-label array, stratified:
+        the classes take turns (class order), each one's picks spread evenly over its members, so a
+        file sorted by class does not preview as one class. Otherwise the first ``n``."""
+        size = self.num_samples(split)
+        labels_name = next((a for a in self.array_names if self.kinds.get(a) == "class_labels"), None)
+        if labels_name is None or size == 0:
+            return list(range(min(n, size)))
+        labels = np.asarray(self.splits[split][labels_name])
+        members = [np.flatnonzero(labels == c) for c in np.unique(labels)]
+        quota = [0] * len(members)
+        for _ in range(min(n, size)):  # one more for the next class (in turn) that has samples left
+            open_classes = [c for c, m in enumerate(members) if quota[c] < len(m)]
+            quota[min(open_classes, key=lambda c: (quota[c], c))] += 1
+        picks = [[int(m[i]) for i in np.linspace(0, len(m) - 1, num=k).round().astype(int)] if k else []
+                 for m, k in zip(members, quota)]
+        return [p[i] for i in range(max(quota)) for p in picks if i < len(p)]  # interleaved by class
 
     # ---- transformations ----------------------------------------------------------
 
@@ -283,7 +305,8 @@ class Dataset:
         for split, idx in carved.items():
             new_splits[split] = {k: v[idx] for k, v in train.items()}
         ordered = {split: new_splits[split] for split in SPLITS if split in new_splits}
-        return Dataset(self.name, ordered, dict(self.class_names), dict(self.kinds), dict(self.notes))
+        return Dataset(self.name, ordered, dict(self.class_names), dict(self.kinds), dict(self.notes),
+                       dict(self.targets))
 
 
 def _carve(indices: np.ndarray, count: int, labels: np.ndarray | None, seed: int) -> tuple[np.ndarray, np.ndarray]:

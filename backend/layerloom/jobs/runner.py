@@ -177,7 +177,8 @@ def run(job_dir: Path, cancel: threading.Event) -> int:
         return EXIT_FAILED
     if result.status == "cancelled":
         return EXIT_CANCELLED
-    write_results(run_dir, result.model, spec["graph"], trainer.dataset, trainer.config)
+    # The graph and data as trained: standardization's nodes, and the validation rows validation_split held out.
+    write_results(run_dir, result.model, trainer.run_graph, trainer.training_dataset, trainer.config)
     return EXIT_SUCCEEDED
 
 

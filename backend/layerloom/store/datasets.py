@@ -103,10 +103,11 @@ def load_dataset_file(kind: DatasetKind, path: str | os.PathLike[str], options: 
     raise ValueError(f"not an uploaded dataset kind: {kind!r}")
 
 
-def save_arrays(dataset: data.Dataset, directory: Path) -> None:
+def save_arrays(dataset: data.Dataset, directory: Path, *, replace: bool = False) -> None:
     """Write ``dataset`` as ``directory/arrays``: one .npy per (split, array), named by position (array
     names are the user's text, never part of a path), and an index with names, kinds and classes.
-    Written to a temporary folder and renamed, so a reader sees all of it or none."""
+    Written to a temporary folder and renamed, so a reader sees all of it or none. ``replace`` swaps
+    out arrays already there (a re-parse with new options); readers that mapped the old files keep them."""
     target = directory / ARRAYS_DIR
     tmp = Path(tempfile.mkdtemp(prefix=".arrays-", dir=directory))
     try:
@@ -118,8 +119,14 @@ def save_arrays(dataset: data.Dataset, directory: Path) -> None:
                 np.save(tmp / file_name, np.ascontiguousarray(values), allow_pickle=False)
                 files[split][array_name] = file_name
         index = {"name": dataset.name, "files": files, "kinds": dataset.kinds,
-                 "class_names": dataset.class_names, "notes": dataset.notes}
+                 "class_names": dataset.class_names, "notes": dataset.notes, "targets": dataset.targets}
         (tmp / ARRAYS_INDEX).write_text(json.dumps(index), encoding="utf-8")
+        if replace and target.exists():
+            old = Path(tempfile.mkdtemp(prefix=".arrays-old-", dir=directory))
+            os.replace(target, old / ARRAYS_DIR)
+            os.replace(tmp, target)
+            shutil.rmtree(old, ignore_errors=True)
+            return
         try:
             os.replace(tmp, target)
         except OSError:
@@ -139,7 +146,8 @@ def open_arrays(directory: Path) -> data.Dataset | None:
     splits = {split: {array_name: np.load(directory / ARRAYS_DIR / file_name, mmap_mode="r", allow_pickle=False)
                       for array_name, file_name in files.items()}
               for split, files in index["files"].items()}
-    return data.Dataset(index["name"], splits, index["class_names"], index["kinds"], index["notes"])
+    return data.Dataset(index["name"], splits, index["class_names"], index["kinds"], index["notes"],
+                        index.get("targets", {}))
 
 
 def open_stored_dataset(kind: DatasetKind, path: str | os.PathLike[str], options: dict[str, Any], *, name: str,

@@ -99,6 +99,13 @@ class TrainConfig(_Strict):
         description="Fraction of train held out for validation (stratified, deterministic); "
                     "replaces the dataset's own valid split.",
     )
+    standardize: bool = Field(
+        False,
+        description="Standardize the float feature vectors fed to Inputs: (x - mean) / std per feature, with the "
+                    "mean and std of the training split (after validation_split). Applied in training, evaluation, "
+                    "prediction and exports (the run's graph gets a fixed Normalization after each such Input; the "
+                    "manifest records the statistics). The other way: a Normalization layer in the graph.",
+    )
     optimizer: OptimizerConfig = OptimizerConfig()
     schedule: ScheduleConfig = ScheduleConfig()
     early_stopping: EarlyStoppingConfig | None = None

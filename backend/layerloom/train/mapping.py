@@ -59,6 +59,25 @@ class DataPlan:
     metric_names: list[str]  # epoch metric names without a val_ prefix: loss, <head>/loss, <head>/<metric>
 
 
+TARGET_KINDS = frozenset({"class_labels", "values"})
+
+
+def fit_xy_mapping(input_ids: list[str], output_ids: list[str], arrays: dict[str, str],
+                   mapping: dict[str, str] | None = None) -> dict[str, str]:
+    """Keras's ``fit(x, y)``: with exactly one Input and one Output, and a dataset with exactly one
+    features array and one target array (class labels or values), an end that neither ``mapping``
+    nor a same-named array feeds takes the array of its role. ``arrays`` is {name: kind}; returns
+    {node: array} for the ends this rule maps. The editor applies the same rule
+    (frontend/src/training/mapping.ts), and both are checked against auto_mapping_cases.json."""
+    mapping = mapping or {}
+    features = [a for a, kind in arrays.items() if kind not in TARGET_KINDS]
+    targets = [a for a, kind in arrays.items() if kind in TARGET_KINDS]
+    if len(input_ids) != 1 or len(output_ids) != 1 or len(features) != 1 or len(targets) != 1:
+        return {}
+    pairs = ((input_ids[0], features[0]), (output_ids[0], targets[0]))
+    return {node: array for node, array in pairs if node not in mapping and node not in arrays}
+
+
 def check_compatibility(analysis: Analysis, dataset: Dataset, config: TrainConfig) -> DataPlan:
     """The plan for feeding ``dataset`` to the graph, or a MappingError with every problem."""
     checker = _Checker(analysis, dataset, config)
@@ -79,6 +98,7 @@ class _Checker:
     def __init__(self, analysis: Analysis, dataset: Dataset, config: TrainConfig) -> None:
         self.analysis, self.dataset, self.config = analysis, dataset, config
         self.problems: list[dict[str, Any]] = []
+        self.auto = fit_xy_mapping(analysis.input_ids, analysis.output_ids, dict(dataset.kinds), config.mapping)
 
     def add(self, node: str | None, field: str, code: str, message: str) -> None:
         self.problems.append({"node": node, "field": field, "code": code, "message": message})
@@ -110,15 +130,51 @@ class _Checker:
                          f"{', '.join(self.analysis.output_ids)}); remove it or fix the name.")
 
     def _array_for(self, node: str, role: str) -> str | None:
-        array = self.config.mapping.get(node, node)
+        array = self.config.mapping.get(node) or self.auto.get(node, node)
         if array in self.dataset.splits["train"]:
             return array
         how = f"is mapped to {array!r}, which" if node in self.config.mapping else "has no array of the same name; it"
         self.add(node, f"mapping.{node}", "missing_array",
                  f"{role} {node!r} {how} is not in dataset {self.dataset.name!r} (arrays: "
-                 f"{', '.join(self.dataset.array_names)}); map it to one of those, e.g. mapping {{{node!r}: "
-                 f"{self.dataset.array_names[0]!r}}}, or rename the node.")
+                 f"{', '.join(self.dataset.array_names)}); {self._suggest(node, role)}")
         return None
+
+    def _suggest(self, node: str, role: str) -> str:
+        """What to map ``node`` to, by role, kind and shape: an Input is offered feature arrays, a head
+        target arrays (class labels or values), the ones that fit first; never an array of the other role."""
+        kinds = self.dataset.kinds
+        if role == "Input":
+            pool = [a for a in self.dataset.array_names if kinds[a] not in TARGET_KINDS]
+            fits = [a for a in pool if self.dataset.sample_shape(a) == self.analysis.nodes[node].output.shape]
+            what = "feature array"
+        else:
+            pool = [a for a in self.dataset.array_names if kinds[a] in TARGET_KINDS]
+            fits = [a for a in pool if self._target_fits(node, a)]
+            what = "target array (class labels or values)"
+        if not pool:
+            return f"the dataset has no {what} for it; upload one with a {what}, or remove the node."
+        best = (fits or pool)[0]
+        described = self._describe_array(best)
+        fit_note = "" if fits else " (it does not fit the node yet; see the shapes)"
+        return (f"map it to {best!r}, the dataset's {described}{fit_note}: mapping {{{node!r}: {best!r}}}, "
+                f"or rename the node to {best!r}.")
+
+    def _describe_array(self, array: str) -> str:
+        kind = self.dataset.kinds[array]
+        if kind == "class_labels":
+            return f"class labels ({self.dataset.num_classes(array)} classes)"
+        shape = format_shape(self.dataset.sample_shape(array))
+        return f"{'targets' if kind == 'values' else 'features'} of shape {shape}"
+
+    def _target_fits(self, node: str, array: str) -> bool:
+        info = self.analysis.nodes[node]
+        loss, shape = info.params.loss, info.output.shape
+        if self.dataset.kinds[array] == "class_labels":
+            classes = self.dataset.num_classes(array) or 0
+            if loss in VALUE_LOSSES:
+                return False
+            return shape == (1,) if loss == "binary_crossentropy" else shape == (classes,)
+        return loss != "sparse_categorical_crossentropy" and self.dataset.sample_shape(array) == shape
 
     # ---- inputs ------------------------------------------------------------------------
 

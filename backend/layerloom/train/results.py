@@ -88,7 +88,7 @@ def _regression(pred: np.ndarray, true: np.ndarray) -> dict[str, Any]:
 def _samples(dataset: Dataset, split: str, plan, predictions: dict[str, np.ndarray], heads: dict[str, Any]) -> list[dict[str, Any]]:
     arrays = dataset.splits[split]
     out = []
-    for i in range(min(SAMPLES, dataset.num_samples(split))):
+    for i in dataset.preview_indices(split, SAMPLES):  # class by class, like the data panel
         inputs = {f.node: sample_view(arrays[f.array][i]) for f in plan.inputs}
         per_head = {}
         for target in plan.heads:

@@ -37,6 +37,7 @@ from .events import Callback, EventEmitter, HistoryRecorder, json_safe
 from .init_weights import load_initial_weights
 from .tensorboard import TENSORBOARD_DIR, TensorBoardWriter
 from .mapping import check_compatibility
+from .standardize import standardize_graph
 from .optim import build_optimizer, build_scheduler
 from .stopping import EarlyStopping
 
@@ -157,6 +158,7 @@ class Trainer:
         self.graph_hash = graph_sha256(self.graph)
         self.training_dataset = self._training_dataset()
         self.plan = check_compatibility(analysis, self.training_dataset, self.config)
+        analysis = self._standardize(analysis)
         self.model = build_model(analysis, seed=self.config.seed)
         if self.init_weights is not None:
             try:
@@ -172,6 +174,26 @@ class Trainer:
         if self.resume:
             self._restore()
         self._adapt()
+
+    def _standardize(self, analysis):
+        """With config.standardize, the run trains (and saves) ``run_graph``: the graph with the training
+        split's feature statistics as a fixed Normalization after each float-vector Input."""
+        self.run_graph, self.standardization = self.graph, {}
+        if not self.config.standardize:
+            return analysis
+        self.run_graph, self.standardization, notes = standardize_graph(self.graph, analysis, self.plan,
+                                                                        self.training_dataset)
+        self.notes.extend(notes)
+        if not self.standardization:
+            return analysis
+        for node, entry in self.standardization.items():
+            constant = f"; {entry['constant_features']} constant feature(s) only shifted" if entry["constant_features"] else ""
+            self.notes.append(f"Standardized input {node!r} ({len(entry['mean'])} features of {entry['array']!r}) with "
+                              f"the mean and std of the {entry['samples']} training samples{constant}.")
+        standardized = analyze(self.run_graph)
+        if not standardized.ok:  # cannot happen for a graph that compiled: the new nodes keep every shape
+            raise CompileError(standardized.errors)
+        return standardized
 
     def _adapt(self) -> None:
         """Layers that learn statistics from the training split (Normalization with adapt) do so now,
@@ -359,7 +381,7 @@ class Trainer:
             metrics.update(json_safe({f"test_{name}": value for name, value in values.items()}))
         stopped_early = bool(s and s.should_stop and self.epoch < self.config.epochs)
         if self.out_dir is not None:
-            write_artifacts(self.out_dir, self.model, graph=self.graph, history=self.history,
+            write_artifacts(self.out_dir, self.model, graph=self.run_graph, history=self.history,
                             manifest=self._manifest(metrics, restored_epoch, stopped_early))
         message = f"Training succeeded after {self.epoch} epoch(s)" + (" (stopped early)." if stopped_early else ".")
         self.emitter.status("succeeded", self.epoch, self.step, message, metrics=metrics)
@@ -375,6 +397,7 @@ class Trainer:
             "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "dataset": self.training_dataset.describe(),
             "data_mapping": mapping,
+            "standardization": self.standardization,
             "config": self.config.model_dump(mode="json"),
             "device": str(self.device),
             "metrics": metrics,

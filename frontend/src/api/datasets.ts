@@ -5,6 +5,8 @@
  *   GET  /api/datasets/{id}                → dataset with its description (arrays, split sizes)
  *   GET  /api/datasets/{id}/samples?split=&n=
  *   POST /api/datasets (multipart: file, name, kind, options JSON) → 201 dataset | 4xx {detail, errors}
+ *   PATCH /api/datasets/{id} {name?, target_kinds?: {array: kind}} → dataset (a CSV re-parsed for target_kinds)
+ *   DELETE /api/datasets/{id} → 204 (jobs that used it stay readable)
  */
 
 import { API_BASE, CLIENT_HEADER, request } from "./client";
@@ -18,6 +20,20 @@ export interface ArrayInfo {
   num_classes: number | null;
   class_names: string[] | null;
   note?: string | null;
+  /** A CSV target: how its kind was decided, and the kind it can be switched to. */
+  target?: TargetDecision | null;
+}
+
+export type TargetKind = "auto" | "categorical" | "numeric";
+
+export interface TargetDecision {
+  column: string;
+  kind: "categorical" | "numeric";
+  requested: TargetKind;
+  reason: string;
+  switch_to: "categorical" | "numeric" | null;
+  /** What kind "auto" chooses for this column. */
+  auto_kind?: "categorical" | "numeric" | null;
 }
 
 export interface DatasetDescription {
@@ -35,11 +51,16 @@ export interface DatasetInfo {
   description: DatasetDescription;
   size_bytes?: number | null;
   created_at?: string | null;
+  options?: Record<string, unknown>;
 }
 
 export interface Samples {
   split: string;
   size: number;
+  /** True when the samples were picked class by class (the dataset has class labels). */
+  stratified?: boolean;
+  /** Each sample's row in the split. */
+  indices?: number[];
   samples: Array<Record<string, SampleView>>;
 }
 
@@ -52,6 +73,14 @@ export const getDataset = (id: string, signal?: AbortSignal): Promise<DatasetInf
 
 export function getSamples(id: string, split = "train", n = 8, signal?: AbortSignal): Promise<Samples> {
   return request("GET", `/datasets/${encodeURIComponent(id)}/samples?split=${split}&n=${n}`, undefined, signal);
+}
+
+export function updateDataset(id: string, patch: { name?: string; target_kinds?: Record<string, TargetKind> }): Promise<DatasetInfo> {
+  return request("PATCH", `/datasets/${encodeURIComponent(id)}`, patch);
+}
+
+export function deleteDataset(id: string): Promise<void> {
+  return request("DELETE", `/datasets/${encodeURIComponent(id)}`);
 }
 
 export interface UploadForm {

@@ -3,16 +3,16 @@
 
 import { useEffect, useMemo, useRef, useState } from "react";
 import { createGraph, saveGraphVersion } from "../api/graphs";
-import { getDataset, getSamples, listDatasets, uploadDataset, UploadError, type DatasetInfo, type Samples } from "../api/datasets";
+import { getDataset, listDatasets, type DatasetInfo } from "../api/datasets";
 import { checkJob, problemsOf, submitJob, type Problem } from "../api/jobs";
 import { serializeGraph } from "../domain/format";
 import { dispatch } from "../state/commands";
 import { selectDoc } from "../state/documentStore";
 import { useDocumentStore, useEditor } from "../state/EditorProvider";
 import type { EditorState } from "../state/documentStore";
-import { buildConfig, defaultValidationSplit } from "./config";
-import { csvOptions, mappingForSubmit, mappingProblems, parseCsvHeader, prefillMapping, type GraphEnd } from "./mapping";
-import { SampleCell } from "./samples";
+import { buildConfig, defaultStandardize, defaultValidationSplit } from "./config";
+import { DatasetView, UploadBox } from "./datasets";
+import { mappingForSubmit, mappingProblems, prefillMapping, type GraphEnd } from "./mapping";
 import { useTrainingUi, type SetupForm } from "./ui";
 
 function graphEnds(s: EditorState): GraphEnd[] {
@@ -63,7 +63,7 @@ export function SetupPage() {
   useEffect(() => {
     if (!dataset || dataset.id !== form.dataset || holdoutFor.current === dataset.id) return;
     holdoutFor.current = dataset.id;
-    setForm({ validationSplit: defaultValidationSplit(dataset.description.sizes) });
+    setForm({ validationSplit: defaultValidationSplit(dataset.description.sizes), standardize: defaultStandardize(dataset.kind) });
   }, [dataset]); // eslint-disable-line react-hooks/exhaustive-deps
 
   useEffect(() => {
@@ -160,7 +160,10 @@ export function SetupPage() {
         </label>
         {listError && <div className="lt-error">{listError}</div>}
         <UploadBox onUploaded={(d) => (refresh(), setForm({ dataset: d.id, mapping: {} }))} />
-        {dataset && <DatasetView dataset={dataset} />}
+        {dataset && <DatasetView dataset={dataset} onChange={(d) => (setDataset(d), void refresh())} />}
+        <div className="lt-actions">
+          <button type="button" className="ll-btn ll-btn-small" onClick={() => open("datasets")} data-testid="manage-datasets">Manage datasets…</button>
+        </div>
       </section>
 
       <section className="lt-card">
@@ -231,6 +234,7 @@ export function SetupPage() {
           <label>Seed<input {...f("seed")} data-testid="cfg-seed" />{fieldError("seed")}</label>
           <label>Clip gradient norm<input {...f("gradClip")} placeholder="off" />{fieldError("grad_clip_norm")}</label>
           <label>Log every N steps<input {...f("logEverySteps")} placeholder="auto" data-testid="cfg-log-every" />{fieldError("log_every_steps")}</label>
+          <label className="lt-check" title="(x − mean) / std per feature, with the mean and std of the training split only (after the validation split); applied in training, evaluation, Try it and exports. The other way: a Normalization layer in the graph."><input type="checkbox" checked={form.standardize} onChange={(e) => setForm({ standardize: e.target.checked })} data-testid="cfg-standardize" />Standardize features <span className="lt-muted">(train split's mean/std)</span></label>
           <label className="lt-check"><input type="checkbox" checked={form.shuffle} onChange={(e) => setForm({ shuffle: e.target.checked })} />Shuffle</label>
           <label className="lt-check" title="Also write TensorBoard event files into the run (tensorboard --logdir on the unpacked run directory)"><input type="checkbox" checked={form.tensorboard} onChange={(e) => setForm({ tensorboard: e.target.checked })} data-testid="cfg-tensorboard" />TensorBoard files</label>
           <label className="lt-check"><input type="checkbox" checked={form.earlyStopping} onChange={(e) => setForm({ earlyStopping: e.target.checked })} data-testid="cfg-es" />Early stopping</label>
@@ -270,160 +274,6 @@ export function SetupPage() {
           )}
         </div>
       </section>
-    </div>
-  );
-}
-
-function DatasetView({ dataset }: { dataset: DatasetInfo }) {
-  const [samples, setSamples] = useState<Samples | null>(null);
-  const d = dataset.description;
-  useEffect(() => {
-    const ctrl = new AbortController();
-    setSamples(null);
-    getSamples(dataset.id, "train", 6, ctrl.signal).then(setSamples, () => {});
-    return () => ctrl.abort();
-  }, [dataset.id]);
-  return (
-    <div className="lt-dataset" data-testid="dataset-view">
-      <div className="lt-sizes">
-        {Object.entries(d.sizes).map(([split, n]) => <span key={split} className="lt-pill">{split} {n.toLocaleString()}</span>)}
-      </div>
-      <table className="lt-table">
-        <thead><tr><th>Array</th><th>Kind</th><th>Shape</th><th>Type</th><th>Classes</th></tr></thead>
-        <tbody>
-          {d.arrays.map((a) => (
-            <tr key={a.name}>
-              <td className="lt-mono">{a.name}</td><td>{a.kind}</td><td className="lt-mono">({a.shape.join(", ")})</td><td className="lt-mono">{a.dtype}</td>
-              <td title={a.class_names?.join(", ")}>{a.num_classes ? `${a.num_classes}${a.class_names ? `: ${a.class_names.slice(0, 8).join(", ")}${a.class_names.length > 8 ? "…" : ""}` : ""}` : "—"}</td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
-      {samples && (
-        <div className="lt-samples" data-testid="dataset-samples">
-          {samples.samples.map((s, i) => (
-            <div key={i} className="lt-sample">
-              {Object.entries(s).map(([k, v]) => <SampleCell key={k} name={k} view={v} />)}
-            </div>
-          ))}
-        </div>
-      )}
-    </div>
-  );
-}
-
-function UploadBox({ onUploaded }: { onUploaded: (d: DatasetInfo) => void }) {
-  const [file, setFile] = useState<File | null>(null);
-  const [kind, setKind] = useState<"csv" | "npz" | "images">("csv");
-  const [name, setName] = useState("");
-  const [columns, setColumns] = useState<string[]>([]);
-  const [inputs, setInputs] = useState<string[]>([]);
-  const [target, setTarget] = useState("");
-  const [targetKind, setTargetKind] = useState<"auto" | "categorical" | "numeric">("auto");
-  const [split, setSplit] = useState("");
-  const [inputShape, setInputShape] = useState("");
-  const [imageSize, setImageSize] = useState("32, 32");
-  const [colorMode, setColorMode] = useState("rgb");
-  const [progress, setProgress] = useState<number | null>(null);
-  const [error, setError] = useState<{ message: string; problems: string[] } | null>(null);
-  const abort = useRef<(() => void) | null>(null);
-
-  const pick = async (f: File | null) => {
-    setFile(f);
-    setError(null);
-    setProgress(null);
-    if (!f) return;
-    setName(f.name.replace(/\.[^.]+$/, ""));
-    const ext = f.name.toLowerCase().split(".").pop();
-    const k = ext === "npz" ? "npz" : ext === "zip" ? "images" : "csv";
-    setKind(k);
-    if (k === "csv") {
-      const cols = parseCsvHeader(await f.slice(0, 65536).text());
-      setColumns(cols);
-      setTarget(cols[cols.length - 1] ?? "");
-      setInputs(cols.slice(0, -1));
-      setSplit(cols.includes("split") ? "split" : "");
-    } else setColumns([]);
-  };
-
-  const csv = kind === "csv" ? csvOptions({ inputs: inputs.filter((c) => c !== split), target, targetKind, split, inputShape }) : null;
-  const upload = () => {
-    if (!file) return;
-    let options: Record<string, unknown> = {};
-    if (csv) options = csv.options;
-    if (kind === "images") options = { image_size: imageSize.split(/[,x× ]+/).filter(Boolean).map(Number), color_mode: colorMode };
-    setError(null);
-    setProgress(0);
-    const up = uploadDataset({ file, kind, name: name.trim() || undefined, options }, setProgress);
-    abort.current = up.abort;
-    up.promise.then(
-      (d) => {
-        setProgress(null);
-        setFile(null);
-        onUploaded(d);
-      },
-      (e: UploadError) => {
-        setProgress(null);
-        setError({ message: e.message, problems: (e.problems ?? []).map((p) => (p.field ? `${p.field}: ${p.message}` : p.message)) });
-      },
-    );
-  };
-
-  return (
-    <div className="lt-upload" data-testid="upload">
-      <div className="lt-row">
-        <span>Upload</span>
-        <input type="file" accept=".csv,.npz,.zip" data-testid="upload-file" onChange={(e) => void pick(e.target.files?.[0] ?? null)} />
-      </div>
-      {file && (
-        <>
-          <div className="lt-grid">
-            <label>Name<input value={name} onChange={(e) => setName(e.target.value)} data-testid="upload-name" /></label>
-            <label>Kind
-              <select value={kind} onChange={(e) => setKind(e.target.value as typeof kind)}>
-                <option value="csv">CSV</option><option value="npz">NPZ</option><option value="images">image folders (zip)</option>
-              </select>
-            </label>
-            {kind === "images" && (<>
-              <label>Image size (h, w)<input value={imageSize} onChange={(e) => setImageSize(e.target.value)} /></label>
-              <label>Color<select value={colorMode} onChange={(e) => setColorMode(e.target.value)}><option value="rgb">rgb</option><option value="grayscale">grayscale</option></select></label>
-            </>)}
-          </div>
-          {kind === "csv" && columns.length > 0 && (
-            <div className="lt-columns" data-testid="csv-columns">
-              <div className="lt-muted">Input columns (array x)</div>
-              <div className="lt-chips">
-                {columns.map((c) => (
-                  <label key={c} className={`lt-chip ${inputs.includes(c) ? "is-on" : ""}`}>
-                    <input type="checkbox" checked={inputs.includes(c)} onChange={(e) => setInputs(e.target.checked ? [...inputs, c] : inputs.filter((x) => x !== c))} />{c}
-                  </label>
-                ))}
-              </div>
-              <div className="lt-grid">
-                <label>Target column (array y)<select value={target} onChange={(e) => setTarget(e.target.value)} data-testid="csv-target">{columns.map((c) => <option key={c}>{c}</option>)}</select></label>
-                <label>Target kind<select value={targetKind} onChange={(e) => setTargetKind(e.target.value as typeof targetKind)}><option value="auto">auto</option><option value="categorical">categorical</option><option value="numeric">numeric</option></select></label>
-                <label>Split column<select value={split} onChange={(e) => setSplit(e.target.value)}><option value="">none</option>{columns.map((c) => <option key={c}>{c}</option>)}</select></label>
-                <label>Input shape<input value={inputShape} onChange={(e) => setInputShape(e.target.value)} placeholder={`${inputs.length} (flat)`} /></label>
-              </div>
-              {csv && csv.problems.map((p) => <div key={p} className="lt-error">{p}</div>)}
-            </div>
-          )}
-          <div className="lt-actions">
-            <button type="button" className="ll-btn ll-btn-primary" data-testid="upload-submit" disabled={progress !== null || (csv?.problems.length ?? 0) > 0} onClick={upload}>Upload</button>
-            {progress !== null && (<>
-              <progress max={1} value={progress} data-testid="upload-progress" />
-              <span className="lt-muted">{Math.round(progress * 100)}%{progress >= 1 ? " · parsing…" : ""}</span>
-              <button type="button" className="ll-btn ll-btn-small" onClick={() => abort.current?.()}>Cancel</button>
-            </>)}
-          </div>
-        </>
-      )}
-      {error && (
-        <div className="lt-upload-error" data-testid="upload-error" role="alert">
-          <b>{error.message}</b>
-          {error.problems.length > 0 && <ul>{error.problems.map((p, i) => <li key={i}>{p}</li>)}</ul>}
-        </div>
-      )}
     </div>
   );
 }

@@ -2,6 +2,7 @@
 
 import "./training.css";
 import "./bench";
+import { DatasetsPage } from "./DatasetsPage";
 import { JobsPage } from "./JobsPage";
 import { RunPage } from "./RunPage";
 import { SetupPage } from "./SetupPage";
@@ -10,7 +11,7 @@ import { useTrainingUi } from "./ui";
 export default function TrainingView({ theme }: { theme: string }) {
   const { view, jobId, open } = useTrainingUi();
   if (!view) return null;
-  const tab = (v: "setup" | "run" | "jobs", label: string, disabled = false) => (
+  const tab = (v: "setup" | "run" | "jobs" | "datasets", label: string, disabled = false) => (
     <button type="button" role="tab" aria-selected={view === v} className={`lt-tab ${view === v ? "is-active" : ""}`} disabled={disabled} onClick={() => open(v)} data-testid={`tab-${v}`}>
       {label}
     </button>
@@ -21,6 +22,7 @@ export default function TrainingView({ theme }: { theme: string }) {
         {tab("setup", "Data & setup")}
         {tab("run", "Run", !jobId)}
         {tab("jobs", "Jobs")}
+        {tab("datasets", "Datasets")}
         <span className="ll-spacer" />
         <button type="button" className="ll-btn" onClick={() => open(null)} data-testid="back-to-editor">Back to the editor</button>
       </div>
@@ -28,6 +30,7 @@ export default function TrainingView({ theme }: { theme: string }) {
         {view === "setup" && <SetupPage />}
         {view === "run" && jobId && <RunPage jobId={jobId} theme={theme} />}
         {view === "jobs" && <JobsPage theme={theme} />}
+        {view === "datasets" && <DatasetsPage />}
       </div>
     </div>
   );

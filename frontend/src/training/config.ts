@@ -13,6 +13,13 @@ export function defaultValidationSplit(sizes: Record<string, number> | undefined
   return heldOut ? "0" : DEFAULT_HOLDOUT;
 }
 
+/** Whether the setup starts with feature standardization for a dataset of this kind: on for CSV uploads,
+ * whose columns come in the units they were measured in (the wine data spans 0.1 to 1,680); off for the
+ * built-ins (already scaled) and for NPZ and images (prepared by their owner, or images in 0..1). */
+export function defaultStandardize(kind: string | undefined): boolean {
+  return kind === "csv";
+}
+
 export function buildConfig(f: SetupForm, heads: string[]): { config: Record<string, unknown>; problems: Record<string, string> } {
   const problems: Record<string, string> = {};
   const num = (field: string, v: string, opts: { int?: boolean; min?: number; max?: number; optional?: boolean; exclusiveMax?: boolean } = {}): number | undefined => {
@@ -79,5 +86,6 @@ export function buildConfig(f: SetupForm, heads: string[]): { config: Record<str
   const every = num("log_every_steps", f.logEverySteps, { int: true, min: 1, optional: true });
   if (every) config.log_every_steps = every;
   if (f.tensorboard) config.tensorboard = true;
+  if (f.standardize) config.standardize = true;
   return { config, problems };
 }

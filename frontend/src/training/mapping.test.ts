@@ -1,8 +1,9 @@
 import { describe, expect, it } from "vitest";
 import type { ArrayInfo } from "../api/datasets";
-import { csvOptions, mappingForSubmit, mappingProblems, parseCsvHeader, prefillMapping, type GraphEnd } from "./mapping";
+import { csvOptions, fitXyMapping, mappingForSubmit, mappingProblems, parseCsvHeader, prefillMapping, suggestArray, type GraphEnd } from "./mapping";
+import autoMappingCases from "./auto_mapping_cases.json";
 import { confusionView } from "./confusion";
-import { buildConfig, defaultValidationSplit } from "./config";
+import { buildConfig, defaultStandardize, defaultValidationSplit } from "./config";
 import { splitLabel } from "./Results";
 import { DEFAULT_FORM } from "./ui";
 
@@ -19,6 +20,35 @@ describe("mapping pre-fill", () => {
     expect(prefillMapping(ends, digits)).toEqual({ image: "x", label: "y" });
     expect(prefillMapping(ends, [...digits, arr("z", "features", [3])], { image: "z" })).toEqual({ image: "z", label: "y" });
     expect(mappingForSubmit({ image: "x", y: "y", q: "" })).toEqual({ image: "x" });
+  });
+});
+
+describe("fit(x, y) auto-mapping, the server's rule", () => {
+  it("passes every shared case (train/mapping.py passes the same file)", () => {
+    expect(autoMappingCases.cases.length).toBeGreaterThanOrEqual(8);
+    type Case = { name: string; inputs: string[]; outputs: string[]; arrays: Record<string, string>; mapping: Record<string, string>; expect: Record<string, string> };
+    for (const c of autoMappingCases.cases as unknown as Case[]) {
+      expect(fitXyMapping(c.inputs, c.outputs, c.arrays, c.mapping), c.name).toEqual(c.expect);
+    }
+  });
+  it("pre-fills a one-Input, one-Output graph on a features + labels dataset", () => {
+    const wine = [arr("x", "features", [13]), arr("y", "class_labels", [], { num_classes: 3 })];
+    const ends: GraphEnd[] = [{ id: "features", role: "input", shape: [13] }, { id: "species", role: "output", shape: [3], loss: "sparse_categorical_crossentropy" }];
+    expect(prefillMapping(ends, wine)).toEqual({ features: "x", species: "y" });
+    expect(mappingProblems(ends, wine, prefillMapping(ends, wine))).toEqual({});
+  });
+  it("suggests by shape and role beyond the rule, and never gives a head the features", () => {
+    const data = [arr("x", "features", [4]), arr("x2", "features", [2]), arr("labels", "class_labels", [], { num_classes: 3 }), arr("z", "values", [2])];
+    const ends: GraphEnd[] = [{ id: "a", role: "input", shape: [2] }, { id: "head", role: "output", shape: [2], loss: "mse" }];
+    expect(prefillMapping(ends, data)).toEqual({ a: "x2", head: "z" });
+    const cls: GraphEnd = { id: "label", role: "output", shape: [3], loss: "sparse_categorical_crossentropy" };
+    expect(suggestArray(cls, data)?.name).toBe("labels");
+    const p = mappingProblems([cls], data, { label: "" });
+    expect(p.label[0]).toContain("map it to “labels” (class labels, 3 classes)");
+    const onFeatures = mappingProblems([cls], data, { label: "x" });
+    expect(onFeatures.label[0]).toContain("holds features, not targets");
+    expect(onFeatures.label[0]).toContain("“labels”");
+    expect(mappingProblems([cls], [arr("x", "features", [4])], { label: "" }).label[0]).toContain("no target array");
   });
 });
 
@@ -75,6 +105,15 @@ describe("config", () => {
     expect(config).toMatchObject({ epochs: 5, batch_size: 32, optimizer: { name: "adam" }, log_every_steps: 2, loss_weights: { y: 1 } });
     expect(config.early_stopping).toBeUndefined();
     expect(buildConfig({ ...DEFAULT_FORM, epochs: "x", validationSplit: "1" }, []).problems).toMatchObject({ epochs: "A whole number.", validation_split: "Below 1." });
+  });
+});
+
+describe("standardization by default", () => {
+  it("is on for CSV uploads only, and sent as config.standardize", () => {
+    expect(defaultStandardize("csv")).toBe(true);
+    expect(["builtin", "npz", "images", undefined].map(defaultStandardize)).toEqual([false, false, false, false]);
+    expect(buildConfig({ ...DEFAULT_FORM, standardize: true }, []).config.standardize).toBe(true);
+    expect(buildConfig(DEFAULT_FORM, []).config.standardize).toBeUndefined();
   });
 });
 

@@ -1,5 +1,6 @@
 /**
- * Mapping a graph's Inputs and heads to a dataset's arrays: pre-filled by name, checked on the
+ * Mapping a graph's Inputs and heads to a dataset's arrays: pre-filled by name, then Keras's fit(x, y)
+ * rule, then a suggestion by role and shape; checked on the
  * client against the dataset's description before anything is submitted (the server checks again
  * and its 422 problems are shown per node). Also reading a CSV header for the column picker.
  */
@@ -17,32 +18,72 @@ export interface GraphEnd {
   metrics?: string[];
 }
 
-/** Pre-fill: the array of the same name; else, when the graph has one input (head) and the dataset one
- * feature (label/target) array, that one; else the first of the same role; else "". */
-export function prefillMapping(ends: GraphEnd[], arrays: ArrayInfo[], current: Record<string, string> = {}): Record<string, string> {
-  const names = new Set(arrays.map((a) => a.name));
-  const isTarget = (a: ArrayInfo) => a.kind === "class_labels" || a.kind === "values";
+const TARGET_KINDS = new Set(["class_labels", "values"]);
+const isTarget = (a: ArrayInfo) => TARGET_KINDS.has(a.kind);
+const fmt = (s: readonly number[]) => `(${s.join(", ")}${s.length === 1 ? "," : ""})`;
+const sameShape = (a: readonly number[] | null | undefined, b: readonly number[]) => !!a && a.length === b.length && a.every((d, i) => d === b[i]);
+
+/**
+ * Keras's `fit(x, y)`: with exactly one Input and one Output, and a dataset with exactly one features
+ * array and one target array (class labels or values), an end that neither `mapping` nor a same-named
+ * array feeds takes the array of its role. The server applies the same rule (train/mapping.py
+ * `fit_xy_mapping`); both pass the cases in auto_mapping_cases.json.
+ */
+export function fitXyMapping(inputs: string[], outputs: string[], arrays: Record<string, string>, mapping: Record<string, string> = {}): Record<string, string> {
+  const names = Object.keys(arrays);
+  const features = names.filter((a) => !TARGET_KINDS.has(arrays[a]));
+  const targets = names.filter((a) => TARGET_KINDS.has(arrays[a]));
+  if (inputs.length !== 1 || outputs.length !== 1 || features.length !== 1 || targets.length !== 1) return {};
   const out: Record<string, string> = {};
-  for (const role of ["input", "output"] as const) {
-    const mine = ends.filter((e) => e.role === role);
-    const pool = arrays.filter((a) => (role === "input" ? !isTarget(a) : isTarget(a)));
-    const taken = new Set<string>();
-    for (const e of mine) {
-      if (current[e.id] && names.has(current[e.id])) out[e.id] = current[e.id];
-      else if (names.has(e.id)) out[e.id] = e.id;
-      if (out[e.id]) taken.add(out[e.id]);
-    }
-    for (const e of mine) {
-      if (out[e.id]) continue;
-      const free = pool.filter((a) => !taken.has(a.name));
-      out[e.id] = free.length ? free[0].name : "";
-      if (out[e.id]) taken.add(out[e.id]);
-    }
+  for (const [node, array] of [[inputs[0], features[0]], [outputs[0], targets[0]]] as const) {
+    if (!mapping[node] && !(node in arrays)) out[node] = array;
   }
   return out;
 }
 
-const fmt = (s: readonly number[]) => `(${s.join(", ")}${s.length === 1 ? "," : ""})`;
+/** Whether a head can learn from this target array (its loss, its output shape, the class count). */
+function targetFits(e: GraphEnd, a: ArrayInfo): boolean {
+  if (a.kind === "class_labels") {
+    if (e.loss && /mean_|huber|mse|mae|kl_|cosine/.test(e.loss)) return false;
+    if (e.loss === "binary_crossentropy") return sameShape(e.shape, [1]);
+    return sameShape(e.shape, [a.num_classes ?? 0]);
+  }
+  return e.loss !== "sparse_categorical_crossentropy" && sameShape(e.shape, a.shape);
+}
+
+/** The array to suggest for an end, by role, kind and shape (the ones that fit first); never one of the
+ * other role, so a head is never offered the features. `taken` arrays are passed over. */
+export function suggestArray(e: GraphEnd, arrays: ArrayInfo[], taken: Set<string> = new Set()): ArrayInfo | null {
+  const pool = arrays.filter((a) => (e.role === "input" ? !isTarget(a) : isTarget(a)) && !taken.has(a.name));
+  const fits = pool.filter((a) => (e.role === "input" ? sameShape(e.shape, a.shape) : targetFits(e, a)));
+  return fits[0] ?? pool[0] ?? null;
+}
+
+export function describeArray(a: ArrayInfo): string {
+  if (a.kind === "class_labels") return `class labels, ${a.num_classes ?? "?"} classes`;
+  return `${a.kind === "values" ? "targets" : "features"} ${fmt(a.shape)}`;
+}
+
+/** Pre-fill: a valid current choice; else the array of the same name; else Keras's fit(x, y) rule
+ * (`fitXyMapping`, as the server applies it); else the suggestion (`suggestArray`); else "". */
+export function prefillMapping(ends: GraphEnd[], arrays: ArrayInfo[], current: Record<string, string> = {}): Record<string, string> {
+  const names = new Set(arrays.map((a) => a.name));
+  const out: Record<string, string> = {};
+  for (const e of ends) {
+    if (current[e.id] && names.has(current[e.id])) out[e.id] = current[e.id];
+    else if (names.has(e.id)) out[e.id] = e.id;
+  }
+  const kinds = Object.fromEntries(arrays.map((a) => [a.name, a.kind]));
+  const role = (r: GraphEnd["role"]) => ends.filter((e) => e.role === r).map((e) => e.id);
+  Object.assign(out, fitXyMapping(role("input"), role("output"), kinds, out));
+  const taken = new Set(Object.values(out));
+  for (const e of ends) {
+    if (out[e.id]) continue;
+    out[e.id] = suggestArray(e, arrays, taken)?.name ?? "";
+    if (out[e.id]) taken.add(out[e.id]);
+  }
+  return out;
+}
 
 /** Problems a user can act on, per node, from the description alone (shapes, names, class counts). */
 export function mappingProblems(ends: GraphEnd[], arrays: ArrayInfo[], mapping: Record<string, string>): Record<string, string[]> {
@@ -53,13 +94,21 @@ export function mappingProblems(ends: GraphEnd[], arrays: ArrayInfo[], mapping: 
   for (const e of ends) {
     const name = mapping[e.id];
     const role = e.role === "input" ? "Input" : "Output";
+    const hint = () => {
+      const s = suggestArray(e, arrays);
+      return s ? `map it to “${s.name}” (${describeArray(s)})` : e.role === "input" ? "the dataset has no feature array" : "the dataset has no target array (class labels or values)";
+    };
     if (!name) {
-      add(e.id, `${role} “${e.id}” is not mapped to an array; pick one of: ${all}.`);
+      add(e.id, `${role} “${e.id}” is not mapped to an array (arrays: ${all}); ${hint()}.`);
       continue;
     }
     const a = byName.get(name);
     if (!a) {
-      add(e.id, `${role} “${e.id}” is mapped to “${name}”, which this dataset does not have; pick one of: ${all}.`);
+      add(e.id, `${role} “${e.id}” is mapped to “${name}”, which this dataset does not have (arrays: ${all}); ${hint()}.`);
+      continue;
+    }
+    if (e.role === "output" && !isTarget(a)) {
+      add(e.id, `Output “${e.id}” is mapped to “${name}”, which holds features, not targets; ${hint()}.`);
       continue;
     }
     if (e.role === "input") {

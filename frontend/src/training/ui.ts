@@ -3,7 +3,7 @@
 
 import { create } from "zustand";
 
-export type TrainingView = "setup" | "run" | "jobs" | null;
+export type TrainingView = "setup" | "run" | "jobs" | "datasets" | null;
 
 export interface SetupForm {
   dataset: string;
@@ -33,6 +33,8 @@ export interface SetupForm {
   lossWeights: Record<string, string>;
   logEverySteps: string;
   tensorboard: boolean;
+  /** config.standardize: the training split's mean/std per feature (on by default for CSV uploads). */
+  standardize: boolean;
 }
 
 export const DEFAULT_FORM: SetupForm = {
@@ -63,6 +65,7 @@ export const DEFAULT_FORM: SetupForm = {
   lossWeights: {},
   logEverySteps: "",
   tensorboard: false,
+  standardize: false,
 };
 
 interface TrainingUi {

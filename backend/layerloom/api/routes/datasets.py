@@ -16,7 +16,7 @@ from pathlib import PurePosixPath
 from typing import Annotated, Any, Literal
 
 from fastapi import Query, Request
-from pydantic import TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
@@ -99,8 +99,10 @@ def get_dataset(dataset_id: str, user: CurrentUser, session: SessionDep) -> Data
 def get_samples(dataset_id: str, user: CurrentUser, session: SessionDep, settings: SettingsDep,
                 split: Literal["train", "valid", "test"] = "train",
                 n: Annotated[int, WholeNumber, Query(ge=1, le=64)] = 8) -> dict[str, Any]:
-    """The first ``n`` samples of a split, as the data panel shows them: every array of each sample
-    (images as PNG data URLs, other values as numbers) and class names for labels."""
+    """``n`` samples of a split, as the data panel shows them: every array of each sample (images as
+    PNG data URLs, other values as numbers) and class names for labels. With class labels the samples
+    are stratified (the classes take turns, each spread over the split), else the first ``n``;
+    ``indices`` are the samples' rows in the split."""
     from ...train.results import sample_view
 
     if dataset_id in BUILTIN_DATASETS:
@@ -116,7 +118,8 @@ def get_samples(dataset_id: str, user: CurrentUser, session: SessionDep, setting
         raise NotFound(f"The dataset has no {split!r} split.")
     arrays = data.splits[split]
     samples = []
-    for i in range(min(n, data.num_samples(split))):
+    indices = data.preview_indices(split, n)
+    for i in indices:
         sample = {}
         for name, values in arrays.items():
             if data.kinds.get(name) == "class_labels":
@@ -125,17 +128,87 @@ def get_samples(dataset_id: str, user: CurrentUser, session: SessionDep, setting
             else:
                 sample[name] = sample_view(values[i])
         samples.append(sample)
-    return {"split": split, "size": data.num_samples(split), "samples": samples}
+    stratified = any(kind == "class_labels" for kind in data.kinds.values())
+    return {"split": split, "size": data.num_samples(split), "stratified": stratified, "indices": indices,
+            "samples": samples}
+
+
+TargetKindName = Literal["auto", "categorical", "numeric"]
+
+
+class DatasetUpdate(BaseModel):
+    """What PATCH changes: the name, and for a CSV the kind of target arrays (re-parsing the file)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name | None = Field(None, description="1 to 200 characters, not blank.")
+    target_kinds: dict[Annotated[str, Field(min_length=1, max_length=100)], TargetKindName] | None = Field(
+        None, max_length=100,
+        description="CSV only: target array -> categorical | numeric | auto; the arrays are derived again.")
+
+
+@router.patch("/datasets/{dataset_id}", response_model=DatasetPublic)
+def update_dataset(dataset_id: str, body: DatasetUpdate, user: CurrentUser, session: SessionDep,
+                   settings: SettingsDep) -> DatasetPublic:
+    """Rename an upload, or switch a CSV target between categorical and numeric (the one-click switch
+    of the upload's detection): the file is parsed again with the new kind and its arrays replaced.
+    Jobs that already trained on it keep their own copy of what they saw (manifest and results)."""
+    if dataset_id in BUILTIN_DATASETS:
+        raise Conflict(f"{dataset_id!r} is a built-in dataset; only uploads can be changed.")
+    dataset = load_owned(session, Dataset, dataset_id, user)
+    if body.name is None and body.target_kinds is None:
+        message = "Nothing to change: send name and/or target_kinds."
+        raise Unprocessable(message, [problem("missing", message, field="name")])
+    if body.target_kinds:
+        options = _switched_options(dataset, body.target_kinds)
+        in_use = _active_job(session, dataset.id)
+        if in_use is not None:
+            raise Conflict(f"Job {in_use!r} is training on this dataset; wait for it to finish before changing its arrays.")
+        try:
+            parsed = files.load_dataset_file(DatasetKind(dataset.kind), settings.data_dir / dataset.storage_path,
+                                             options, name=body.name or dataset.name, max_bytes=settings.max_upload_bytes)
+        except DatasetError as err:
+            raise Unprocessable("The file cannot be read with those target kinds; see errors.", err.problems) from None
+        files.save_arrays(parsed, (settings.data_dir / dataset.storage_path).parent, replace=True)
+        dataset.options, dataset.description = options, parsed.describe()
+    if body.name is not None:
+        dataset.name = body.name
+        dataset.description = {**dataset.description, "name": body.name}
+    session.commit()
+    return DatasetPublic.model_validate(dataset)
+
+
+def _switched_options(dataset: Dataset, kinds: dict[str, str]) -> dict[str, Any]:
+    """The CSV options with the given target arrays' kinds changed, every target spelled out."""
+    if dataset.kind != DatasetKind.CSV:
+        message = f"target_kinds applies to CSV uploads; this dataset is {dataset.kind}."
+        raise Unprocessable(message, [problem("not_csv", message, field="target_kinds")])
+    decided = {a["name"]: a["target"] for a in dataset.description.get("arrays", []) if a.get("target")}
+    unknown = [name for name in kinds if name not in decided]
+    if unknown:
+        raise Unprocessable("target_kinds names arrays that are not CSV targets.", [
+            problem("unknown_target", f"{name!r} is not a target array of this dataset (targets: "
+                    f"{', '.join(decided) or 'none'}).", field=f"target_kinds.{name}") for name in unknown])
+    targets = {name: {"column": info["column"], "kind": kinds.get(name, info["requested"])}
+               for name, info in decided.items()}
+    return files.parse_options(DatasetKind.CSV, {**dataset.options, "targets": targets})
+
+
+def _active_job(session: Session, dataset_id: str) -> str | None:
+    return session.scalar(select(Job.id).where(Job.dataset_id == dataset_id,
+                                               Job.state.in_(ACTIVE_JOB_STATES)).limit(1))
 
 
 @router.delete("/datasets/{dataset_id}", status_code=204)
 def delete_dataset(dataset_id: str, user: CurrentUser, session: SessionDep, settings: SettingsDep) -> None:
-    """Delete an upload and its file; refused while a job that uses it is queued or running."""
+    """Delete an upload and its file; refused while a job that uses it is queued or running. Finished
+    jobs that used it stay readable: their ``dataset_id`` becomes null, and their history, results,
+    weights, exports and JSON predictions come from the job's own files (its manifest keeps the
+    dataset's description)."""
     if dataset_id in BUILTIN_DATASETS:
         raise Conflict(f"{dataset_id!r} is a built-in dataset; only uploads can be deleted.")
     dataset = load_owned(session, Dataset, dataset_id, user)
-    in_use = session.scalar(select(Job.id).where(Job.dataset_id == dataset.id,
-                                                 Job.state.in_(ACTIVE_JOB_STATES)).limit(1))
+    in_use = _active_job(session, dataset.id)
     if in_use is not None:
         raise Conflict(f"Job {in_use!r} uses this dataset; cancel it or wait for it to finish first.")
     try:  # the stored objects first: a storage outage keeps the dataset listed, so the delete can be retried
