@@ -30,7 +30,10 @@ export interface Job {
   graph_name: string;
   graph_id: string | null;
   graph_version: number | null;
+  /** The built-in's name or the upload's id: what the dataset filter takes. */
   dataset: string;
+  /** What to show: the built-in's name or the upload's name (never an id). */
+  dataset_name: string;
   attempt: number;
   max_attempts: number;
   cancel_requested: boolean;
@@ -75,6 +78,10 @@ export interface JobEvent {
   level?: string;
   total_epochs?: number;
   steps_per_epoch?: number;
+  /** The opening "running" status: the train split's size. */
+  train_samples?: number;
+  /** Step and epoch events: training samples seen since the run began (absent in older runs). */
+  samples?: number;
 }
 
 export interface MetricsHistory {
