@@ -109,6 +109,7 @@ export class ChartCore {
       this.plot.setData(data);
     }
     this.el.dataset.points = String(x.length);
+    this.el.dataset.xKind = this.opts.xKind ?? "number";
     this.el.dataset.series = JSON.stringify(series.map((s) => s.key));
     this.el.dataset.labels = JSON.stringify(series.map((s) => s.label));
     this.placeMarkers();
