@@ -252,6 +252,9 @@ def test_screenshot_matrix(page: Any, train_server: Server, runs: dict[str, Any]
     page.get_by_test_id("templates").click()
     expect(page.get_by_test_id("thumb-digits-cnn")).to_be_visible()
     assert int(page.get_by_test_id("thumb-digits-cnn").get_attribute("data-nodes")) == 9
+    expect(page.locator("[data-testid^=thumb-] rect").first).to_be_visible()
+    page.wait_for_timeout(300)
+    page.screenshot(path=str(ARTIFACTS / "templates-dialog.png"))
     page.get_by_test_id("template-digits-cnn").click()
     problems: list[str] = []
     for theme in ("light", "dark"):
@@ -259,6 +262,8 @@ def test_screenshot_matrix(page: Any, train_server: Server, runs: dict[str, Any]
         for width, height in SIZES:
             page.set_viewport_size({"width": width, "height": height})
             size = f"{width}x{height}-{theme}"
+            page.locator(".react-flow__pane").click(position={"x": 5, "y": 5})
+            page.keyboard.press("f")  # fit the graph to the new window, as a user would
             shoot(page, f"editor-{size}", problems)
 
             page.get_by_test_id("open-training").click()

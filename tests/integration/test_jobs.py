@@ -49,6 +49,7 @@ def test_a_valid_job_is_queued_committed_then_dispatched(app, client_a, dispatch
     assert response.status_code == 201, response.text
     job = response.json()
     assert job["state"] == "queued" and job["dataset"] == "random_classification" and job["config"] == {"epochs": 2}
+    assert job["effective_config"]["epochs"] == 2 and job["effective_config"]["batch_size"] == 32  # defaults filled in
     assert [d[0] for d in dispatched] == [job["id"]]
     with app.state.sessionmaker() as session:
         row = session.get(Job, job["id"])

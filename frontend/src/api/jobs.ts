@@ -44,7 +44,10 @@ export interface Job {
   final_metrics: Record<string, number> | null;
   /** The best epoch by the monitored metric, computed by the server when the job ended. */
   best: BestEpoch | null;
+  /** The options as given (defaults left out). */
   config: Record<string, unknown>;
+  /** Every option with the value the run used, defaults included. */
+  effective_config?: Record<string, unknown>;
   mapping: Record<string, string>;
 }
 

@@ -49,6 +49,15 @@ describe("template thumbnails", () => {
     expect(m.startsWith(`M${t.nodes[0].x + t.nodes[0].w},`)).toBe(true);
   });
 
+  it("makes a long chain tall enough to see, still inside the box", () => {
+    const t = thumbnailOf(chain(70), { width: 264, height: 84, pad: 6 });
+    for (const n of t.nodes) {
+      expect(n.h).toBeGreaterThanOrEqual(4 - 0.1);
+      expect(n.x + n.w).toBeLessThanOrEqual(258 + 0.1);
+      expect(n.y + n.h).toBeLessThanOrEqual(78 + 0.1);
+    }
+  });
+
   it("draws an empty graph as an empty box", () => {
     expect(thumbnailOf(chain(0), { width: 100, height: 50 })).toEqual({ width: 100, height: 50, nodes: [], wires: [] });
   });

@@ -1,7 +1,7 @@
 /**
  * A template's preview: its graph drawn small. Positions come from the same layout code the canvas
  * uses when it opens a document (the stored layout, with `placeUnplaced` for nodes that have none),
- * scaled to fit a box with the aspect ratio kept; wires run from a node's right side to the next
+ * scaled to fit a box with the aspect ratio kept (a very long chain is made taller, so it is not a hairline); wires run from a node's right side to the next
  * one's left, as on the canvas.
  */
 
@@ -33,6 +33,7 @@ export interface ThumbnailBox {
 }
 
 const round = (v: number) => Math.round(v * 10) / 10;
+const MIN_NODE_HEIGHT = 4;
 
 export function thumbnailOf(doc: Pick<GraphDoc, "nodes" | "edges" | "layout">, box: ThumbnailBox): Thumbnail {
   const pad = box.pad ?? 6;
@@ -44,17 +45,20 @@ export function thumbnailOf(doc: Pick<GraphDoc, "nodes" | "edges" | "layout">, b
   const minY = Math.min(...at.map((a) => a.p.y));
   const spanX = Math.max(...at.map((a) => a.p.x)) + size.width - minX;
   const spanY = Math.max(...at.map((a) => a.p.y)) + size.height - minY;
-  const scale = Math.min((box.width - 2 * pad) / spanX, (box.height - 2 * pad) / spanY);
+  const sx = Math.min((box.width - 2 * pad) / spanX, (box.height - 2 * pad) / spanY);
+  // A long chain (a 70-layer network) would be a hairline: its height is stretched, only as far as
+  // makes a node MIN_NODE_HEIGHT tall, and never past the box.
+  const sy = Math.max(sx, Math.min((box.height - 2 * pad) / spanY, MIN_NODE_HEIGHT / size.height));
   // Centred in the box.
-  const offX = pad + (box.width - 2 * pad - spanX * scale) / 2;
-  const offY = pad + (box.height - 2 * pad - spanY * scale) / 2;
+  const offX = pad + (box.width - 2 * pad - spanX * sx) / 2;
+  const offY = pad + (box.height - 2 * pad - spanY * sy) / 2;
   const nodes: ThumbNode[] = at.map(({ n, p }) => ({
     id: n.id,
     type: n.type,
-    x: round(offX + (p.x - minX) * scale),
-    y: round(offY + (p.y - minY) * scale),
-    w: round(size.width * scale),
-    h: round(size.height * scale),
+    x: round(offX + (p.x - minX) * sx),
+    y: round(offY + (p.y - minY) * sy),
+    w: round(size.width * sx),
+    h: round(size.height * sy),
   }));
   const byId = new Map(nodes.map((n) => [n.id, n]));
   const wires: string[] = [];

@@ -9,7 +9,7 @@ import { useDocumentStore } from "../state/EditorProvider";
 import { ChartCore } from "./chart";
 import { epochX, formatBest, formatDuration, noCurveReason, xAxisLabel, xValues } from "./events";
 import { useRunHistories } from "./histories";
-import { runColors, runLabel } from "./runs";
+import { runColors, runLabel, runName } from "./runs";
 import { ColorChip, HParamTable, XAxisPicker } from "./RunsPanel";
 import { openJobGraph } from "./openGraph";
 import { useTrainingUi } from "./ui";
@@ -82,7 +82,7 @@ export function JobsPage({ theme }: { theme: string }) {
         {error && <div className="lt-error">{error}</div>}
         <div className="lt-table-scroll">
         <table className="lt-table lt-jobs-table">
-          <thead><tr><th /><th>Graph</th><th>Dataset</th><th>State</th><th>Started</th><th>Duration</th><th title="The best epoch by the monitored metric: early_stopping.monitor, else val_loss, else loss">Best</th><th /></tr></thead>
+          <thead><tr><th /><th>Run</th><th>Graph</th><th>Dataset</th><th>State</th><th>Started</th><th>Duration</th><th title="The best epoch by the monitored metric: early_stopping.monitor, else val_loss, else loss">Best</th><th /></tr></thead>
           <tbody>
             {shown.map((j) => (
               <tr key={j.id} data-testid={`job-${j.id}`} className={selected.includes(j.id) ? "is-selected" : ""}>
@@ -92,6 +92,7 @@ export function JobsPage({ theme }: { theme: string }) {
                     <ColorChip color={colors.get(j.id) ?? "#888"} />
                   </label>
                 </td>
+                <td className="lt-run-cell" data-testid={`name-${j.id}`}>{runName(j.id)}</td>
                 <td><b>{j.graph_name}</b>{j.graph_version ? <span className="lt-muted"> v{j.graph_version}</span> : null}</td>
                 <td data-testid={`dataset-${j.id}`}>{j.dataset_name}</td>
                 <td><span className={`lt-state is-${j.state}`}>{j.state}</span></td>
@@ -106,7 +107,7 @@ export function JobsPage({ theme }: { theme: string }) {
             ))}
             {!shown.length && (
               <tr>
-                <td colSpan={8} className="lt-muted" data-testid="jobs-empty">
+                <td colSpan={9} className="lt-muted" data-testid="jobs-empty">
                   No runs yet. To start one: draw a model (or open a template), press <b>Train</b> in the header, pick a
                   dataset, and start. Runs appear here with their live curves.
                 </td>

@@ -4,6 +4,7 @@
 
 import { useEffect, useMemo, useRef, useState } from "react";
 import { ChartCore, PALETTE, type LineSeries, type Marker, type SeriesTable } from "./chart";
+import { runName } from "./runs";
 import { chartIdOf, chartSections, epochX, headsOf, seriesLabel, smooth, xAxisLabel, xValues, type SeriesBuilder, type XAxis } from "./events";
 
 /** One run on the charts. */
@@ -91,7 +92,7 @@ function MetricChart({ id, title, runs, multi, tick, log, smoothing, theme, axis
     if (!c) return;
     const tables: SeriesTable[] = runs.map((r) => ({
       x: xValues(r.builder, axis),
-      series: chartSeries(r.builder, id, smoothing, multi, overlay ? { color: r.color, keyPrefix: r.primary ? "" : `${r.id}:`, labelPrefix: r.label } : {}),
+      series: chartSeries(r.builder, id, smoothing, multi, overlay ? { color: r.color, keyPrefix: r.primary ? "" : `${r.id}:`, labelPrefix: runName(r.id) } : {}),
     }));
     const markers: Marker[] = [];
     for (const r of runs) {

@@ -4,7 +4,7 @@
 import { useEffect, useState } from "react";
 import { listJobs, type Job } from "../api/jobs";
 import { X_AXES, type XAxis } from "./events";
-import { hparamRows, runLabel } from "./runs";
+import { hparamRows, runLabel, runName } from "./runs";
 import { useTrainingUi } from "./ui";
 
 export function ColorChip({ color }: { color: string }) {
@@ -65,8 +65,8 @@ export function RunsSidebar({ current, jobs, colors }: { current: string; jobs: 
                 <ColorChip color={colors.get(j.id) ?? "#888"} />
               </label>
               <button type="button" className="lt-run-name" onClick={() => open("run", j.id)} title={runLabel(j)}>
-                <span className="lt-run-graph">{j.graph_name}{j.graph_version ? ` v${j.graph_version}` : ""}</span>
-                <span className="lt-muted lt-run-sub">{j.dataset_name} · {new Date(j.created_at).toLocaleTimeString([], { hour12: false })}</span>
+                <span className="lt-run-graph">{runName(j.id)}</span>
+                <span className="lt-muted lt-run-sub">{j.graph_name}{j.graph_version ? ` v${j.graph_version}` : ""} · {j.dataset_name} · {new Date(j.created_at).toLocaleTimeString([], { hour12: false })}</span>
               </button>
               <span className={`lt-state lt-state-dot is-${j.state}`} title={j.state} />
             </li>
@@ -105,7 +105,12 @@ export function HParamTable({ jobs, colors }: { jobs: Job[]; colors: Map<string,
             {shown.map((r) => (
               <tr key={r.key} className={r.differs ? "is-diff" : ""} data-testid={`hparam-${r.key}`} data-differs={r.differs}>
                 <th className="lt-mono">{r.key}</th>
-                {r.values.map((v, i) => <td key={jobs[i].id} className="lt-mono">{v ?? <span className="lt-muted" title="Not set: the default applies">default</span>}</td>)}
+                {r.values.map((v, i) => (
+                  <td key={jobs[i].id} className="lt-mono">
+                    {v ?? "—"}
+                    {!r.explicit[i] && <span className="lt-muted lt-default" title="Not set by the run: the default"> default</span>}
+                  </td>
+                ))}
               </tr>
             ))}
           </tbody>

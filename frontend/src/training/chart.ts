@@ -140,6 +140,7 @@ export class ChartCore {
       div.dataset.epoch = String(m.epoch);
       div.title = m.label;
       div.style.left = `${left}px`;
+      if (left > over.clientWidth - 44) div.classList.add("is-flip"); // the tag goes left of a line at the right edge
       div.style.setProperty("--marker", m.color);
       const tag = document.createElement("span");
       tag.textContent = `★ ${m.epoch}`;

@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
 import type { Job } from "../api/jobs";
-import { RUN_COLORS, flattenConfig, hparamRows, overlayRuns, runColors, runLabel, toggleRun } from "./runs";
+import { RUN_COLORS, flattenConfig, hparamRows, overlayRuns, runColors, runLabel, runName, toggleRun } from "./runs";
 
-const job = (id: string, minute: number, extra: Partial<Job> = {}): Job =>
+const job = (id: string, minute: number, extra: Partial<Job> & { effective_config?: Record<string, unknown> } = {}): Job =>
   ({
     id,
     created_at: `2026-12-07T12:${String(minute).padStart(2, "0")}:00Z`,
@@ -43,10 +43,16 @@ describe("overlay selection", () => {
     expect(overlayRuns("a", ["b", "gone"], new Set(["a", "b"]))).toEqual(["a", "b"]);
     expect(overlayRuns("a", [])).toEqual(["a"]);
   });
-  it("labels a run by graph, version, dataset name and time, never by an id", () => {
-    const label = runLabel(job("0b3c7a52-aaaa-4bbb-8ccc-dddddddddddd", 4, { graph_version: 2 }));
-    expect(label).toMatch(/^seed-mlp v2 · blobs · \d\d:\d\d:\d\d$/);
+  it("labels a run by a name made from its id, its graph, version and dataset name, never by an id", () => {
+    const id = "0b3c7a52-aaaa-4bbb-8ccc-dddddddddddd";
+    const label = runLabel(job(id, 4, { graph_version: 2 }));
+    expect(label).toBe(`${runName(id)} · seed-mlp v2 · blobs`);
+    expect(runName(id)).toMatch(/^[a-z]+-[a-z]+$/);
+    expect(runName(id)).toBe(runName(id));
     expect(label).not.toMatch(/[0-9a-f]{8}-/);
+    // Runs of the same graph and dataset (even of the same second) get different names.
+    const names = new Set(Array.from({ length: 20 }, (_, i) => runName(`00000000-0000-4000-8000-${String(i).padStart(12, "0")}`)));
+    expect(names.size).toBeGreaterThanOrEqual(18);
   });
 });
 
@@ -56,15 +62,23 @@ describe("hyper-parameter table", () => {
       epochs: "3", "optimizer.name": "adam", "optimizer.lr": "0.01", early_stopping: "{}", heads: '["y"]',
     });
   });
-  it("lists graph and dataset first, then every key any run sets, and marks exactly the rows that differ", () => {
+  it("lists graph and dataset first, then every option a run set or that differs, with the values used, and marks exactly the rows that differ", () => {
+    const effective = (batch: number, lr: number) => ({ epochs: 3, batch_size: batch, shuffle: true, optimizer: { name: "adam", lr } });
     const rows = hparamRows([
-      job("a", 1, { config: { epochs: 3, batch_size: 16, optimizer: { name: "adam", lr: 0.01 } } }),
-      job("b", 2, { config: { epochs: 3, batch_size: 32, optimizer: { name: "adam" } } }),
+      job("a", 1, { config: { epochs: 3, batch_size: 16, optimizer: { lr: 0.01 } }, effective_config: effective(16, 0.01) }),
+      job("b", 2, { config: { epochs: 3 }, effective_config: effective(32, 0.001) }),
     ]);
-    expect(rows.map((r) => r.key)).toEqual(["graph", "dataset", "batch_size", "epochs", "optimizer.lr", "optimizer.name"]);
+    // shuffle and optimizer.name: left at the same default by both runs, so not listed.
+    expect(rows.map((r) => r.key)).toEqual(["graph", "dataset", "batch_size", "epochs", "optimizer.lr"]);
     const differs = Object.fromEntries(rows.map((r) => [r.key, r.differs]));
-    expect(differs).toEqual({ graph: false, dataset: false, batch_size: true, epochs: false, "optimizer.lr": true, "optimizer.name": false });
-    expect(rows.find((r) => r.key === "optimizer.lr")!.values).toEqual(["0.01", null]); // unset: the default applies
+    expect(differs).toEqual({ graph: false, dataset: false, batch_size: true, epochs: false, "optimizer.lr": true });
+    const lr = rows.find((r) => r.key === "optimizer.lr")!;
+    expect(lr.values).toEqual(["0.01", "0.001"]); // b's default, as the server filled it in
+    expect(lr.explicit).toEqual([true, false]);
     expect(rows.find((r) => r.key === "dataset")!.values).toEqual(["blobs", "blobs"]); // a name, not an id
+  });
+  it("without the server's effective config, shows what was given and marks the rest unknown", () => {
+    const rows = hparamRows([job("a", 1, { config: { epochs: 3 } }), job("b", 2, { config: {} })]);
+    expect(rows.find((r) => r.key === "epochs")).toMatchObject({ values: ["3", null], differs: true });
   });
 });

@@ -44,11 +44,19 @@ export function overlayRuns(current: string, selected: readonly string[], known:
   return [current, ...selected.filter((id) => id !== current && (!known || known.has(id)))];
 }
 
-/** "seed-mlp v2 · digits · 12:04:31": what a legend or a sidebar shows for a run (never an id). */
-export function runLabel(j: Pick<Job, "graph_name" | "graph_version" | "dataset_name" | "created_at">): string {
-  const when = new Date(j.created_at);
-  const time = Number.isNaN(when.getTime()) ? "" : ` · ${when.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false })}`;
-  return `${j.graph_name}${j.graph_version ? ` v${j.graph_version}` : ""} · ${j.dataset_name}${time}`;
+const ADJECTIVES = ["amber", "brisk", "calm", "dusty", "eager", "fuzzy", "gentle", "hazy", "icy", "jolly", "keen", "lucky", "misty", "noble", "olive", "proud", "quiet", "rapid", "silent", "tidy", "urban", "vivid", "witty", "young", "zesty", "bold", "crisp", "deep", "fair", "grand", "humble", "lively"];
+const NOUNS = ["falcon", "river", "maple", "comet", "otter", "canyon", "ember", "harbor", "lynx", "meadow", "nebula", "orchid", "pebble", "quartz", "raven", "summit", "tundra", "violet", "willow", "yak", "zephyr", "badger", "cedar", "delta", "finch", "glacier", "heron", "iris", "jade", "koala", "lagoon", "moss"];
+
+/** A short readable name made from a run's id ("amber-falcon"), as W&B names runs: the same id
+ * always gives the same name, and two runs of one second are still told apart. */
+export function runName(id: string): string {
+  const h = hash(id);
+  return `${ADJECTIVES[h % ADJECTIVES.length]}-${NOUNS[(h >>> 16) % NOUNS.length]}`;
+}
+
+/** "amber-falcon · seed-mlp v2 · digits": what a legend or a table shows for a run (never an id). */
+export function runLabel(j: Pick<Job, "id" | "graph_name" | "graph_version" | "dataset_name">): string {
+  return `${runName(j.id)} · ${j.graph_name}${j.graph_version ? ` v${j.graph_version}` : ""} · ${j.dataset_name}`;
 }
 
 // ---- hyper-parameters -------------------------------------------------------------------------
@@ -67,26 +75,34 @@ export function flattenConfig(value: unknown, prefix = "", out: Record<string, s
 
 export interface HParamRow {
   key: string;
-  /** One per run, in the runs' order; null where the run does not set it (the default applies). */
+  /** One per run, in the runs' order: the value the run used; null where it is unknown. */
   values: (string | null)[];
+  /** Per run: whether the run set the value itself (else it is the default). */
+  explicit: boolean[];
   differs: boolean;
 }
 
-/** The rows of the hyper-parameter table: graph, dataset, then every config key any run sets,
- * sorted; a row differs when two runs have different values (an unset value counts as its own). */
-export function hparamRows(jobs: ReadonlyArray<Pick<Job, "graph_name" | "graph_version" | "dataset_name" | "config" | "mapping">>): HParamRow[] {
-  const flat = jobs.map((j) => ({
+type HParamJob = Pick<Job, "graph_name" | "graph_version" | "dataset_name" | "config" | "mapping"> & { effective_config?: Record<string, unknown> };
+
+/** The rows of the hyper-parameter table: graph, dataset, then every option that some run set or
+ * that differs between the runs (options all runs left at the same default are left out), sorted.
+ * Values are what each run used (`effective_config`, defaults filled in by the server). */
+export function hparamRows(jobs: ReadonlyArray<HParamJob>): HParamRow[] {
+  const fixed = (j: HParamJob) => ({
     graph: j.graph_name + (j.graph_version ? ` v${j.graph_version}` : ""),
     dataset: j.dataset_name,
-    ...flattenConfig(j.config ?? {}),
     ...flattenConfig(Object.keys(j.mapping ?? {}).length ? { mapping: j.mapping } : {}),
-  }) as Record<string, string>);
-  const keys = [...new Set(flat.flatMap((f) => Object.keys(f)))];
-  const fixed = ["graph", "dataset"];
-  const rank = (k: string) => (fixed.includes(k) ? fixed.indexOf(k) : fixed.length);
+  });
+  const given = jobs.map((j) => ({ ...fixed(j), ...flattenConfig(j.config ?? {}) }) as Record<string, string>);
+  const used = jobs.map((j, i) => ({ ...given[i], ...flattenConfig(j.effective_config ?? {}), ...fixed(j) }) as Record<string, string>);
+  const keys = [...new Set(used.flatMap((f) => Object.keys(f)))].filter(
+    (k) => given.some((g) => k in g) || new Set(used.map((u) => u[k] ?? null)).size > 1,
+  );
+  const order = ["graph", "dataset"];
+  const rank = (k: string) => (order.includes(k) ? order.indexOf(k) : order.length);
   keys.sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
   return keys.map((key) => {
-    const values = flat.map((f) => (key in f ? f[key] : null));
-    return { key, values, differs: new Set(values).size > 1 };
+    const values = used.map((f) => (key in f ? f[key] : null));
+    return { key, values, explicit: given.map((g) => key in g), differs: new Set(values).size > 1 };
   });
 }

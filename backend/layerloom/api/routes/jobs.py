@@ -94,7 +94,9 @@ class JobPublic(BaseModel):
     best: dict[str, Any] | None = Field(None, description=(
         "The best epoch by the monitored metric (early_stopping.monitor, else val_loss, else loss), set when the "
         "job ends: {epoch, monitor, mode, value, metrics}."))
-    config: dict[str, Any]
+    config: dict[str, Any] = Field(..., description="The training options as given (defaults left out).")
+    effective_config: dict[str, Any] = Field(..., description=(
+        "Every training option with the value the run used, defaults included (for comparing runs)."))
     mapping: dict[str, str]
     worker_id: str | None = Field(None, description="The worker (host:pid) running the job, or that ran it last.")
 
@@ -410,7 +412,16 @@ def _public(session: Session, job: Job, dataset_names: dict[str, str] | None = N
         dataset_name=_dataset_name(session, job, dataset_names), attempt=job.attempt,
         max_attempts=job.max_attempts, cancel_requested=job.cancel_requested, created_at=job.created_at,
         started_at=job.started_at, finished_at=job.finished_at, error=job.error, final_metrics=job.final_metrics,
-        best=job.best, config=job.config, mapping=job.mapping, worker_id=job.worker_id)
+        best=job.best, config=job.config, effective_config=_effective_config(job.config), mapping=job.mapping,
+        worker_id=job.worker_id)
+
+
+def _effective_config(config: dict[str, Any]) -> dict[str, Any]:
+    """The stored config with every default filled in; the stored one itself if it no longer validates."""
+    try:
+        return TrainConfig.model_validate(config).model_dump(mode="json", exclude={"mapping"})
+    except ValidationError:
+        return config
 
 
 # ---- live events --------------------------------------------------------------------------
