@@ -8,7 +8,8 @@
 - progress shows epochs, steps, time and samples/s (computed from the events);
 - charts are grouped by head (a Total section, one per head);
 - the screenshot matrix: editor, setup, run, compare and Try-it at 1280x800 and 1920x1080 in both
-  themes, written to tests/e2e/artifacts/screenshots/, with no horizontal overflow on any.
+  themes, written to tests/e2e/artifacts/screenshots/, with no horizontal overflow on any, and no
+  file input or button in the training screens left with the browser's own look.
 """
 
 from __future__ import annotations
@@ -234,12 +235,33 @@ def set_theme(page: Any, theme: str) -> None:
     page.wait_for_function(f"() => document.documentElement.dataset.theme === '{theme}'")
 
 
+def raw_controls(page: Any) -> list[str]:
+    """Controls of the training screens that keep the browser's own look: a visible file input whose
+    picker button is not styled as ours, or a button with no class of ours."""
+    return page.evaluate("""() => {
+        const out = [];
+        const radius = getComputedStyle(document.documentElement).getPropertyValue('--radius-sm').trim();
+        for (const el of document.querySelectorAll('.lt-overlay input[type=file]')) {
+            if (!el.checkVisibility()) continue;
+            const b = getComputedStyle(el, '::file-selector-button');
+            if (b.borderTopLeftRadius !== radius || b.cursor !== 'pointer') out.push('file input ' + (el.dataset.testid || el.name));
+        }
+        for (const el of document.querySelectorAll('.lt-overlay button')) {
+            if (el.checkVisibility() && !el.className) out.push('button ' + (el.dataset.testid || el.textContent.trim()));
+        }
+        return out;
+    }""")
+
+
 def shoot(page: Any, name: str, problems: list[str]) -> None:
     page.wait_for_timeout(400)  # charts resize on the next frame
     page.screenshot(path=str(SHOTS / f"{name}.png"))
     wide = {k: v for k, v in overflow(page).items() if v > 0}
     if wide:
         problems.append(f"{name}: {wide}")
+    raw = raw_controls(page)
+    if raw:
+        problems.append(f"{name}: unstyled {raw}")
 
 
 def test_screenshot_matrix(page: Any, train_server: Server, runs: dict[str, Any]) -> None:
@@ -292,4 +314,4 @@ def test_screenshot_matrix(page: Any, train_server: Server, runs: dict[str, Any]
             page.get_by_test_id("back-to-editor").click()
     shots = sorted(p.name for p in SHOTS.glob("*.png"))
     assert len(shots) == 20, shots
-    assert not problems, f"horizontal overflow: {problems}"
+    assert not problems, f"horizontal overflow or unstyled controls: {problems}"
