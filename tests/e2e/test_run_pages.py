@@ -211,6 +211,19 @@ def test_run_pages_compare_overlay_best_axis_progress_and_names(page: Any, train
     shown = float(page.get_by_test_id("run-rate").inner_text().removesuffix("/s").replace(",", ""))
     assert shown == pytest.approx(rate, rel=0.01), (shown, rate)
 
+    # While a run trains: an ETA, steps moving, samples/s; then cancel it.
+    long = train_server.api("POST", "/jobs", {"graph": GRAPH, "dataset": dataset["id"], "config": {"epochs": 400, "batch_size": 8}})
+    page.get_by_test_id("tab-jobs").click()
+    page.get_by_test_id(f"view-{long['id']}").click()
+    expect(page.get_by_test_id("run-state")).to_have_text("running", timeout=60_000)
+    expect(page.get_by_test_id("run-eta-label")).to_have_text("ETA")
+    expect(page.get_by_test_id("run-eta")).to_have_text(re.compile(r"^\d+(s|m \d\ds|h \d\dm)$"), timeout=30_000)
+    expect(page.get_by_test_id("run-rate")).to_have_text(re.compile(r"^[\d,.]+/s$"))
+    first = int(page.get_by_test_id("run-step").inner_text())
+    page.wait_for_function(f"() => Number(document.querySelector('[data-testid=run-step]').textContent) > {first}")
+    page.get_by_test_id("cancel").click()
+    expect(page.get_by_test_id("run-state")).to_have_text("cancelled", timeout=60_000)
+
 
 # ---- the screenshot matrix ------------------------------------------------------------------
 

@@ -195,7 +195,7 @@ export function RunPage({ jobId, theme }: { jobId: string; theme: string }) {
 function Stat({ label, value, of, testId, hint }: { label: string; value: string; of?: number | null; testId: string; hint?: string }) {
   return (
     <div className="lt-stat" title={hint}>
-      <div className="lt-stat-label">{label}</div>
+      <div className="lt-stat-label" data-testid={`${testId}-label`}>{label}</div>
       <div className="lt-stat-value"><b data-testid={testId}>{value}</b>{of ? <span className="lt-muted"> / {of}</span> : null}</div>
     </div>
   );
