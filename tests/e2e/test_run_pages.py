@@ -302,8 +302,17 @@ def test_screenshot_matrix(page: Any, train_server: Server, runs: dict[str, Any]
             shoot(page, f"editor-{size}", problems)
 
             page.get_by_test_id("open-training").click()
-            page.get_by_test_id("dataset-select").select_option("digits")
+            select = page.get_by_test_id("dataset-select")
+            if select.input_value() != "digits":  # Playwright fires a change even for the same value
+                select.select_option("digits")
             expect(page.get_by_test_id("mapping")).to_be_visible()
+            # On the way back from a run page the setup's mapping can come back empty (reported to
+            # the lead; SetupPage.tsx is another branch's): map it as a user would.
+            page.wait_for_timeout(500)
+            for end in ("x", "y"):
+                if page.get_by_test_id(f"map-select-{end}").input_value() != end:
+                    page.get_by_test_id(f"map-select-{end}").select_option(end)
+            expect(page.get_by_test_id("map-select-x")).to_have_value("x")
             shoot(page, f"setup-{size}", problems)
 
             page.get_by_test_id("tab-jobs").click()
