@@ -333,3 +333,7 @@ def test_jobs_show_an_uploads_name_never_its_id(client_a, dispatched) -> None:
     assert listed == {job["id"]: "my blobs", builtin["id"]: "random_classification"}
     filtered = client_a.get(f"/api/jobs?dataset={dataset_id}").json()["data"]
     assert [j["dataset_name"] for j in filtered] == ["my blobs"]
+    # Once the upload is deleted, the job still never shows an id.
+    assert client_a.post(f"/api/jobs/{job['id']}/cancel").status_code == 200
+    assert client_a.delete(f"/api/datasets/{dataset_id}").status_code == 204
+    assert client_a.get(f"/api/jobs/{job['id']}").json()["dataset_name"] == "(deleted dataset)"
