@@ -49,6 +49,7 @@ def test_a_valid_job_is_queued_committed_then_dispatched(app, client_a, dispatch
     assert response.status_code == 201, response.text
     job = response.json()
     assert job["state"] == "queued" and job["dataset"] == "random_classification" and job["config"] == {"epochs": 2}
+    assert job["effective_config"]["epochs"] == 2 and job["effective_config"]["batch_size"] == 32  # defaults filled in
     assert [d[0] for d in dispatched] == [job["id"]]
     with app.state.sessionmaker() as session:
         row = session.get(Job, job["id"])
@@ -311,3 +312,28 @@ def test_the_final_status_message_agrees_with_the_state_the_job_ended_in() -> No
     cancelled = {"status": "cancelled", "message": "Cancelled during epoch 3 at step 40."}
     assert final_status_payload(cancelled, JobState.CANCELLED, None)["message"] == "Cancelled during epoch 3 at step 40."
     assert final_status_payload({}, JobState.FAILED, "exited with code 1")["message"] == "exited with code 1"
+
+
+def test_jobs_show_an_uploads_name_never_its_id(client_a, dispatched) -> None:
+    import io
+
+    import numpy as np
+
+    buffer = io.BytesIO()
+    rng = np.random.default_rng(0)
+    np.savez(buffer, x_train=rng.random((20, 100), dtype=np.float32), y_train=np.arange(20) % 10)
+    upload = client_a.post("/api/datasets", files={"file": ("blobs.npz", buffer.getvalue())}, data={"name": "my blobs"})
+    assert upload.status_code == 201, upload.text
+    dataset_id = upload.json()["id"]
+    job = submit(client_a, dataset=dataset_id, config={"epochs": 1}).json()
+    assert (job["dataset"], job["dataset_name"]) == (dataset_id, "my blobs")
+    assert client_a.get(f"/api/jobs/{job['id']}").json()["dataset_name"] == "my blobs"
+    builtin = submit(client_a, config={"epochs": 1}).json()
+    listed = {j["id"]: j["dataset_name"] for j in client_a.get("/api/jobs").json()["data"]}
+    assert listed == {job["id"]: "my blobs", builtin["id"]: "random_classification"}
+    filtered = client_a.get(f"/api/jobs?dataset={dataset_id}").json()["data"]
+    assert [j["dataset_name"] for j in filtered] == ["my blobs"]
+    # Once the upload is deleted, the job still never shows an id.
+    assert client_a.post(f"/api/jobs/{job['id']}/cancel").status_code == 200
+    assert client_a.delete(f"/api/datasets/{dataset_id}").status_code == 204
+    assert client_a.get(f"/api/jobs/{job['id']}").json()["dataset_name"] == "(deleted dataset)"

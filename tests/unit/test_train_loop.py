@@ -92,6 +92,15 @@ def test_events_are_numbered_typed_and_json():
     assert result.history == [{"epoch": e["epoch"], **e["metrics"]} for e in rec.of("epoch")]
 
 
+def test_step_and_epoch_events_count_the_samples_seen_for_a_rate():
+    # 100 samples in batches of 16: six full batches and one of 4, so samples are not steps x batch.
+    data = Dataset.from_arrays("toy", {"train": {"x": np.zeros((100, 6), np.float32), "y": np.arange(100) % 3}})
+    _, rec = run({"epochs": 2, "log_every_steps": 1}, data=data)
+    assert rec.events[0]["train_samples"] == 100 and rec.events[0]["steps_per_epoch"] == 7
+    assert [e["samples"] for e in rec.of("epoch")] == [100, 200]
+    assert [e["samples"] for e in rec.of("step")] == [16, 32, 48, 64, 80, 96, 116, 132, 148, 164, 180, 196]
+
+
 def test_first_seq_numbers_the_first_event():
     _, rec = run({"epochs": 1}, first_seq=100)
     assert rec.events[0]["seq"] == 100

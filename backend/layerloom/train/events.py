@@ -10,8 +10,12 @@ Every event is a plain JSON-able dict::
 event belongs to, counted from 1 (status events before the first epoch say 0, or the epoch a resumed
 run starts after); ``step`` counts optimizer steps since the start of training. Step events
 carry the epoch-to-date means (as Keras's progress bar shows them), epoch events the epoch's exact
-values. Status events add ``status`` (running, succeeded, failed, cancelled) and ``message``; log
-events add ``message`` and ``level``. A metric that is not a finite number is reported as None.
+values. Step and epoch events also carry ``samples``: training samples seen since the run began
+(an epoch counts the whole train split), for samples/s. Status events add ``status`` (running,
+succeeded, failed, cancelled) and ``message``; the "running" status that opens training also has
+``total_epochs``, ``steps_per_epoch`` and ``train_samples``. Log events add ``message`` and
+``level``. A metric that is not a finite number is reported as None. Fields are only ever added:
+a reader must ignore keys it does not know, and treat ``samples`` as optional (older runs lack it).
 """
 
 from __future__ import annotations

@@ -252,7 +252,8 @@ class Trainer:
                    f"{train.size} training samples, {len(self.batches)} steps per epoch"
                    + (f", {valid.size} validation samples." if valid else ", no validation data."))
         self.emitter.status("running", self.epoch, self.step, message,
-                            total_epochs=self.config.epochs, steps_per_epoch=len(self.batches))
+                            total_epochs=self.config.epochs, steps_per_epoch=len(self.batches),
+                            train_samples=train.size)
         for note in self.notes:
             self.emitter.log(note, self.epoch, self.step)
 
@@ -266,7 +267,7 @@ class Trainer:
                 metrics.update({f"val_{name}": value for name, value in values.items()})
             metrics["lr"] = lr
             self.epoch = epoch
-            self.emitter.emit("epoch", epoch, self.step, metrics)
+            self.emitter.emit("epoch", epoch, self.step, metrics, samples=epoch * self.splits["train"].size)
             self._after_epoch(epoch, metrics)
             self._save_checkpoint()
             if self.out_dir is not None:
@@ -280,6 +281,8 @@ class Trainer:
         accumulator = PassAccumulator(self.engine.heads)
         first_step = self.step
         last = len(self.batches)
+        # Samples trained on since the run began (for samples/s): every earlier epoch saw the whole split.
+        samples = (epoch - 1) * train.size
         self.last_event_time = time.monotonic()
         # Bound once: this loop is the hot path, and every attribute lookup shows in small models.
         cancel_requested, losses, apply_gradients, record, log_every = (
@@ -292,10 +295,11 @@ class Trainer:
             total, head_losses, preds, targets = losses(inputs, targets)
             apply_gradients(total)
             record(size, total, head_losses, preds, targets)
+            samples += size
             if (done % log_every == 0 or self.awaiting_first_step_event) and done < last and self._step_event_due():
                 self.step = first_step + done
                 running = self._summarize(accumulator, epoch, first_step, running_only=True)
-                self.emitter.emit("step", epoch, self.step, {**running, "lr": lr})
+                self.emitter.emit("step", epoch, self.step, {**running, "lr": lr}, samples=samples)
         self.step = first_step + last
         return self._summarize(accumulator, epoch, first_step, running_only=False)
 

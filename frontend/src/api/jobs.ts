@@ -30,7 +30,10 @@ export interface Job {
   graph_name: string;
   graph_id: string | null;
   graph_version: number | null;
+  /** The built-in's name or the upload's id: what the dataset filter takes. */
   dataset: string;
+  /** What to show: the built-in's name or the upload's name (never an id). */
+  dataset_name: string;
   attempt: number;
   max_attempts: number;
   cancel_requested: boolean;
@@ -41,7 +44,10 @@ export interface Job {
   final_metrics: Record<string, number> | null;
   /** The best epoch by the monitored metric, computed by the server when the job ended. */
   best: BestEpoch | null;
+  /** The options as given (defaults left out). */
   config: Record<string, unknown>;
+  /** Every option with the value the run used, defaults included. */
+  effective_config?: Record<string, unknown>;
   mapping: Record<string, string>;
 }
 
@@ -75,6 +81,10 @@ export interface JobEvent {
   level?: string;
   total_epochs?: number;
   steps_per_epoch?: number;
+  /** The opening "running" status: the train split's size. */
+  train_samples?: number;
+  /** Step and epoch events: training samples seen since the run began (absent in older runs). */
+  samples?: number;
 }
 
 export interface MetricsHistory {

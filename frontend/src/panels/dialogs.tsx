@@ -1,9 +1,12 @@
 /** Dialogs: open a saved graph (with its versions), save under a name, and the template gallery. */
 
-import { useEffect, useRef, useState, type ReactNode } from "react";
+import { useEffect, useMemo, useRef, useState, type ReactNode } from "react";
 import { listGraphs, listVersions, type GraphInfo, type VersionInfo } from "../api/graphs";
 import { getTemplates, type Template } from "../api/templates";
 import { parseGraph } from "../domain/format";
+import { specOf } from "../domain/catalog";
+import { thumbnailOf } from "../domain/thumbnail";
+import { categoryClass } from "../canvas/categories";
 import { dispatch } from "../state/commands";
 import { useDocumentStore, useEditor } from "../state/EditorProvider";
 import { useView } from "../canvas/viewApi";
@@ -190,6 +193,7 @@ export function TemplatesDialog({ onClose }: { onClose: () => void }) {
           const nodes = Array.isArray(t.graph.nodes) ? (t.graph.nodes as { type: string }[]) : [];
           return (
             <button type="button" key={t.name} className="ll-card" onClick={() => use(t)} data-testid={`template-${t.name}`}>
+              <TemplateThumb graph={t.graph} name={t.name} />
               <div className="ll-card-title">{t.name}</div>
               <div className="ll-card-meta">{nodes.length} layers</div>
               <div className="ll-card-desc">{t.description}</div>
@@ -198,5 +202,27 @@ export function TemplatesDialog({ onClose }: { onClose: () => void }) {
         })}
       </div>
     </Modal>
+  );
+}
+
+const THUMB = { width: 264, height: 84, pad: 6 };
+
+/** The template's graph drawn small, laid out as the canvas will lay it out, coloured by category. */
+function TemplateThumb({ graph, name }: { graph: Record<string, unknown>; name: string }) {
+  const catalog = useEditor((s) => s.catalog);
+  const thumb = useMemo(() => {
+    const parsed = parseGraph(graph);
+    return parsed.ok ? thumbnailOf(parsed.doc, THUMB) : null;
+  }, [graph]);
+  if (!thumb) return null;
+  return (
+    <svg className="ll-thumb" viewBox={`0 0 ${thumb.width} ${thumb.height}`} role="img" aria-label={`Preview of ${name}`} data-testid={`thumb-${name}`} data-nodes={thumb.nodes.length}>
+      {thumb.wires.map((d, i) => <path key={i} d={d} className="ll-thumb-wire" />)}
+      {thumb.nodes.map((n) => (
+        <rect key={n.id} x={n.x} y={n.y} width={n.w} height={n.h} rx={Math.min(3, n.h / 4)} className={`ll-thumb-node ${categoryClass(specOf(catalog, n.type).category)}`}>
+          <title>{n.type}</title>
+        </rect>
+      ))}
+    </svg>
   );
 }

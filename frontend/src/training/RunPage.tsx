@@ -1,16 +1,33 @@
-/** One run: state, progress with ETA, live curves over the websocket, cancel, the error if it failed,
- * and once it succeeded its results and downloads. */
+/** One run, as W&B's run page: the runs sidebar (check runs to overlay them), state, progress
+ * (epochs, steps, ETA, samples/s), live curves over the websocket grouped by head with the best
+ * epoch marked, cancel, the error if it failed, and once it succeeded Try it, results and downloads. */
 
-import { useEffect, useRef, useState } from "react";
+import { useEffect, useMemo, useRef, useState } from "react";
 import { cancelJob, downloadUrl, FINAL_STATES, getJob, getResults, type Job, type JobResults } from "../api/jobs";
-import { SeriesBuilder, formatDuration, headerMessage, progressOf, type Progress } from "./events";
-import { chartGroups, MetricChart } from "./LiveCharts";
+import { SeriesBuilder, bestEpochOf, formatDuration, formatRate, headerMessage, progressOf, type Progress } from "./events";
+import { RunCharts, type RunTrace } from "./LiveCharts";
+import { useRunHistories } from "./histories";
+import { overlayRuns, runColors, runLabel } from "./runs";
+import { ColorChip, HParamTable, RunsSidebar, XAxisPicker, useRecentJobs } from "./RunsPanel";
+import { useTrainingUi } from "./ui";
 import { Results } from "./Results";
 import { JobStream } from "./stream";
 import { openJobGraph } from "./openGraph";
 import { useDocumentStore } from "../state/EditorProvider";
 import { exportModel, saveBlob, type ExportFormat } from "../api/predict";
 import { TryIt } from "./TryIt";
+
+/** The monitored metric's best epoch so far, by the server's rule (early_stopping.monitor, else
+ * val_loss, else loss), while the server's own (jobs.best) is not there yet. */
+function bestSoFar(b: SeriesBuilder, config: Record<string, unknown> | undefined): { epoch: number; monitor: string } | null {
+  const es = config?.early_stopping as { monitor?: string } | undefined;
+  const monitor = es?.monitor && b.cols.has(es.monitor) ? es.monitor : b.cols.has("val_loss") ? "val_loss" : "loss";
+  const col = b.cols.get(monitor);
+  if (!col) return null;
+  const rows = b.epochOf.flatMap((e, i) => (e !== null && col[i] !== null ? [{ epoch: e, [monitor]: col[i] as number }] : []));
+  const best = bestEpochOf(rows, monitor);
+  return best ? { epoch: best.epoch, monitor } : null;
+}
 
 export function RunPage({ jobId, theme }: { jobId: string; theme: string }) {
   const store = useDocumentStore();
@@ -25,18 +42,22 @@ export function RunPage({ jobId, theme }: { jobId: string; theme: string }) {
   const builder = useRef(new SeriesBuilder((k) => k !== "lr"));
   const stream = useRef<JobStream | null>(null);
   const frame = useRef<number | null>(null);
+  const batchSize = useRef<number | null>(null);
+  const axis = useTrainingUi((s) => s.axis);
+  const selected = useTrainingUi((s) => s.runs);
+  const { jobs } = useRecentJobs();
 
   useEffect(() => {
     builder.current = new SeriesBuilder((k) => k !== "lr");
     setResults(null);
     setProgress(null);
     setError(null);
-    getJob(jobId).then(setJob, (e) => setError((e as Error).message));
+    getJob(jobId).then((j) => ((batchSize.current = typeof j.config.batch_size === "number" ? j.config.batch_size : 32), setJob(j)), (e) => setError((e as Error).message));
     const flush = () => {
       frame.current = null;
       const s = stream.current;
       if (!s) return;
-      setProgress(progressOf(s.log.events, s.log.state));
+      setProgress(progressOf(s.log.events, s.log.state, batchSize.current));
       setTick((t) => t + 1);
     };
     const schedule = () => {
@@ -77,56 +98,105 @@ export function RunPage({ jobId, theme }: { jobId: string; theme: string }) {
     return () => ctrl.abort();
   }, [state, jobId]);
 
+  // The page's run and the runs checked in the sidebar, each in its own colour.
+  const allJobs = useMemo(() => (job && !jobs.some((j) => j.id === job.id) ? [job, ...jobs] : jobs), [job, jobs]);
+  const colors = useMemo(() => runColors(allJobs), [allJobs]);
+  const byId = useMemo(() => new Map(allJobs.map((j) => [j.id, j])), [allJobs]);
+  const others = overlayRuns(jobId, selected, jobs.length ? new Set(jobs.map((j) => j.id)) : null).slice(1);
+  const histories = useRunHistories(others, (id) => byId.get(id)?.state);
+
   const b = builder.current;
-  const groups = chartGroups(b);
+  const best = job?.best ? { epoch: job.best.epoch, monitor: job.best.monitor, final: true } : (() => {
+    const so = bestSoFar(b, job?.config);
+    return so ? { ...so, final: false } : null;
+  })();
+  const traceOf = (j: Job, bld: SeriesBuilder, primary: boolean): RunTrace => {
+    const jb = primary ? best : j.best ? { epoch: j.best.epoch, monitor: j.best.monitor, final: true } : null;
+    return {
+      id: j.id, label: runLabel(j), color: colors.get(j.id) ?? "#888", builder: bld, primary,
+      best: jb ? { epoch: jb.epoch, label: `${jb.final ? "Best" : "Best so far"} epoch by ${jb.monitor}: ${jb.epoch}` } : null,
+    };
+  };
+  const runs: RunTrace[] = [];
+  const self = job ?? null;
+  if (self) runs.push(traceOf(self, b, true));
+  else runs.push({ id: jobId, label: "this run", color: "#4a63e0", builder: b, primary: true, best: null });
+  for (const id of others) {
+    const j = byId.get(id);
+    const h = histories.builders[id];
+    if (j && h) runs.push(traceOf(j, h, false));
+  }
   const log0 = stream.current?.log;
   const active = !FINAL_STATES.includes(state);
   const elapsed = job?.started_at ? ((job.finished_at ? Date.parse(job.finished_at) : Date.now()) - Date.parse(job.started_at)) / 1000 : null;
+  const totalSteps = progress?.stepsPerEpoch && progress.totalEpochs ? progress.stepsPerEpoch * progress.totalEpochs : null;
 
   return (
-    <div className="lt-run" data-testid="run-view" data-state={state} data-events={log0?.size ?? 0} data-max-seq={log0?.lastSeq ?? 0} data-connects={conn.connects}>
-      <section className="lt-card lt-run-head">
-        <div className="lt-run-title">
-          <span className={`lt-state is-${state}`} data-testid="run-state">{state}</span>
-          <b>{job?.graph_name ?? "…"}</b>
-          <span className="lt-muted">on {job?.dataset ?? "…"}{job?.graph_version ? ` · v${job.graph_version}` : ""}</span>
-          <span className="ll-spacer" />
-          <span className={`lt-conn is-${conn.status}`} title="Live connection">{conn.status}</span>
-          {active && (
-            <button type="button" className="ll-btn ll-btn-danger" data-testid="cancel" disabled={state === "cancelling"} onClick={() => cancelJob(jobId).then(setJob, (e) => setError((e as Error).message))}>
-              Cancel
-            </button>
+    <div className="lt-run-layout">
+      <RunsSidebar current={jobId} jobs={allJobs} colors={colors} />
+      <div className="lt-run" data-testid="run-view" data-state={state} data-events={log0?.size ?? 0} data-max-seq={log0?.lastSeq ?? 0} data-connects={conn.connects}>
+        <section className="lt-card lt-run-head">
+          <div className="lt-run-title">
+            <ColorChip color={colors.get(jobId) ?? "#4a63e0"} />
+            <span className={`lt-state is-${state}`} data-testid="run-state">{state}</span>
+            <b>{job?.graph_name ?? "…"}</b>
+            <span className="lt-muted" data-testid="run-dataset">on {job?.dataset_name ?? "…"}{job?.graph_version ? ` · v${job.graph_version}` : ""}</span>
+            <span className="ll-spacer" />
+            <span className={`lt-conn is-${conn.status}`} title="Live connection">{conn.status}</span>
+            {active && (
+              <button type="button" className="ll-btn ll-btn-danger" data-testid="cancel" disabled={state === "cancelling"} onClick={() => cancelJob(jobId).then(setJob, (e) => setError((e as Error).message))}>
+                Cancel
+              </button>
+            )}
+            <button type="button" className="ll-btn" onClick={() => void openJobGraph(store, jobId, job)} data-testid="open-graph">Open graph</button>
+          </div>
+          <div className="lt-progress-row">
+            <progress max={1} value={state === "succeeded" ? 1 : (progress?.fraction ?? 0)} data-testid="run-progress" />
+            <div className="lt-stats">
+              <Stat label="Epoch" testId="run-epoch" value={String(progress?.epoch ?? 0)} of={progress?.totalEpochs} />
+              <Stat label="Step" testId="run-step" value={String(progress?.step ?? 0)} of={totalSteps} />
+              <Stat label={active ? "ETA" : "Took"} testId="run-eta" value={active ? formatDuration(progress?.etaSeconds ?? null) : formatDuration(elapsed)} />
+              <Stat label="Samples/s" testId="run-rate" value={formatRate(progress?.samplesPerSecond ?? null)} />
+              <Stat label="Best epoch" testId="run-best" value={best ? String(best.epoch) : "—"} hint={best ? `${best.final ? "" : "so far, "}by ${best.monitor}` : undefined} />
+            </div>
+          </div>
+          {headerMessage(state, FINAL_STATES, progress) && <div className="lt-muted" data-testid="run-message">{headerMessage(state, FINAL_STATES, progress)}</div>}
+          {(job?.error || error) && <div className="lt-error lt-run-error" data-testid="run-error">{job?.error ?? error}</div>}
+        </section>
+
+        <section className="lt-card">
+          <div className="lt-chart-tools">
+            <h2>Curves</h2>
+            <XAxisPicker />
+            <label className="lt-check"><input type="checkbox" checked={log} onChange={(e) => setLog(e.target.checked)} data-testid="log-scale" />Log-scale loss</label>
+            <label className="lt-check">Smoothing
+              <input type="range" min={0} max={0.99} step={0.01} value={smoothing} onChange={(e) => setSmoothing(Number(e.target.value))} data-testid="smoothing" />
+              <span className="lt-mono">{smoothing.toFixed(2)}</span>
+            </label>
+            {runs.length > 1 && <span className="lt-muted" data-testid="overlay-count">{runs.length} runs overlaid</span>}
+          </div>
+          {runs.length > 1 && (
+            <div className="lt-legend" data-testid="run-legend">
+              {runs.map((r) => <span key={r.id} className="lt-legend-item"><ColorChip color={r.color} />{r.label}</span>)}
+            </div>
           )}
-          <button type="button" className="ll-btn" onClick={() => void openJobGraph(store, jobId, job)} data-testid="open-graph">Open graph</button>
-        </div>
-        <div className="lt-progress-row">
-          <span>Epoch <b data-testid="run-epoch">{progress?.epoch ?? 0}</b>{progress?.totalEpochs ? ` / ${progress.totalEpochs}` : ""}</span>
-          <span>Step <b>{progress?.step ?? 0}</b>{progress?.stepsPerEpoch && progress.totalEpochs ? ` / ${progress.stepsPerEpoch * progress.totalEpochs}` : ""}</span>
-          <progress max={1} value={state === "succeeded" ? 1 : (progress?.fraction ?? 0)} data-testid="run-progress" />
-          <span>{active ? `ETA ${formatDuration(progress?.etaSeconds ?? null)}` : `took ${formatDuration(elapsed)}`}</span>
-        </div>
-        {headerMessage(state, FINAL_STATES, progress) && <div className="lt-muted" data-testid="run-message">{headerMessage(state, FINAL_STATES, progress)}</div>}
-        {(job?.error || error) && <div className="lt-error lt-run-error" data-testid="run-error">{job?.error ?? error}</div>}
-      </section>
+          <RunCharts runs={runs} tick={tick + histories.tick} log={log} smoothing={smoothing} theme={theme} axis={axis} />
+        </section>
 
-      <section className="lt-card">
-        <div className="lt-chart-tools">
-          <h2>Curves</h2>
-          <label className="lt-check"><input type="checkbox" checked={log} onChange={(e) => setLog(e.target.checked)} data-testid="log-scale" />Log-scale loss</label>
-          <label className="lt-check">Smoothing
-            <input type="range" min={0} max={0.99} step={0.01} value={smoothing} onChange={(e) => setSmoothing(Number(e.target.value))} data-testid="smoothing" />
-            <span className="lt-mono">{smoothing.toFixed(2)}</span>
-          </label>
-        </div>
-        {!groups.length && <div className="lt-muted lt-empty">Waiting for the first steps…</div>}
-        <div className="lt-charts">
-          {groups.map((g) => <MetricChart key={g} builder={b} group={g} tick={tick} log={log} smoothing={smoothing} theme={theme} />)}
-        </div>
-      </section>
+        {runs.length > 1 && <HParamTable jobs={runs.map((r) => byId.get(r.id)).filter((j): j is Job => !!j)} colors={colors} />}
+        {state === "succeeded" && <TryIt jobId={jobId} job={job} />}
+        {state === "succeeded" && <Downloads jobId={jobId} />}
+        {results && <Results results={results} />}
+      </div>
+    </div>
+  );
+}
 
-      {state === "succeeded" && <TryIt jobId={jobId} job={job} />}
-      {state === "succeeded" && <Downloads jobId={jobId} />}
-      {results && <Results results={results} />}
+function Stat({ label, value, of, testId, hint }: { label: string; value: string; of?: number | null; testId: string; hint?: string }) {
+  return (
+    <div className="lt-stat" title={hint}>
+      <div className="lt-stat-label" data-testid={`${testId}-label`}>{label}</div>
+      <div className="lt-stat-value"><b data-testid={testId}>{value}</b>{of ? <span className="lt-muted"> / {of}</span> : null}</div>
     </div>
   );
 }

@@ -7,3 +7,11 @@ describe("log scale", () => {
     expect(forLogScale([0.1, 0.2])).toEqual({ values: [0.1, 0.2], hidden: 0 });
   });
 });
+
+describe("x-axis ticks", () => {
+  it("read relative time as a short duration and wall time as a clock", async () => {
+    const { formatSeconds, clock } = await import("./chart");
+    expect([formatSeconds(45), formatSeconds(125), formatSeconds(3780)]).toEqual(["45s", "2m05s", "1h03m"]);
+    expect(clock(0)).toMatch(/^\d\d:\d\d:\d\d$/);
+  });
+});

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { JobEvent } from "../api/jobs";
-import { EventLog, SeriesBuilder, backoffDelay, bestEpochOf, chartOf, formatBest, headerMessage, noCurveReason, progressOf, shouldReconnect, smooth, DEFAULT_BACKOFF } from "./events";
+import { EventLog, SeriesBuilder, backoffDelay, bestEpochOf, chartIdOf, chartOf, chartSections, epochX, formatBest, formatRate, headerMessage, noCurveReason, progressOf, shouldReconnect, smooth, xAxisLabel, xValues, DEFAULT_BACKOFF } from "./events";
 
 const step = (seq: number, s: number, loss: number): JobEvent => ({ seq, type: "step", epoch: Math.floor(s / 10) + 1, step: s, metrics: { loss, "y/loss": loss, "y/accuracy": 0.5, lr: 0.001 }, time: 100 + s });
 const start: JobEvent = { seq: 1, type: "status", status: "running", total_epochs: 2, steps_per_epoch: 10, step: 0, time: 100 };
@@ -132,5 +132,75 @@ describe("run header message", () => {
   it("keeps the message's status from the events", () => {
     const p = progressOf([{ seq: 1, type: "status", status: "cancelled", message: "Cancelled." }], "cancelled");
     expect([p.message, p.messageStatus]).toEqual(["Cancelled.", "cancelled"]);
+  });
+});
+
+describe("x axes", () => {
+  const b = new SeriesBuilder();
+  b.add({ ...start, time: 1000 });
+  b.add({ seq: 2, type: "step", epoch: 1, step: 5, metrics: { loss: 2 }, time: 1002 });
+  b.add({ seq: 3, type: "epoch", epoch: 1, step: 10, metrics: { loss: 1.5, val_loss: 1.7 }, time: 1004 });
+  b.add({ seq: 4, type: "step", epoch: 2, step: 15, metrics: { loss: 1 } }); // no time: keeps the last one
+  b.add({ seq: 5, type: "epoch", epoch: 2, step: 20, metrics: { loss: 0.9, val_loss: 1.2 }, time: 1009 });
+  it("gives epochs, steps, seconds since training began, or wall-clock seconds for the same rows", () => {
+    expect(xValues(b, "epoch")).toEqual([0.5, 1, 1.5, 2]);
+    expect(xValues(b, "step")).toEqual([5, 10, 15, 20]);
+    expect(xValues(b, "relative")).toEqual([2, 4, 4, 9]);
+    expect(xValues(b, "wall")).toEqual([1002, 1004, 1004, 1009]);
+    expect(xAxisLabel("relative")).toBe("time since start");
+  });
+  it("puts the best epoch's marker where that epoch's point is on each axis", () => {
+    expect(epochX(b, 2, "epoch")).toBe(2);
+    expect(epochX(b, 1, "step")).toBe(10);
+    expect(epochX(b, 1, "relative")).toBe(4);
+    expect(epochX(b, 2, "wall")).toBe(1009);
+    expect(epochX(b, 7, "step")).toBeNull();
+  });
+  it("Compare's builder keeps one point per epoch", () => {
+    const e = new SeriesBuilder(() => true, true);
+    [start, step(2, 5, 1), { seq: 3, type: "epoch", epoch: 1, step: 10, metrics: { loss: 0.8 } }].forEach((ev) => e.add(ev));
+    expect(e.x).toEqual([1]);
+    expect(e.cols.get("loss")).toEqual([0.8]);
+  });
+});
+
+describe("charts grouped by head", () => {
+  it("one section for a single-head run: a loss chart and one per metric", () => {
+    expect(chartSections(["loss", "y/loss", "y/accuracy", "val_loss", "val_y/accuracy", "lr"])).toEqual([{ title: null, charts: ["loss", "accuracy"] }]);
+  });
+  it("a Total section and one per head when a run has several heads", () => {
+    const keys = ["loss", "val_loss", "a/loss", "a/accuracy", "val_a/accuracy", "b/loss", "b/mae", "val_b/loss", "lr"];
+    expect(chartSections(keys)).toEqual([
+      { title: "Total", charts: ["loss"] },
+      { title: "a", charts: ["a/loss", "a/accuracy"] },
+      { title: "b", charts: ["b/loss", "b/mae"] },
+    ]);
+    expect(chartIdOf("val_b/loss", true)).toBe("b/loss");
+    expect(chartIdOf("loss", true)).toBe("loss");
+    expect(chartIdOf("val_a/accuracy", false)).toBe("accuracy");
+  });
+});
+
+describe("throughput", () => {
+  const open: JobEvent = { seq: 1, type: "status", status: "running", epoch: 0, total_epochs: 2, steps_per_epoch: 4, train_samples: 100, step: 0, time: 100 };
+  it("samples/s from the events' sample counts, steps/s from the steps, over the time since training began", () => {
+    const p = progressOf([open, { seq: 2, type: "step", epoch: 1, step: 2, samples: 64, metrics: { loss: 1 }, time: 102 }, { seq: 3, type: "epoch", epoch: 1, step: 4, samples: 100, metrics: { loss: 1 }, time: 104 }], "running");
+    expect(p.samples).toBe(100);
+    expect(p.samplesPerSecond).toBeCloseTo(25);
+    expect(p.stepsPerSecond).toBeCloseTo(1);
+    expect(p.etaSeconds).toBeCloseTo(4); // 4 steps left at 1 step/s
+    expect(formatRate(p.samplesPerSecond)).toBe("25.0/s");
+  });
+  it("a resumed run counts only the samples since the resume", () => {
+    const resumed: JobEvent = { ...open, epoch: 1, step: 4, time: 200 };
+    const p = progressOf([resumed, { seq: 9, type: "epoch", epoch: 2, step: 8, samples: 200, metrics: { loss: 1 }, time: 210 }], "running");
+    expect(p.samplesPerSecond).toBeCloseTo(10); // 100 new samples in 10 s, not 200
+  });
+  it("older runs without sample counts fall back to steps × batch size, or say nothing", () => {
+    const old = [start, step(2, 5, 1)]; // 5 steps in 5 s
+    expect(progressOf(old, "running", 32).samplesPerSecond).toBeCloseTo(32);
+    expect(progressOf(old, "running").samplesPerSecond).toBeNull();
+    expect(formatRate(null)).toBe("—");
+    expect(formatRate(1234.4)).toBe("1,234/s");
   });
 });

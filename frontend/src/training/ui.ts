@@ -2,6 +2,8 @@
  * while the user moves between the editor and the training screens. */
 
 import { create } from "zustand";
+import type { XAxis } from "./events";
+import { toggleRun } from "./runs";
 
 export type TrainingView = "setup" | "run" | "jobs" | "datasets" | null;
 
@@ -72,14 +74,24 @@ interface TrainingUi {
   view: TrainingView;
   jobId: string | null;
   form: SetupForm;
+  /** The checked runs (Jobs table, runs sidebar): compared on the Jobs page, overlaid on a run's page. */
+  runs: string[];
+  /** The curves' x axis, the same on every chart. */
+  axis: XAxis;
   open: (view: TrainingView, jobId?: string | null) => void;
   setForm: (patch: Partial<SetupForm>) => void;
+  toggleRun: (id: string) => void;
+  setAxis: (axis: XAxis) => void;
 }
 
 export const useTrainingUi = create<TrainingUi>((set) => ({
   view: null,
   jobId: null,
   form: DEFAULT_FORM,
+  runs: [],
+  axis: "epoch",
+  toggleRun: (id) => set((s) => ({ runs: toggleRun(s.runs, id) })),
+  setAxis: (axis) => set({ axis }),
   open: (view, jobId) => set((s) => ({ view, jobId: jobId === undefined ? s.jobId : jobId })),
   setForm: (patch) => set((s) => ({ form: { ...s.form, ...patch } })),
 }));

@@ -81,7 +81,9 @@ class JobPublic(BaseModel):
     graph_name: str
     graph_id: str | None
     graph_version: int | None
-    dataset: str
+    dataset: str = Field(..., description="The built-in's name or the upload's id (what the dataset filter takes).")
+    dataset_name: str = Field(..., description=(
+        "What to show for the dataset: the built-in's name, the upload's current name, or \"(deleted dataset)\"."))
     attempt: int
     max_attempts: int
     cancel_requested: bool
@@ -93,7 +95,9 @@ class JobPublic(BaseModel):
     best: dict[str, Any] | None = Field(None, description=(
         "The best epoch by the monitored metric (early_stopping.monitor, else val_loss, else loss), set when the "
         "job ends: {epoch, monitor, mode, value, metrics}."))
-    config: dict[str, Any]
+    config: dict[str, Any] = Field(..., description="The training options as given (defaults left out).")
+    effective_config: dict[str, Any] = Field(..., description=(
+        "Every training option with the value the run used, defaults included (for comparing runs)."))
     mapping: dict[str, str]
     worker_id: str | None = Field(None, description="The worker (host:pid) running the job, or that ran it last.")
 
@@ -249,7 +253,9 @@ def list_jobs(user: CurrentUser, session: SessionDep, paging: Paging,
         query = query.where(Job.graph_version_id.in_(select(GraphVersion.id).where(GraphVersion.graph_id == graph_id)))
     count = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     rows = session.scalars(query.order_by(Job.created_at.desc(), Job.id).offset(paging.offset).limit(paging.limit)).all()
-    return Page(data=[_public(session, job) for job in rows], count=count)
+    upload_ids = {job.dataset_id for job in rows if job.dataset_id}
+    names = dict(session.execute(select(Dataset.id, Dataset.name).where(Dataset.id.in_(upload_ids))).all()) if upload_ids else {}
+    return Page(data=[_public(session, job, names) for job in rows], count=count)
 
 
 @router.get("/jobs/{job_id}", response_model=JobPublic)
@@ -366,15 +372,38 @@ def _slug(job: Job) -> str:
     return "".join(c if c.isalnum() or c in "-_" else "-" for c in name)[:60] or "model"
 
 
-def _public(session: Session, job: Job) -> JobPublic:
+def _dataset_name(session: Session, job: Job, names: dict[str, str] | None) -> str:
+    """Never an id: an upload is shown by its current name (renames included)."""
+    if job.builtin_dataset:
+        return job.builtin_dataset
+    if not job.dataset_id:
+        return "(deleted dataset)"
+    if names is not None and job.dataset_id in names:
+        return names[job.dataset_id]
+    row = session.get(Dataset, job.dataset_id)
+    return row.name if row else "(deleted dataset)"
+
+
+def _public(session: Session, job: Job, dataset_names: dict[str, str] | None = None) -> JobPublic:
+    """``dataset_names`` (upload id -> name) saves a query per job when listing."""
     version = session.get(GraphVersion, job.graph_version_id) if job.graph_version_id else None
     return JobPublic(
         id=job.id, state=job.state, graph_name=str(job.graph.get("name") or "untitled"),
         graph_id=version.graph_id if version else None, graph_version=version.number if version else None,
-        dataset=job.builtin_dataset or job.dataset_id or "(deleted)", attempt=job.attempt,
+        dataset=job.builtin_dataset or job.dataset_id or "(deleted)",
+        dataset_name=_dataset_name(session, job, dataset_names), attempt=job.attempt,
         max_attempts=job.max_attempts, cancel_requested=job.cancel_requested, created_at=job.created_at,
         started_at=job.started_at, finished_at=job.finished_at, error=job.error, final_metrics=job.final_metrics,
-        best=job.best, config=job.config, mapping=job.mapping, worker_id=job.worker_id)
+        best=job.best, config=job.config, effective_config=_effective_config(job.config), mapping=job.mapping,
+        worker_id=job.worker_id)
+
+
+def _effective_config(config: dict[str, Any]) -> dict[str, Any]:
+    """The stored config with every default filled in; the stored one itself if it no longer validates."""
+    try:
+        return TrainConfig.model_validate(config).model_dump(mode="json", exclude={"mapping"})
+    except ValidationError:
+        return config
 
 
 # ---- live events --------------------------------------------------------------------------
