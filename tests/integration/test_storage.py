@@ -438,7 +438,11 @@ def test_an_upload_lives_in_s3_and_a_worker_elsewhere_trains_on_it_and_resumes_f
     monkeypatch.setattr(supervisor._Supervision, "_store_checkpoint", store_then_kill)
     assert run_job(*dispatched[-1], worker, app.state.sessionmaker, app.state.dispatch) == "queued"
     monkeypatch.undo()
-    assert json.loads(bucket.get(f"{prefix}/jobs/{job_id}/run/checkpoint.json")) == {"epoch": 2}
+    # The note names the per-epoch checkpoint it was written after; the one before it is gone.
+    assert json.loads(bucket.get(f"{prefix}/jobs/{job_id}/run/checkpoint.json")) == {"epoch": 2, "file": "checkpoint-2.pt"}
+    run_keys = list(bucket.list(f"{prefix}/jobs/{job_id}/run"))
+    assert f"{prefix}/jobs/{job_id}/run/checkpoint-2.pt" in run_keys
+    assert f"{prefix}/jobs/{job_id}/run/checkpoint-1.pt" not in run_keys
     events = client.get(f"/api/jobs/{job_id}/events").json()
     assert [e["payload"]["epoch"] for e in events if e["type"] == "epoch"] == [1, 2]
     assert "Retrying from the checkpoint of epoch 2" in events[-1]["payload"]["message"]
@@ -450,6 +454,7 @@ def test_an_upload_lives_in_s3_and_a_worker_elsewhere_trains_on_it_and_resumes_f
     assert [e["payload"]["epoch"] for e in events if e["type"] == "epoch"] == [1, 2, 3]
     assert any("Resumed from the checkpoint of epoch 2" in e["payload"].get("message", "") for e in events)
     assert client.get(f"/api/jobs/{job_id}/weights").status_code == 200
+    assert f"{prefix}/jobs/{job_id}/run/checkpoint-2.pt" not in list(bucket.list(f"{prefix}/jobs/{job_id}/run"))
     export = client.get(f"/api/jobs/{job_id}/export", params={"format": "pytorch"})
     assert export.status_code == 200 and export.content[:2] == b"PK"
     assert f"{prefix}/jobs/{job_id}/run/exports/model-pytorch.zip" in list(bucket.list(f"{prefix}/jobs/{job_id}"))

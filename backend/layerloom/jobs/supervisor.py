@@ -21,9 +21,9 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from ..settings import Settings
-from ..storage import StorageError, StorageNotFound, cache_from_settings, storage_from_settings
+from ..storage import Storage, StorageError, StorageNotFound, cache_from_settings, storage_from_settings
 from ..train import artifacts as train_artifacts
-from ..train.checkpoint import CHECKPOINT_FILE, CHECKPOINT_INFO_SUFFIX
+from ..train.checkpoint import CHECKPOINT_FILE, CHECKPOINT_INFO_SUFFIX, checkpoint_epoch
 from ..store.dataset_storage import local_dataset_file
 from ..store.imported_weights import weights_file as imported_weights_file
 from ..train.results import RESULTS_FILE
@@ -126,18 +126,31 @@ def make_warm_runner(settings: Settings) -> WarmRunner:
     return WarmRunner(RUNNER_MODULE, settings.data_dir / JOBS_DIR, env=runner_env(settings))
 
 
+def stored_checkpoint(storage: Storage, job_id: str) -> tuple[int, str] | None:
+    """The epoch and key of the job's stored checkpoint, from its note: the note is written after
+    the checkpoint it names (under its own per-epoch key), so it is the one pointer that the retry
+    message and the restore both read, and they can never disagree. None when there is none."""
+    try:
+        note = json.loads(storage.get(job_key(job_id, RUN_DIR, CHECKPOINT_NOTE)))
+        epoch = int(note["epoch"])
+    except StorageNotFound:
+        return None
+    except (ValueError, KeyError, TypeError):
+        return None
+    name = note.get("file", CHECKPOINT_FILE)  # notes written before per-epoch keys name no file
+    if not isinstance(name, str) or not (name == CHECKPOINT_FILE or _CHECKPOINT_COPY.fullmatch(name)) or epoch < 1:
+        return None
+    return epoch, job_key(job_id, RUN_DIR, name)
+
+
 def retry_from(settings: Settings, job_id: str) -> str:
     """Where a retry of the job starts, in words, from the note of its stored checkpoint (the one the
     next attempt, on any machine, resumes from)."""
     try:
-        epoch = int(json.loads(storage_from_settings(settings).get(job_key(job_id, RUN_DIR, CHECKPOINT_NOTE)))["epoch"])
-    except StorageNotFound:
-        epoch = None
+        stored = stored_checkpoint(storage_from_settings(settings), job_id)
     except StorageError:
         return "from its last stored checkpoint, if storage has one (it could not be read just now)"
-    except (ValueError, KeyError, TypeError):
-        epoch = None
-    return f"from the checkpoint of epoch {epoch}" if epoch else "from the start: no checkpoint"
+    return f"from the checkpoint of epoch {stored[0]}" if stored else "from the start: no checkpoint"
 
 
 def restore_checkpoint(settings: Settings, job_id: str, run_dir: Path) -> None:
@@ -148,18 +161,19 @@ def restore_checkpoint(settings: Settings, job_id: str, run_dir: Path) -> None:
     if storage.local_root() is not None:
         return
     run_dir.mkdir(parents=True, exist_ok=True)
-    names = (CHECKPOINT_FILE, CHECKPOINT_NOTE)
-    if storage.stat(job_key(job_id, RUN_DIR, CHECKPOINT_FILE)) is None:
-        for name in names:
+    stored = stored_checkpoint(storage, job_id)
+    if stored is None:
+        for name in (CHECKPOINT_FILE, CHECKPOINT_NOTE):
             (run_dir / name).unlink(missing_ok=True)
         return
-    for name in names:  # the checkpoint first: a note never names an epoch the checkpoint lacks
-        tmp = run_dir / f".{name}.part"
-        try:
-            storage.download(job_key(job_id, RUN_DIR, name), tmp)
-            os.replace(tmp, run_dir / name)
-        finally:
-            tmp.unlink(missing_ok=True)
+    epoch, key = stored
+    tmp = run_dir / f".{CHECKPOINT_FILE}.part"
+    try:
+        storage.download(key, tmp)
+        os.replace(tmp, run_dir / CHECKPOINT_FILE)
+    finally:
+        tmp.unlink(missing_ok=True)
+    (run_dir / CHECKPOINT_NOTE).write_text(json.dumps({"epoch": epoch}))
 
 
 def write_spec(directory: Path, job: Job, settings: Settings, session: Session, last_epoch_logged: int,
@@ -278,8 +292,12 @@ class _Supervision:
         copy = self.directory / RUN_DIR / name
         try:
             if self.storage.local_root() is None:
-                self.storage.put(job_key(self.job_id, RUN_DIR, CHECKPOINT_FILE), copy)
-                self.storage.put(job_key(self.job_id, RUN_DIR, CHECKPOINT_NOTE), json.dumps({"epoch": epoch}).encode())
+                # The checkpoint under its own key, then the note naming it: a worker lost between
+                # the two leaves the previous note, which still names a whole checkpoint.
+                self.storage.put(job_key(self.job_id, RUN_DIR, name), copy)
+                self.storage.put(job_key(self.job_id, RUN_DIR, CHECKPOINT_NOTE),
+                                 json.dumps({"epoch": epoch, "file": name}).encode())
+                self._forget_checkpoint(epoch - 1)  # every epoch is checkpointed: this was the last one
             return True
         except StorageError as exc:
             log.warning("job %s: %s", self.job_id, exc)
@@ -364,6 +382,20 @@ class _Supervision:
         for name in (*ARTIFACT_FILES.values(), CHECKPOINT_NOTE, RESULTS_FILE):
             if (run_dir / name).is_file():
                 self.storage.put(job_key(self.job_id, RUN_DIR, name), run_dir / name)
+        # The final checkpoint and its note (which names no per-epoch file) replace the last one.
+        final_epoch = checkpoint_epoch(run_dir / CHECKPOINT_FILE)
+        if final_epoch is not None and self.storage.local_root() is None:
+            self._forget_checkpoint(final_epoch)
+
+    def _forget_checkpoint(self, epoch: int) -> None:
+        """Delete a per-epoch checkpoint no note names any more; best effort, since a leftover only
+        costs space until the job is deleted."""
+        if epoch < 1:
+            return
+        try:
+            self.storage.delete(job_key(self.job_id, RUN_DIR, checkpoint_copy_name(epoch)))
+        except StorageError as exc:
+            log.warning("job %s: %s", self.job_id, exc)
 
     def _record_artifacts(self, session: Session) -> None:
         run_dir = self.directory / RUN_DIR
