@@ -29,12 +29,13 @@ from .docs import install_offline_docs
 from .errors import install_error_handlers
 from .event_hub import EventHub
 from .metrics import StatementCounter, install_metrics
+from .deps import SESSION_COOKIE
 from .security import LocalSafetyMiddleware
 from .schemas import ComponentHealth
-from .routes import admin, datasets, exports, graphs, health, help, jobs, keras_import, layers, predict
+from .routes import account, admin, datasets, exports, graphs, health, help, jobs, keras_import, layers, predict
 
 ROUTERS = (layers.router, keras_import.router, graphs.router, datasets.router, jobs.router, exports.router,
-           predict.router, health.router, help.router, admin.router)
+           predict.router, health.router, help.router, admin.router, account.router)
 
 
 def operation_id(route: APIRoute) -> str:
@@ -111,10 +112,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.dispatch = CeleryDispatcher(settings)
     install_error_handlers(app)
     if settings.auth_mode == "local":
-        # No login: anything the user's browser can be made to send would act as the user. (In token
-        # mode every request carries a bearer token, which no other site can make a browser send.)
+        # No login: anything the user's browser can be made to send would act as the user.
         app.add_middleware(LocalSafetyMiddleware, allowed_hosts=settings.allowed_hosts)
         _document_token_as_optional(app)
+    else:
+        # The browser's login cookie: its state-changing requests get the same cross-site checks.
+        app.add_middleware(LocalSafetyMiddleware, allowed_hosts=(), cookie_only=SESSION_COOKIE)
     install_offline_docs(app)
     health.install_health_checks(app, engine)
     health.add_health_check(app, "broker", lambda: _broker_health(settings))
