@@ -261,6 +261,8 @@ def test_me_shows_each_quota_with_its_use_and_admin_overrides(make_app) -> None:
     assert updated.json()["quota_overrides"] == {"max_queued_jobs": 1, "max_datasets": 7}
     assert {q["name"]: q["limit"] for q in alice.get("/api/quotas").json()}["max_queued_jobs"] == 1
     refused = submit(alice)
+    checked = alice.post("/api/jobs/check", json={"graph": SEED, "dataset": "random_classification"})
+    assert checked.status_code == 429 and checked.json() == refused.json()  # the editor's check before saving
     assert refused.status_code == 429
     assert "max_queued_jobs" in refused.json()["detail"] and "limit is 1, you use 1" in refused.json()["detail"]
     assert refused.json()["errors"][0] == {"code": "quota_exceeded", "field": "max_queued_jobs",

@@ -155,8 +155,9 @@ def _queued_message(settings: SettingsDep, queue: str) -> str:
 def check_job(body: JobCreate, user: CurrentUser, session: SessionDep, settings: SettingsDep,
               limits: GraphLimits) -> None:
     """The same checks as submitting, storing nothing: 204 if the job would be accepted, else the
-    422 that submitting would give. The editor calls it before it saves a new graph version."""
+    422 (or quota 429) that submitting would give. The editor calls it before it saves a new graph version."""
     _checked_submission(body, user, session, settings, limits)
+    quota_checks.check_job_submission(session, settings, user)
 
 
 def _checked_submission(body: JobCreate, user: User, session: Session, settings: Settings, limits: Limits):
