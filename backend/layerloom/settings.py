@@ -7,8 +7,9 @@ under ``data_dir``; set them to PostgreSQL and Redis URLs for many machines.
 ``auth_mode``: "local" (the default) serves one machine's single user without any login: a request
 without an ``Authorization`` header acts as the user ``local_user_name``, created on first use; a
 request that does send a bearer token is still checked, so tokens work in both modes. "token"
-requires ``Authorization: Bearer <token>`` on every request (create tokens with
-``layerloom token create NAME``); use it whenever anyone else can reach the server.
+requires a login on every request: the editor's session cookie (users made with
+``layerloom user create NAME``) or ``Authorization: Bearer <token>`` (made on the settings page or
+with ``layerloom token create NAME``); use it whenever anyone else can reach the server.
 """
 
 from __future__ import annotations

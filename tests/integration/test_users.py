@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -312,6 +313,32 @@ def test_queue_policy_makes_the_third_job_wait_for_the_quota(make_app) -> None:
         # One of alice's jobs ends: the waiting one can be claimed now.
         assert lifecycle.finish(session, ids[0], tokens[ids[0]], JobState.SUCCEEDED)
         assert lifecycle.claim(session, ids[2], tokens[ids[2]], "w", 60, max_running=2)
+
+
+def test_concurrent_claims_never_pass_the_running_quota(make_app) -> None:
+    """Eight workers claim eight of one user's jobs at the same moment; the quota is 3."""
+    app = make_app(quota_max_running_jobs=3)
+    dispatched = record_dispatches(app)
+    make_user(app, "alice")
+    alice = logged_in(app, "alice")
+    ids = [submit(alice).json()["id"] for _ in range(8)]
+    tokens = dict(dispatched)
+    barrier = threading.Barrier(len(ids))
+    won: list[bool] = []
+
+    def claim(job_id: str) -> None:
+        with app.state.sessionmaker() as session:
+            barrier.wait()
+            won.append(lifecycle.claim(session, job_id, tokens[job_id], "w", 60, max_running=3))
+
+    threads = [threading.Thread(target=claim, args=(job_id,)) for job_id in ids]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(won) == [False] * 5 + [True] * 3
+    with app.state.sessionmaker() as session:
+        assert session.scalar(select(func.count()).select_from(Job).where(Job.state == JobState.RUNNING)) == 3
 
 
 SLEEPY_RUNNER = """
