@@ -96,7 +96,7 @@ def test_openapi_operation_ids_are_stable_and_tagged(anon) -> None:
     assert len(ids) == len(set(ids))
     for op_id in ids:
         tag, _, name = op_id.partition("-")
-        assert tag in {"layers", "graphs", "datasets", "jobs", "health", "help", "admin"} and name, op_id
+        assert tag in {"layers", "graphs", "datasets", "jobs", "health", "help", "admin", "account"} and name, op_id
     assert {"graphs-create_graph", "graphs-validate_graph", "datasets-upload_dataset"} <= set(ids)
     upload_body = spec["paths"]["/api/datasets"]["post"]["requestBody"]["content"]
     assert "multipart/form-data" in upload_body
