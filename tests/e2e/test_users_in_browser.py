@@ -25,7 +25,7 @@ from playwright.sync_api import expect
 from conftest import require_browser
 
 SEED = json.loads((ROOT / "examples" / "seed_mlp.json").read_text())
-PASSWORDS = {"alice": "alice password 1", "bob": "bob password 22"}
+PASSWORDS = {"alice": "alice password 1", "bob": "bob password 22", "root": "root password 333"}
 CSV = b"a,b,label\n1,2,cat\n3,4,dog\n5,6,cat\n7,8,dog\n"
 
 
@@ -33,9 +33,11 @@ CSV = b"a,b,label\n1,2,cat\n3,4,dog\n5,6,cat\n7,8,dog\n"
 def token_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     require_browser()
     data_dir = tmp_path_factory.mktemp("layerloom-token")
-    env = server_env(data_dir, LAYERLOOM_AUTH_MODE="token")
+    # No worker runs: submitted jobs stay queued, and one queued job is alice's quota.
+    env = server_env(data_dir, LAYERLOOM_AUTH_MODE="token", LAYERLOOM_QUOTA_MAX_QUEUED_JOBS="1")
     for name, password in PASSWORDS.items():
-        subprocess.run([sys.executable, "-m", "layerloom.cli", "user", "create", name, "--password-stdin"],
+        admin = ["--admin"] if name == "root" else []
+        subprocess.run([sys.executable, "-m", "layerloom.cli", "user", "create", name, *admin, "--password-stdin"],
                        input=password + "\n", text=True, env=env, cwd=ROOT, check=True, capture_output=True,
                        timeout=120)
     proc, url = start_server(data_dir, data_dir / "server.log", env=env)
@@ -120,27 +122,83 @@ def test_a_second_user_sees_none_of_the_first_users_graphs_datasets_or_jobs(
         context.set_default_timeout(15_000)
         try:
             page = log_in(context, token_server.url, name)
-            page.get_by_test_id("open").click()
-            dialog = page.get_by_role("dialog")
-            expect(dialog).to_be_visible()
-            page.wait_for_load_state("networkidle")
-            sees_graph = page.get_by_test_id("open-graph-alice-secret-graph").count() == 1
+
+            def listed(path: str):  # the list's answer has come (the views show no loading state)
+                return page.expect_response(lambda r: r.url.split("?")[0] == token_server.url + path
+                                            and r.request.method == "GET" and r.ok)
+
+            def shown(test_id: str) -> bool:
+                page.wait_for_timeout(300)  # the answer rendered
+                return page.get_by_test_id(test_id).count() == 1
+
+            with listed("/api/graphs"):
+                page.get_by_test_id("open").click()
+            sees_graph = shown("open-graph-alice-secret-graph")
             page.keyboard.press("Escape")
             page.get_by_test_id("open-training").click()
             select = page.get_by_test_id("dataset-select")
-            expect(select).to_be_visible()
             expect(select.locator("option", has_text="random_classification")).to_have_count(1)  # the list is loaded
             sees_dataset = select.locator("option", has_text="alice-secret-data").count() == 1
-            page.get_by_test_id("open-jobs").click()
-            expect(page.get_by_test_id("jobs-page")).to_be_visible()
-            page.wait_for_load_state("networkidle")
-            sees_job = page.get_by_test_id(f"job-{job_id}").count() == 1
+            with listed("/api/jobs"):
+                page.get_by_test_id("open-jobs").click()
+            sees_job = shown(f"job-{job_id}")
             return sees_graph, sees_dataset, sees_job
         finally:
             context.close()
 
     assert look("alice") == (True, True, True)  # the same views do show them to their owner
     assert look("bob") == (False, False, False)
+
+
+def api_login(server: Server, name: str) -> httpx.Client:
+    client = httpx.Client(base_url=server.url, timeout=60, headers={"X-Layerloom-Client": "test"})
+    assert client.post("/api/session", json={"username": name, "password": PASSWORDS[name]}).status_code == 204
+    return client
+
+
+def test_a_job_over_the_queued_quota_is_refused_with_a_line_naming_it(context: Any, token_server: Server) -> None:
+    alice_api = api_login(token_server, "alice")
+    queued = alice_api.post("/api/jobs", json={"graph": SEED, "dataset": "random_classification"})
+    assert queued.status_code in (201, 429)  # 429: the other test's job already holds the quota
+    graphs_before = alice_api.get("/api/graphs").json()["count"]
+    page = log_in(context, token_server.url, "alice")
+    page.get_by_test_id("templates").click()
+    page.get_by_test_id("template-seed-mlp").click()
+    page.get_by_test_id("open-training").click()
+    page.get_by_test_id("dataset-select").select_option("random_classification")
+    expect(page.get_by_test_id("mapping")).to_be_visible()
+    page.get_by_test_id("train").click()
+    line = page.get_by_test_id("submit-problems")
+    expect(line).to_contain_text("max_queued_jobs")
+    expect(line).to_contain_text("the limit is 1, you use 1")
+    assert alice_api.get("/api/graphs").json()["count"] == graphs_before  # checked before saving: no new graph
+    page.get_by_test_id("back-to-editor").click()
+    page.get_by_test_id("account").click()
+    expect(page.get_by_test_id("quota-max_queued_jobs")).to_contain_text("1 of 1 jobs")
+
+
+def test_an_admin_disables_a_user_on_the_settings_page(context: Any, token_server: Server) -> None:
+    bob_api = api_login(token_server, "bob")
+    page = log_in(context, token_server.url, "root")
+    page.get_by_test_id("account").click()
+    users = page.get_by_test_id("admin-users")
+    expect(users.get_by_test_id("user-alice")).to_be_visible()
+    expect(users.get_by_test_id("user-toggle-root")).to_have_count(0)  # not oneself
+    users.get_by_test_id("user-toggle-bob").click()
+    expect(users.get_by_test_id("user-toggle-bob")).to_have_text("Enable")
+    expect(users.get_by_test_id("user-bob")).to_contain_text("disabled")
+    assert bob_api.get("/api/me").status_code == 401  # at once
+    users.get_by_test_id("user-toggle-bob").click()
+    expect(users.get_by_test_id("user-toggle-bob")).to_have_text("Disable")
+    assert api_login(token_server, "bob").get("/api/me").json()["name"] == "bob"
+
+
+def test_a_user_who_is_not_an_admin_has_no_admin_section(context: Any, token_server: Server) -> None:
+    page = log_in(context, token_server.url, "bob")
+    page.get_by_test_id("account").click()
+    expect(page.get_by_test_id("tokens")).to_be_visible()
+    expect(page.get_by_test_id("admin-users")).to_have_count(0)
+    assert page.evaluate("fetch('/api/admin/users').then(r => r.status)") == 404
 
 
 # ---- local mode: a hostile page on another origin -------------------------------------------

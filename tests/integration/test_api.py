@@ -110,6 +110,8 @@ def test_the_built_editor_is_served_at_the_root_after_the_api(make_app, client_f
     assert "Layerloom" in client.get("/").text
     assert client.get("/api/health").json()["status"] == "ok"
     assert error_codes(client.get("/api/no-such-route")) == {"http_404"}
+    wrong_method = client.get("/api/session")  # a POST/DELETE route: the API's 405, not a file lookup
+    assert wrong_method.status_code == 405 and wrong_method.headers["allow"] == "DELETE, POST"
     assert client_for(make_app(frontend_dist=tmp_path / "not-built")).get("/").status_code == 404
 
 

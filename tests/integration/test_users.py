@@ -401,3 +401,32 @@ def test_the_dataset_count_quota_refuses_the_next_upload(make_app) -> None:
     assert "the limit is 1, you use 1" in refused.json()["detail"]
     with app.state.sessionmaker() as session:
         assert session.scalar(select(func.count()).select_from(Dataset)) == 1
+
+
+def test_the_redis_failure_counter_is_shared_by_api_processes() -> None:
+    """With Redis configured, two API processes (two counters) see each other's failures."""
+    import uuid
+
+    import redis
+
+    from layerloom.api.ratelimit import RedisCounter
+
+    url = "redis://127.0.0.1:6379/0"
+    try:
+        redis.Redis.from_url(url, socket_timeout=1).ping()
+    except redis.RedisError:
+        pytest.skip("no Redis on 127.0.0.1:6379")
+    prefix = f"layerloom-test-{uuid.uuid4()}:"
+    first, second = RedisCounter(url, 60, prefix), RedisCounter(url, 60, prefix)
+    try:
+        for _ in range(2):
+            first.record_failure("user:alice")
+        assert second.retry_after("user:alice", 3) is None
+        second.record_failure("user:alice")
+        wait = first.retry_after("user:alice", 3)
+        assert wait is not None and 1 <= wait <= 60
+        assert first.retry_after("user:bob", 3) is None
+    finally:
+        keys = first.redis.keys(prefix + "*")
+        if keys:
+            first.redis.delete(*keys)

@@ -17,6 +17,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import compile_path
 
 from .. import __version__
@@ -36,6 +37,18 @@ from .routes import account, admin, datasets, exports, graphs, health, help, job
 
 ROUTERS = (layers.router, keras_import.router, graphs.router, datasets.router, jobs.router, exports.router,
            predict.router, health.router, help.router, admin.router, account.router)
+
+
+class EditorFiles(StaticFiles):
+    """The built editor. Starlette tries this mount for any path no route fully matched, /api paths
+    with a method their route does not take included (GET /api/session); those are the API's 405
+    (or 404), never a file lookup."""
+
+    async def get_response(self, path: str, scope):  # type: ignore[no-untyped-def]
+        if scope["path"].startswith("/api/"):
+            known = any(pattern.match(scope["path"]) for pattern, _, _ in scope["app"].state.route_methods)
+            raise StarletteHTTPException(405 if known else 404)
+        return await super().get_response(path, scope)
 
 
 def operation_id(route: APIRoute) -> str:
@@ -131,5 +144,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                                for router in ROUTERS for route in router.routes if isinstance(route, APIRoute)]
     if (settings.frontend_dist / "index.html").is_file():
         # Last, so every /api route matches first.
-        app.mount("/", StaticFiles(directory=settings.frontend_dist, html=True), name="frontend")
+        app.mount("/", EditorFiles(directory=settings.frontend_dist, html=True), name="frontend")
     return app
