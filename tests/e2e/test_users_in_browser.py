@@ -19,10 +19,15 @@ from typing import Any
 
 import httpx
 import pytest
-from harness import ROOT, Server, free_port, server_env, start_server, stop_server
-from playwright.sync_api import expect
-
 from conftest import require_browser
+from harness import ROOT, Server, ci, free_port, server_env, start_server, stop_server
+
+try:
+    from playwright.sync_api import expect
+except ImportError:
+    if ci():
+        raise
+    pytest.skip("the playwright Python package is missing (pip install playwright)", allow_module_level=True)
 
 SEED = json.loads((ROOT / "examples" / "seed_mlp.json").read_text())
 PASSWORDS = {"alice": "alice password 1", "bob": "bob password 22", "root": "root password 333"}

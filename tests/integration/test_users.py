@@ -18,7 +18,7 @@ from layerloom.api import auth
 from layerloom.api.deps import SESSION_COOKIE
 from layerloom.jobs import lifecycle
 from layerloom.jobs.supervisor import run_job
-from layerloom.store.models import ApiToken, Dataset, Job, JobEvent, JobState, User, UserSession
+from layerloom.store.models import ApiToken, Dataset, Job, JobState, UserSession
 
 SEED = json.loads((Path(__file__).parents[2] / "examples" / "seed_mlp.json").read_text())
 CSV = b"a,b,label\n1,2,cat\n3,4,dog\n5,6,cat\n7,8,dog\n"
