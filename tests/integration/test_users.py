@@ -322,6 +322,63 @@ def test_queue_policy_makes_the_third_job_wait_for_the_quota(make_app) -> None:
         assert lifecycle.claim(session, ids[2], tokens[ids[2]], "w", 60, max_running=2)
 
 
+CHATTY_RUNNER = """
+import json, signal, sys, time
+stop = []
+signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
+while not stop:
+    print(json.dumps({"type": "log", "message": "step"}), flush=True)
+    time.sleep(0.2)
+print(json.dumps({"type": "status", "status": "cancelled", "message": "Cancelled."}), flush=True)
+sys.exit(3)
+"""
+
+
+@pytest.mark.slow
+def test_three_supervised_jobs_under_a_quota_of_two_run_two_and_the_third_after(make_app) -> None:
+    """Real supervisors and runner processes: two run, the third waits with its message, and runs
+    once one of the two is cancelled and the reaper dispatches it again."""
+    app = make_app(quota_max_running_jobs=2)
+    dispatched = record_dispatches(app)
+    make_user(app, "alice")
+    alice = logged_in(app, "alice")
+    ids = [submit(alice).json()["id"] for _ in range(3)]
+    tokens = dict(dispatched)
+    settings, sessions = app.state.settings, app.state.sessionmaker
+    runner = lambda d: [sys.executable, "-c", CHATTY_RUNNER]  # noqa: E731
+    results: dict[str, object] = {}
+
+    def supervise(job_id: str) -> None:
+        results[job_id] = run_job(job_id, tokens[job_id], settings, sessions, lambda *_: None, runner=runner)
+
+    first = [threading.Thread(target=supervise, args=(job_id,)) for job_id in ids[:2]]
+    for t in first:
+        t.start()
+    deadline = time.monotonic() + 60
+    while {alice.get(f"/api/jobs/{j}").json()["state"] for j in ids[:2]} != {"running"}:
+        assert time.monotonic() < deadline, "the first two jobs did not start"
+        time.sleep(0.2)
+    assert run_job(ids[2], tokens[ids[2]], settings, sessions, lambda *_: None, runner=runner) == "queued"
+    assert alice.get(f"/api/jobs/{ids[2]}/events").json()[-1]["payload"]["message"].startswith(
+        "Waits for the quota max_running_jobs")
+    assert alice.post(f"/api/jobs/{ids[0]}/cancel").status_code == 200
+    first[0].join(30)
+    assert results[ids[0]] == "cancelled"
+    time.sleep(QUOTA_RECHECK_SECONDS + 0.2)
+    with sessions() as session:
+        tokens.update(lifecycle.reap(session, 60))
+    third = threading.Thread(target=supervise, args=(ids[2],))
+    third.start()
+    while alice.get(f"/api/jobs/{ids[2]}").json()["state"] != "running":
+        assert time.monotonic() < deadline + 30, "the third job did not start"
+        time.sleep(0.2)
+    for job_id in ids[1:]:
+        assert alice.post(f"/api/jobs/{job_id}/cancel").status_code == 200
+    first[1].join(30)
+    third.join(30)
+    assert results[ids[1]] == results[ids[2]] == "cancelled"
+
+
 def test_concurrent_claims_never_pass_the_running_quota(make_app) -> None:
     """Eight workers claim eight of one user's jobs at the same moment; the quota is 3."""
     app = make_app(quota_max_running_jobs=3)
