@@ -123,6 +123,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.event_hub = EventHub(settings, make_sessionmaker(engine))
     app.state.sessionmaker = make_sessionmaker(engine, publisher=app.state.event_hub.publisher())
     app.state.dispatch = CeleryDispatcher(settings)
+    app.state.login_failures = account.login_failure_counter(settings)
     install_error_handlers(app)
     if settings.auth_mode == "local":
         # No login: anything the user's browser can be made to send would act as the user.

@@ -12,12 +12,14 @@ is right.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Path, Request, Response
 from pydantic import BaseModel, Field, StringConstraints
 from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
 
+from ...settings import Settings
 from ...store import quotas
 from ...store.models import ApiToken, User
 from .. import auth
@@ -67,33 +69,31 @@ class TokenCreated(TokenPublic):
     token: str = Field(description="The token itself; shown only now, never again.")
 
 
-def is_admin(user: User, settings: Any) -> bool:
+def is_admin(user: User, settings: Settings) -> bool:
     """The admin role, LAYERLOOM_ADMIN_USERS, or (local mode) the local user."""
     named = {name.strip() for name in settings.admin_users.split(",") if name.strip()}
     return user.is_admin or user.name in named or (
         settings.auth_mode == "local" and user.name == settings.local_user_name)
 
 
-def quota_list(session: SessionDep, settings: Any, user: User) -> list[QuotaPublic]:
+def quota_list(session: Session, settings: Settings, user: User) -> list[QuotaPublic]:
     limits = quotas.limits(settings, user)
     use = quotas.usage(session, user.id)
     return [QuotaPublic(name=name, description=what, unit=unit, limit=limits[name], used=use.of(name))
             for name, (what, unit) in quotas.QUOTAS.items()]
 
 
-def _counter(request: Request) -> FailureCounter:
-    settings = request.app.state.settings
-    if not hasattr(request.app.state, "login_failures"):
-        redis_url = next((u for u in (settings.events_url, settings.broker_url) if u.startswith("redis")), "")
-        request.app.state.login_failures = failure_counter(redis_url, settings.login_window_seconds)
-    return request.app.state.login_failures
+def login_failure_counter(settings: Settings) -> FailureCounter:
+    """The app's failed-login counts: in Redis when the deployment has it (events or broker URL)."""
+    redis_url = next((u for u in (settings.events_url, settings.broker_url) if u.startswith("redis")), "")
+    return failure_counter(redis_url, settings.login_window_seconds)
 
 
 @router.post("/session", status_code=204, responses={204: {"description": "Logged in; the cookie is set."}})
 def log_in(body: Login, request: Request, response: Response, session: SessionDep, settings: SettingsDep) -> None:
     """Log in with a user name and password (users made with `layerloom user create`): sets the
     session cookie. Wrong credentials are a 401; too many failures a 429 with Retry-After."""
-    counter = _counter(request)
+    counter: FailureCounter = request.app.state.login_failures
     address = request.client.host if request.client else "unknown"
     keys = ((f"user:{body.username.lower()}", settings.login_max_failures_per_user),
             (f"addr:{address}", settings.login_max_failures_per_address))

@@ -14,10 +14,12 @@ from typing import Annotated
 from fastapi import Depends, Path
 from pydantic import BaseModel, Field
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from ...jobs.lifecycle import RUNNING_STATES
 from ...jobs.workers import worker_registry
 from ...store.models import Job, JobState, User
+from ...settings import Settings
 from ...store.quotas import QUOTAS
 from .. import auth
 from ..deps import CurrentUser, SessionDep, SettingsDep
@@ -120,7 +122,7 @@ class UserUpdate(BaseModel):
     quotas: QuotaOverrides | None = Field(None, description="Only the quotas given are changed.")
 
 
-def _user_public(session, settings, user: User) -> UserPublic:
+def _user_public(session: Session, settings: Settings, user: User) -> UserPublic:
     return UserPublic(id=user.id, name=user.name, is_admin=is_admin(user, settings),
                       disabled=user.disabled_at is not None, can_log_in=user.password_hash is not None,
                       created_at=user.created_at, quota_overrides=dict(user.quotas or {}),
