@@ -15,6 +15,7 @@ import hashlib
 import secrets
 import sys
 from datetime import timedelta
+from functools import cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -32,9 +33,14 @@ MIN_PASSWORD_LENGTH = 8
 MAX_PASSWORD_LENGTH = 1000  # argon2 takes any length; this only bounds the work one login can ask for
 
 _hasher = PasswordHasher()
-# Verified against when the user name is unknown, so that a login takes as long either way and
-# its timing does not tell which names exist.
-_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+@cache
+def _dummy_hash() -> str:
+    """Verified against when the user name is unknown, so that a login takes as long either way and
+    its timing does not tell which names exist. Made on first use: hashing takes a good fraction of
+    a second, which importing this module should not cost."""
+    return _hasher.hash(secrets.token_urlsafe(16))
 
 
 def hash_password(password: str) -> str:
@@ -43,7 +49,7 @@ def hash_password(password: str) -> str:
 
 def check_password(user: User | None, password: str) -> bool:
     """True when ``password`` is the user's; always does one argon2 verification."""
-    stored = user.password_hash if user is not None and user.password_hash else _DUMMY_HASH
+    stored = user.password_hash if user is not None and user.password_hash else _dummy_hash()
     try:
         ok = _hasher.verify(stored, password)
     except (VerificationError, InvalidHashError):
