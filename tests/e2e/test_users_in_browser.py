@@ -75,13 +75,14 @@ def log_in(context: Any, url: str, name: str) -> Any:
     return page
 
 
-def test_log_in_create_a_token_and_log_out(context: Any, token_server: Server) -> None:
+def test_log_in_create_a_token_and_log_out(context: Any, token_server: Server, artifacts: Path) -> None:
     page = context.new_page()
     page.goto(token_server.url + "/")
     page.get_by_test_id("login-user").fill("alice")
     page.get_by_test_id("login-password").fill("not the password")
     page.get_by_test_id("login-submit").click()
     expect(page.get_by_test_id("login-error")).to_have_text("Wrong user name or password.")
+    page.screenshot(path=str(artifacts / "login.png"))
     page.close()
 
     page = log_in(context, token_server.url, "alice")
@@ -182,12 +183,13 @@ def test_a_job_over_the_queued_quota_is_refused_with_a_line_naming_it(context: A
     expect(page.get_by_test_id("quota-max_queued_jobs")).to_contain_text("1 of 1 jobs")
 
 
-def test_an_admin_disables_a_user_on_the_settings_page(context: Any, token_server: Server) -> None:
+def test_an_admin_disables_a_user_on_the_settings_page(context: Any, token_server: Server, artifacts: Path) -> None:
     bob_api = api_login(token_server, "bob")
     page = log_in(context, token_server.url, "root")
     page.get_by_test_id("account").click()
     users = page.get_by_test_id("admin-users")
     expect(users.get_by_test_id("user-alice")).to_be_visible()
+    page.get_by_test_id("settings").screenshot(path=str(artifacts / "settings-admin.png"))
     expect(users.get_by_test_id("user-toggle-root")).to_have_count(0)  # not oneself
     users.get_by_test_id("user-toggle-bob").click()
     expect(users.get_by_test_id("user-toggle-bob")).to_have_text("Enable")

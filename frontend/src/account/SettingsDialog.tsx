@@ -71,7 +71,7 @@ function Tokens() {
       <div className="ll-row">
         <input className="ll-input" placeholder="What is it for? (e.g. laptop)" value={name} maxLength={100}
           onChange={(e) => setName(e.target.value)} data-testid="token-name" />
-        <button type="button" className="ll-btn ll-btn-primary" disabled={!name.trim()} onClick={create} data-testid="token-create">
+        <button type="button" className="ll-btn ll-btn-primary ll-nowrap" disabled={!name.trim()} onClick={create} data-testid="token-create">
           Create token
         </button>
       </div>
