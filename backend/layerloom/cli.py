@@ -144,6 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     worker.set_defaults(func=cmd_worker)
 
     add_token_commands(sub)
+    add_user_commands(sub)
 
     from .cli_train import add_train_commands
     from .export.cli import add_export_command
@@ -169,6 +170,35 @@ def cmd_token_create(args: argparse.Namespace) -> int:
     from .api.auth import cmd_token_create as create_token
 
     return create_token(args)
+
+
+def add_user_commands(subparsers: argparse._SubParsersAction) -> None:
+    """Register ``user create NAME [--admin]``, ``user disable|enable NAME`` and ``user list``."""
+    user = subparsers.add_parser("user", help="manage users who log in to the editor (token auth mode)")
+    user_sub = user.add_subparsers(dest="user_command", required=True)
+    create = user_sub.add_parser("create", help="create a user with a password (asked for, never echoed), "
+                                                "or set an existing user's password")
+    create.add_argument("name", help="user name (1-100 characters)", type=_user_name)
+    create.add_argument("--admin", action="store_true", help="the user may list and disable users and see the queue")
+    create.add_argument("--password-stdin", action="store_true",
+                        help="read the password from the first line of standard input (scripts)")
+    create.set_defaults(func=_user_command("cmd_user_create"))
+    for action, text in (("disable", "disable a user: its sessions and tokens stop working at once"),
+                         ("enable", "enable a disabled user again")):
+        sub = user_sub.add_parser(action, help=text)
+        sub.add_argument("name", type=_user_name)
+        sub.set_defaults(func=_user_command("cmd_user_disable"))
+    user_sub.add_parser("list", help="list the users with their role and state").set_defaults(
+        func=_user_command("cmd_user_list"))
+
+
+def _user_command(name: str):
+    def run(args: argparse.Namespace) -> int:
+        from .api import auth
+
+        return getattr(auth, name)(args)
+
+    return run
 
 
 def _user_name(value: str) -> str:

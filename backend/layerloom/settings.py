@@ -7,8 +7,9 @@ under ``data_dir``; set them to PostgreSQL and Redis URLs for many machines.
 ``auth_mode``: "local" (the default) serves one machine's single user without any login: a request
 without an ``Authorization`` header acts as the user ``local_user_name``, created on first use; a
 request that does send a bearer token is still checked, so tokens work in both modes. "token"
-requires ``Authorization: Bearer <token>`` on every request (create tokens with
-``layerloom token create NAME``); use it whenever anyone else can reach the server.
+requires a login on every request: the editor's session cookie (users made with
+``layerloom user create NAME``) or ``Authorization: Bearer <token>`` (made on the settings page or
+with ``layerloom token create NAME``); use it whenever anyone else can reach the server.
 """
 
 from __future__ import annotations
@@ -82,6 +83,22 @@ class Settings(BaseSettings):
     local_user_name: str = Field("local", min_length=1, max_length=100)
     admin_users: str = Field("", description="Comma-separated user names that may use /api/admin (token mode); "
                                              "in local mode the local user is the admin.")
+    session_days: float = Field(14, gt=0, le=366, description="How long a browser login (token mode) lasts.")
+    # Failed logins allowed per user name, and per client address, within login_window_seconds
+    # (counted in Redis when events_url or broker_url is Redis, so all API processes agree).
+    login_max_failures_per_user: int = Field(5, ge=1)
+    login_max_failures_per_address: int = Field(20, ge=1)
+    login_window_seconds: int = Field(300, ge=1)
+
+    # Per-user quotas (0 = no limit); an admin can override each for one user (PATCH /api/admin/users/{id}).
+    quota_max_running_jobs: int = Field(0, ge=0, description="Jobs of one user running at once.")
+    quota_running_policy: Literal["queue", "refuse"] = Field(
+        "queue", description="A job over max_running_jobs waits in the queue ('queue') or is refused (429).")
+    quota_max_queued_jobs: int = Field(0, ge=0, description="Jobs of one user waiting in the queue.")
+    quota_max_stored_bytes: int = Field(0, ge=0, description="Bytes of one user's datasets and job artifacts.")
+    quota_max_datasets: int = Field(0, ge=0, description="Uploaded datasets of one user.")
+    quota_max_job_seconds: int = Field(0, ge=0, description="Wall time of one run of a job; past it, it fails.")
+
     # Host names this server answers to besides localhost, 127.0.0.1 and ::1 (DNS rebinding guard;
     # api/security.py). "*" turns the check off, e.g. behind a proxy that checks Host itself.
     allowed_hosts: Annotated[list[str], NoDecode] = Field(

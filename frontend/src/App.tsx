@@ -24,12 +24,15 @@ import { createDocumentStore, selectDoc, type DocumentStore } from "./state/docu
 import { EditorProvider } from "./state/EditorProvider";
 import { readDraft, startAutosave } from "./state/persistence";
 import { useTheme } from "./theme";
+import { AccountContext } from "./account/account";
+import { useSignIn } from "./account/SignIn";
 
 export function App() {
   const [catalog, setCatalog] = useState<LayerSpec[] | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [attempt, setAttempt] = useState(0);
   const [theme, toggleTheme] = useTheme();
+  const signIn = useSignIn(); // token mode: the login page until signed in
 
   useEffect(() => {
     const ctrl = new AbortController();
@@ -40,6 +43,7 @@ export function App() {
     return () => ctrl.abort();
   }, [attempt]);
 
+  if (signIn.view) return signIn.view;
   if (error) {
     return (
       <div className="ll-splash">
@@ -52,7 +56,11 @@ export function App() {
     );
   }
   if (!catalog) return <div className="ll-splash ll-muted">Loading the layer catalog…</div>;
-  return <Editor catalog={catalog} theme={theme} onToggleTheme={toggleTheme} />;
+  return (
+    <AccountContext.Provider value={signIn.account}>
+      <Editor catalog={catalog} theme={theme} onToggleTheme={toggleTheme} />
+    </AccountContext.Provider>
+  );
 }
 
 function Editor({ catalog, theme, onToggleTheme }: { catalog: LayerSpec[]; theme: "light" | "dark"; onToggleTheme: () => void }) {

@@ -100,13 +100,19 @@ def wait_healthy(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: fl
     raise RuntimeError(f"the server did not become healthy in {timeout}s:\n{log.read_text()[-4000:]}")
 
 
-def start_server(data_dir: Path, log: Path, with_worker: bool = False) -> tuple[subprocess.Popen[bytes], str]:
+def server_env(data_dir: Path, **extra: str) -> dict[str, str]:
+    """The environment of a ``layerloom`` command on this data directory (local mode unless ``extra`` says)."""
+    return {**os.environ, "LAYERLOOM_DATA_DIR": str(data_dir), "LAYERLOOM_DATABASE_URL": "",
+            "LAYERLOOM_BROKER_URL": "", "LAYERLOOM_AUTH_MODE": "local", "LAYERLOOM_FRONTEND_DIST": str(DIST),
+            "PYTHONUNBUFFERED": "1", **extra}
+
+
+def start_server(data_dir: Path, log: Path, with_worker: bool = False,
+                 env: dict[str, str] | None = None) -> tuple[subprocess.Popen[bytes], str]:
     """``layerloom serve`` (it migrates, then serves the API and frontend/dist at ``/``) on a free port
     with its own data directory and SQLite database; with its training worker only when asked (the
-    editor does not train)."""
-    env = {**os.environ, "LAYERLOOM_DATA_DIR": str(data_dir), "LAYERLOOM_DATABASE_URL": "",
-           "LAYERLOOM_BROKER_URL": "", "LAYERLOOM_AUTH_MODE": "local", "LAYERLOOM_FRONTEND_DIST": str(DIST),
-           "PYTHONUNBUFFERED": "1"}
+    editor does not train). ``env`` defaults to ``server_env(data_dir)``."""
+    env = env or server_env(data_dir)
     port = free_port()
     cmd = [sys.executable, "-m", "layerloom.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
            "--data-dir", str(data_dir), *([] if with_worker else ["--no-worker"])]

@@ -96,7 +96,7 @@ def test_openapi_operation_ids_are_stable_and_tagged(anon) -> None:
     assert len(ids) == len(set(ids))
     for op_id in ids:
         tag, _, name = op_id.partition("-")
-        assert tag in {"layers", "graphs", "datasets", "jobs", "health", "help", "admin"} and name, op_id
+        assert tag in {"layers", "graphs", "datasets", "jobs", "health", "help", "admin", "account"} and name, op_id
     assert {"graphs-create_graph", "graphs-validate_graph", "datasets-upload_dataset"} <= set(ids)
     upload_body = spec["paths"]["/api/datasets"]["post"]["requestBody"]["content"]
     assert "multipart/form-data" in upload_body
@@ -110,6 +110,8 @@ def test_the_built_editor_is_served_at_the_root_after_the_api(make_app, client_f
     assert "Layerloom" in client.get("/").text
     assert client.get("/api/health").json()["status"] == "ok"
     assert error_codes(client.get("/api/no-such-route")) == {"http_404"}
+    wrong_method = client.get("/api/session")  # a POST/DELETE route: the API's 405, not a file lookup
+    assert wrong_method.status_code == 405 and wrong_method.headers["allow"] == "DELETE, POST"
     assert client_for(make_app(frontend_dist=tmp_path / "not-built")).get("/").status_code == 404
 
 

@@ -35,7 +35,8 @@ from layerloom.store.models import (
     User,
 )
 
-TABLES = {"users", "api_tokens", "graphs", "graph_versions", "datasets", "jobs", "job_events", "artifacts"}
+TABLES = {"users", "api_tokens", "graphs", "graph_versions", "datasets", "jobs", "job_events", "artifacts",
+          "user_sessions"}
 DOC = json.loads((Path(__file__).parents[2] / "examples" / "seed_mlp.json").read_text())
 
 

@@ -17,6 +17,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import compile_path
 
 from .. import __version__
@@ -29,12 +30,25 @@ from .docs import install_offline_docs
 from .errors import install_error_handlers
 from .event_hub import EventHub
 from .metrics import StatementCounter, install_metrics
+from .deps import SESSION_COOKIE
 from .security import LocalSafetyMiddleware
 from .schemas import ComponentHealth
-from .routes import admin, datasets, exports, graphs, health, help, jobs, keras_import, layers, predict
+from .routes import account, admin, datasets, exports, graphs, health, help, jobs, keras_import, layers, predict
 
 ROUTERS = (layers.router, keras_import.router, graphs.router, datasets.router, jobs.router, exports.router,
-           predict.router, health.router, help.router, admin.router)
+           predict.router, health.router, help.router, admin.router, account.router)
+
+
+class EditorFiles(StaticFiles):
+    """The built editor. Starlette tries this mount for any path no route fully matched, /api paths
+    with a method their route does not take included (GET /api/session); those are the API's 405
+    (or 404), never a file lookup."""
+
+    async def get_response(self, path: str, scope):  # type: ignore[no-untyped-def]
+        if scope["path"].startswith("/api/"):
+            known = any(pattern.match(scope["path"]) for pattern, _, _ in scope["app"].state.route_methods)
+            raise StarletteHTTPException(405 if known else 404)
+        return await super().get_response(path, scope)
 
 
 def operation_id(route: APIRoute) -> str:
@@ -109,12 +123,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.event_hub = EventHub(settings, make_sessionmaker(engine))
     app.state.sessionmaker = make_sessionmaker(engine, publisher=app.state.event_hub.publisher())
     app.state.dispatch = CeleryDispatcher(settings)
+    app.state.login_failures = account.login_failure_counter(settings)
     install_error_handlers(app)
     if settings.auth_mode == "local":
-        # No login: anything the user's browser can be made to send would act as the user. (In token
-        # mode every request carries a bearer token, which no other site can make a browser send.)
+        # No login: anything the user's browser can be made to send would act as the user.
         app.add_middleware(LocalSafetyMiddleware, allowed_hosts=settings.allowed_hosts)
         _document_token_as_optional(app)
+    else:
+        # The browser's login cookie: its state-changing requests get the same cross-site checks.
+        app.add_middleware(LocalSafetyMiddleware, allowed_hosts=(), cookie_only=SESSION_COOKIE)
     install_offline_docs(app)
     health.install_health_checks(app, engine)
     health.add_health_check(app, "broker", lambda: _broker_health(settings))
@@ -128,5 +145,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                                for router in ROUTERS for route in router.routes if isinstance(route, APIRoute)]
     if (settings.frontend_dist / "index.html").is_file():
         # Last, so every /api route matches first.
-        app.mount("/", StaticFiles(directory=settings.frontend_dist, html=True), name="frontend")
+        app.mount("/", EditorFiles(directory=settings.frontend_dist, html=True), name="frontend")
     return app

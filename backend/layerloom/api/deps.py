@@ -68,6 +68,8 @@ def get_graph_limits(settings: SettingsDep) -> Limits:
 
 GraphLimits = Annotated[Limits, Depends(get_graph_limits)]
 
+SESSION_COOKIE = "layerloom_session"  # the browser's login in token mode (routes/account.py sets it)
+
 _bearer = HTTPBearer(auto_error=False, description="A token from `layerloom token create NAME`. "
                                                     "Optional in the default local mode.")
 
@@ -78,16 +80,24 @@ def get_current_user(
     settings: SettingsDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> User:
+    """The bearer token's user; else, in token mode, the session cookie's (the browser after
+    logging in); else, in local mode, the local user. A disabled user is refused at once."""
     if credentials is None:
         if "authorization" in request.headers:  # sent, but not as "Bearer <token>"
             raise Unauthorized("Send the token as 'Authorization: Bearer <token>'.")
         if settings.auth_mode == "local":
             return auth.get_or_create_user(session, settings.local_user_name)
-        raise Unauthorized("This server needs a token: send 'Authorization: Bearer <token>' "
-                           "(create one with `layerloom token create NAME`).")
+        cookie = request.cookies.get(SESSION_COOKIE)
+        if cookie:
+            user = auth.user_for_session(session, cookie)
+            if user is None:
+                raise Unauthorized("Your login has ended; log in again.")
+            return user
+        raise Unauthorized("This server needs a login: log in, or send 'Authorization: Bearer <token>' "
+                           "(create one on the settings page or with `layerloom token create NAME`).")
     user = auth.user_for_token(session, credentials.credentials)
     if user is None:
-        raise Unauthorized("The token is not valid; create a new one with `layerloom token create NAME`.")
+        raise Unauthorized("The token is not valid (revoked, or its user is disabled); create a new one.")
     return user
 
 

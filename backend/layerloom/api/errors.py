@@ -59,6 +59,10 @@ class PayloadTooLarge(ApiError):
     status, code = 413, "too_large"
 
 
+class TooManyRequests(ApiError):
+    status, code = 429, "too_many_requests"
+
+
 class UnsupportedMediaType(ApiError):
     status, code = 415, "unsupported_media_type"
 

@@ -18,6 +18,12 @@ to ``localhost`` could act as the user. Three checks, as one ASGI middleware (HT
 
 Clients that are not browsers (curl, scripts) send neither Origin nor Sec-Fetch-Site and are not
 affected by the first two checks; curl uploads in local mode add ``-H 'X-Layerloom-Client: curl'``.
+
+**Token mode** has a login: the browser's session cookie is SameSite=Strict, so no other site's
+page makes the browser send it. As a second wall (older browsers, sibling subdomains) the same
+cross-site and client-header checks apply to every request that carries the session cookie and no
+``Authorization`` header (``cookie_only``); the Host check does not (a rebinding page's requests
+carry no cookie of this server, and proxies may use any name).
 """
 
 from __future__ import annotations
@@ -49,8 +55,9 @@ def own_origin(scope: Scope, headers: Headers) -> str:
 
 
 class LocalSafetyMiddleware:
-    def __init__(self, app: ASGIApp, allowed_hosts: Iterable[str]) -> None:
+    def __init__(self, app: ASGIApp, allowed_hosts: Iterable[str], cookie_only: str | None = None) -> None:
         self.app = app
+        self.cookie_only = cookie_only  # token mode: the session cookie's name; only its requests are checked
         extra = [h.strip().lower() for h in allowed_hosts if h.strip()]
         self.any_host = "*" in extra
         self.hosts = frozenset(LOCAL_HOSTS) | {host_name(h) for h in extra}
@@ -73,11 +80,18 @@ class LocalSafetyMiddleware:
             await send({"type": "http.response.body", "body": body})
 
     def refusal(self, scope: Scope, headers: Headers) -> tuple[int, str, str] | None:
+        if self.cookie_only is not None:
+            if "authorization" in headers or f"{self.cookie_only}=" not in headers.get("cookie", ""):
+                return None
+            return self.cross_site_refusal(scope, headers)
         host = host_name(headers.get("host", ""))
         if not self.any_host and host not in self.hosts:
             return (400, "host_not_allowed",
                     f"This server does not answer to the host name {host[:100]!r}; add it to LAYERLOOM_ALLOWED_HOSTS "
                     "if it is really this server's name.")
+        return self.cross_site_refusal(scope, headers)
+
+    def cross_site_refusal(self, scope: Scope, headers: Headers) -> tuple[int, str, str] | None:
         websocket = scope["type"] == "websocket"
         if not websocket and scope["method"] in SAFE_METHODS:
             return None

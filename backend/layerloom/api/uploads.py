@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +36,14 @@ MAX_FIELD_BYTES = 64 * 1024
 MAX_FORM_OVERHEAD = MAX_FIELDS * MAX_FIELD_BYTES + 64 * 1024
 
 
+@dataclass(frozen=True)
+class Quota:
+    """The bytes an upload may still store under the user's storage quota, and the error past it."""
+
+    left: int
+    refusal: Callable[[], Exception]
+
+
 @dataclass
 class Upload:
     fields: dict[str, str]
@@ -48,8 +56,8 @@ class Upload:
 class _Receiver:
     """multipart callbacks: text fields into memory (small), the file part onto disk (counted)."""
 
-    def __init__(self, out: IO[bytes], max_file_bytes: int) -> None:
-        self.out, self.max_file_bytes = out, max_file_bytes
+    def __init__(self, out: IO[bytes], max_file_bytes: int, quota: Quota | None = None) -> None:
+        self.out, self.max_file_bytes, self.quota = out, max_file_bytes, quota
         self.fields: dict[str, str] = {}
         self.filename: str | None = None
         self.size = 0
@@ -102,6 +110,8 @@ class _Receiver:
             self.size += len(chunk)
             if self.size > self.max_file_bytes:
                 raise PayloadTooLarge(f"The file is larger than the upload limit of {human_bytes(self.max_file_bytes)}.")
+            if self.quota is not None and self.size > self.quota.left:
+                raise self.quota.refusal()
             self.out.write(chunk)
             self.sha256.update(chunk)
             return
@@ -128,24 +138,27 @@ def _boundary(request: Request) -> bytes:
     return params[b"boundary"]
 
 
-def _check_declared_length(request: Request, max_file_bytes: int) -> None:
+def _check_declared_length(request: Request, max_file_bytes: int, quota: Quota | None) -> None:
     """Refuse before reading anything when the client announces a body that cannot fit."""
     declared = declared_length(request)
+    if quota is not None and declared > quota.left + MAX_FORM_OVERHEAD:
+        raise quota.refusal()
     if declared > max_file_bytes + MAX_FORM_OVERHEAD:
         raise PayloadTooLarge(
             "The upload is {}; the limit is {} per file.".format(*sizes_apart(declared, max_file_bytes)))
 
 
 @asynccontextmanager
-async def receive_upload(request: Request, tmp_dir: Path, *, max_file_bytes: int) -> AsyncIterator[Upload]:
+async def receive_upload(request: Request, tmp_dir: Path, *, max_file_bytes: int,
+                         quota: Quota | None = None) -> AsyncIterator[Upload]:
     boundary = _boundary(request)
-    _check_declared_length(request, max_file_bytes)
+    _check_declared_length(request, max_file_bytes, quota)
     tmp_dir.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(prefix="upload-", suffix=".part", dir=tmp_dir)
     path = Path(name)
     try:
         with os.fdopen(fd, "wb") as out:
-            receiver = _Receiver(out, max_file_bytes)
+            receiver = _Receiver(out, max_file_bytes, quota)
             try:
                 parser = MultipartParser(boundary, receiver.callbacks())
                 # Writing to disk in the event loop: chunks are small and local writes are fast.

@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from ..store.models import Job, JobEvent, JobState, new_id, utcnow
+from ..store.models import Job, JobEvent, JobState, User, new_id, utcnow
 from . import notify
 from .best_epoch import best_epoch
 
@@ -37,18 +37,45 @@ def new_dispatch(session: Session, job_id: str, claim_within_seconds: int) -> st
     return token
 
 
-def claim(session: Session, job_id: str, token: str, worker_id: str, lease_seconds: int) -> bool:
-    """Take a queued job for this worker. False for a stale or duplicate delivery."""
+def claim(session: Session, job_id: str, token: str, worker_id: str, lease_seconds: int,
+          max_running: int = 0) -> bool:
+    """Take a queued job for this worker. False for a stale or duplicate delivery, or when the
+    owner already has ``max_running`` jobs running (0: no limit; see ``wait_for_quota``)."""
     now = utcnow()
+    conditions = [Job.id == job_id, Job.dispatch_token == token, Job.state == JobState.QUEUED]
+    if max_running:
+        owner_id = session.scalar(select(Job.owner_id).where(Job.id == job_id))
+        # Lock the owner's row, so two workers claiming that owner's jobs at once count one after
+        # the other (PostgreSQL; SQLite serialises writers anyway).
+        session.execute(select(User.id).where(User.id == owner_id).with_for_update())
+        running = select(func.count()).select_from(Job).where(Job.owner_id == owner_id, Job.state.in_(RUNNING_STATES))
+        conditions.append(running.scalar_subquery() < max_running)
     result = session.execute(
         update(Job)
-        .where(Job.id == job_id, Job.dispatch_token == token, Job.state == JobState.QUEUED)
+        .where(*conditions)
         .values(state=JobState.RUNNING, worker_id=worker_id, attempt=Job.attempt + 1,
                 lease_expires_at=now + timedelta(seconds=lease_seconds),
                 started_at=func.coalesce(Job.started_at, now))
     )
     session.commit()
     return result.rowcount == 1
+
+
+def wait_for_quota(session: Session, job_id: str, token: str, message: str, recheck_seconds: int) -> bool:
+    """A delivery the owner's running-jobs quota did not let start: the job stays queued, says why
+    once, and the reaper dispatches it again after ``recheck_seconds``. False if the delivery was stale."""
+    result = session.execute(update(Job).where(Job.id == job_id, Job.dispatch_token == token,
+                                               Job.state == JobState.QUEUED)
+                             .values(lease_expires_at=utcnow() + timedelta(seconds=recheck_seconds)))
+    if result.rowcount != 1:
+        session.rollback()
+        return False
+    last = session.scalar(select(JobEvent.payload).where(JobEvent.job_id == job_id, JobEvent.type == "status")
+                          .order_by(JobEvent.seq.desc()).limit(1))
+    if not last or last.get("message") != message:
+        append_event(session, job_id, "status", {"status": "queued", "message": message})
+    session.commit()
+    return True
 
 
 @dataclass(frozen=True)

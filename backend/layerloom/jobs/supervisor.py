@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from ..settings import Settings
@@ -27,7 +28,8 @@ from ..train.checkpoint import CHECKPOINT_FILE, CHECKPOINT_INFO_SUFFIX, checkpoi
 from ..store.dataset_storage import local_dataset_file
 from ..store.imported_weights import weights_file as imported_weights_file
 from ..train.results import RESULTS_FILE
-from ..store.models import Artifact, ArtifactKind, Dataset, Job, JobState
+from ..store import quotas
+from ..store.models import Artifact, ArtifactKind, Dataset, Job, JobState, User
 from . import lifecycle
 from .devices import runner_env as device_env
 from .queues import job_queue
@@ -42,6 +44,7 @@ JOBS_DIR = "jobs"
 RUNNER_MODULE = "layerloom.jobs.runner"
 CHECKPOINT_NOTE = str(Path(CHECKPOINT_FILE).with_suffix(CHECKPOINT_INFO_SUFFIX))  # checkpoint.json: its epoch
 _CHECKPOINT_COPY = re.compile(r"checkpoint-[0-9]{1,9}\.pt")
+QUOTA_RECHECK_SECONDS = 2  # a job waiting for its owner's running-jobs quota is tried again after this
 
 # Files the trainer writes into the run directory, by artifact kind (the graph is the job's snapshot).
 ARTIFACT_FILES = {
@@ -90,7 +93,13 @@ def run_job(job_id: str, token: str, settings: Settings, sessions: sessionmaker[
     slot or a stand-in runner: it was started with the worker's environment."""
     worker_id = worker_id or default_worker_id()
     with sessions() as session:
-        if not lifecycle.claim(session, job_id, token, worker_id, settings.lease_seconds):
+        owner = session.scalar(select(User).join(Job, Job.owner_id == User.id).where(Job.id == job_id))
+        limits = quotas.limits(settings, owner) if owner is not None else {}
+        max_running = limits.get("max_running_jobs", 0)
+        if not lifecycle.claim(session, job_id, token, worker_id, settings.lease_seconds, max_running):
+            if max_running and lifecycle.wait_for_quota(session, job_id, token, quotas.running_wait_message(max_running),
+                                                        QUOTA_RECHECK_SECONDS):
+                return JobState.QUEUED.value  # the reaper dispatches it again; a running job's end may free a slot
             return None
         job = session.get(Job, job_id)
         assert job is not None
@@ -115,7 +124,7 @@ def run_job(job_id: str, token: str, settings: Settings, sessions: sessionmaker[
         warm = None
     try:
         return _Supervision(job_id, token, settings, sessions, dispatch, directory, queue, device_env(device),
-                            runner or runner_argv, warm).run()
+                            runner or runner_argv, warm, limits.get("max_job_seconds", 0)).run()
     finally:
         if warm is not None:
             warm.refill()
@@ -209,8 +218,10 @@ def write_spec(directory: Path, job: Job, settings: Settings, session: Session, 
 class _Supervision:
     def __init__(self, job_id: str, token: str, settings: Settings, sessions: sessionmaker[Session],
                  dispatch: Dispatch, directory: Path, queue: str, extra_env: dict[str, str],
-                 runner: RunnerArgv, warm: WarmRunner | None = None) -> None:
+                 runner: RunnerArgv, warm: WarmRunner | None = None, max_seconds: int = 0) -> None:
         self.job_id, self.token, self.settings = job_id, token, settings
+        self.max_seconds = max_seconds  # the owner's max_job_seconds quota (0: none)
+        self.timed_out = False
         self.sessions, self.dispatch, self.directory, self.queue = sessions, dispatch, directory, queue
         self.runner = RunnerProcess(runner(directory), directory / "runner.log",
                                     env={**runner_env(settings), **extra_env}, warm=warm)
@@ -310,7 +321,11 @@ class _Supervision:
     def _watch(self) -> None:
         """Renew the lease every heartbeat; poll for cancel often, so it takes effect within a second."""
         next_heartbeat = 0.0
+        deadline = time.monotonic() + self.max_seconds if self.max_seconds else None
         while not self.done.wait(CANCEL_POLL_SECONDS):
+            if deadline is not None and time.monotonic() >= deadline and not self.timed_out:
+                self.timed_out = True
+                self.runner.stop(CANCEL_GRACE_SECONDS)
             try:
                 with self.sessions() as session:
                     if time.monotonic() >= next_heartbeat:
@@ -355,6 +370,10 @@ class _Supervision:
                     return JobState.QUEUED if new_token else None
                 self._record_artifacts(session)
                 state, error = JobState.SUCCEEDED, None
+            elif self.timed_out and not self.cancelled:
+                state = JobState.FAILED
+                error = (f"Stopped after {self.max_seconds} s: {quotas.describe('max_job_seconds', self.max_seconds)}. "
+                         "Train fewer epochs or ask an admin for more time.")
             elif self.cancelled or code == EXIT_CANCELLED:
                 state, error = JobState.CANCELLED, None
             elif code < 0:

@@ -136,11 +136,19 @@ def created_column() -> Mapped[datetime]:
 
 
 class User(Base):
+    """A person. ``password_hash`` (argon2id) is set for users who log in to the editor in token
+    mode; a ``disabled_at`` user's sessions and tokens stop working. ``quotas`` holds an admin's
+    per-user overrides of the quota settings (``{"max_running_jobs": 4}``); absent keys use the settings."""
+
     __tablename__ = "users"
 
     id: Mapped[str] = id_column()
     name: Mapped[str] = mapped_column(String(100), unique=True)
     created_at: Mapped[datetime] = created_column()
+    password_hash: Mapped[str | None] = mapped_column(String(200))
+    is_admin: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    quotas: Mapped[dict[str, Any] | None] = mapped_column(JsonValue)
 
 
 class ApiToken(Base):
@@ -153,6 +161,20 @@ class ApiToken(Base):
     token_hash: Mapped[str] = mapped_column(String(SHA256_LENGTH), unique=True)
     created_at: Mapped[datetime] = created_column()
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    name: Mapped[str | None] = mapped_column(String(100))  # the user's label for it ("laptop", "CI")
+
+
+class UserSession(Base):
+    """A browser's login (the ``layerloom_session`` cookie). Like tokens, only the sha256 of the
+    cookie's value is stored; logging out deletes the row."""
+
+    __tablename__ = "user_sessions"
+
+    id: Mapped[str] = id_column()
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(SHA256_LENGTH), unique=True)
+    created_at: Mapped[datetime] = created_column()
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class Graph(Base):

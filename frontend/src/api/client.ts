@@ -23,6 +23,9 @@ export const API_BASE = "/api";
  */
 export const CLIENT_HEADER = { "X-Layerloom-Client": "editor" } as const;
 
+/** Fired on every 401: the sign-in gate (account/SignIn.tsx) then asks who we are and shows the login. */
+export const UNAUTHORIZED_EVENT = "layerloom:unauthorized";
+
 /** FastAPI errors: {"detail": "text"} or {"detail": [{"msg": …, "loc": […]}]}, or our {"code","message"}. */
 function errorMessage(status: number, body: unknown): string {
   if (body && typeof body === "object") {
@@ -62,6 +65,7 @@ export async function request<T>(method: string, path: string, body?: unknown, s
       data = text;
     }
   }
+  if (res.status === 401 && path !== "/me" && typeof window !== "undefined") window.dispatchEvent(new Event(UNAUTHORIZED_EVENT));
   if (!res.ok) throw new ApiError(res.status, errorMessage(res.status, data), data);
   return data as T;
 }

@@ -164,7 +164,7 @@ export function downloadUrl(id: string, what: Download): string {
   return `${base}/${what}`;
 }
 
-/** ws(s)://host/api/jobs/{id}/events?after=SEQ (local auth mode needs no ticket). */
+/** ws(s)://host/api/jobs/{id}/events?after=SEQ (no ticket: local mode needs none, token mode sends the session cookie). */
 export function eventsSocketUrl(id: string, after: number, loc: { protocol: string; host: string } = window.location): string {
   const proto = loc.protocol === "https:" ? "wss:" : "ws:";
   return `${proto}//${loc.host}${API_BASE}/jobs/${encodeURIComponent(id)}/events?after=${after}`;

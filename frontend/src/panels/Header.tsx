@@ -11,6 +11,7 @@ import { exportFile, importFile, importKerasFile, saveDocument } from "./documen
 import { OpenDialog, SaveDialog, TemplatesDialog } from "./dialogs";
 import { Icon, type IconName } from "./icons";
 import { TrainingNav } from "../training/TrainingEntry";
+import { AccountButton } from "../account/AccountButton";
 
 type Dialog = "open" | "save" | "templates" | null;
 
@@ -116,6 +117,7 @@ export function Header({ theme, onToggleTheme }: { theme: "light" | "dark"; onTo
         <span className="ll-sep" />
         <TrainingNav />
         <span className="ll-sep" />
+        <AccountButton />
         <ToolButton icon={theme === "dark" ? "sun" : "moon"} label={theme === "dark" ? "Light theme" : "Dark theme"} onClick={onToggleTheme} testId="theme" />
       </nav>
 

@@ -1,8 +1,9 @@
-"""The operator's view: queue depth by state, running jobs with their worker, and the workers.
+"""The operator's view: queue depth by state, running jobs with their worker, the workers, and
+the users (list them, disable or enable them, override their quotas).
 
-Admins are the users named in ``LAYERLOOM_ADMIN_USERS`` (in local mode, the local user). Anyone else
-gets a 404, as for any object that is not theirs. (Roles arrive with user management; until then
-the setting is the list.)
+Admins are users with the admin role (``layerloom user create NAME --admin``), the users named in
+``LAYERLOOM_ADMIN_USERS``, and in local mode the local user. Anyone else gets a 404, as for any
+object that is not theirs.
 """
 
 from __future__ import annotations
@@ -10,24 +11,27 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import Depends
-from pydantic import BaseModel
+from fastapi import Depends, Path
+from pydantic import BaseModel, Field
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from ...jobs.lifecycle import RUNNING_STATES
 from ...jobs.workers import worker_registry
 from ...store.models import Job, JobState, User
+from ...settings import Settings
+from ...store.quotas import QUOTAS
+from .. import auth
 from ..deps import CurrentUser, SessionDep, SettingsDep
-from ..errors import NotFound
+from ..errors import Conflict, NotFound
 from ..routing import make_router
+from .account import QuotaPublic, is_admin, quota_list
 
-router = make_router("admin")
+router = make_router("admin", errors=(401, 404, 409, 422))
 
 
 def require_admin(user: CurrentUser, settings: SettingsDep) -> User:
-    admins = {name.strip() for name in settings.admin_users.split(",") if name.strip()}
-    local_admin = settings.auth_mode == "local" and user.name == settings.local_user_name
-    if user.name not in admins and not local_admin:
+    if not is_admin(user, settings):
         raise NotFound("Not found.")
     return user
 
@@ -84,3 +88,73 @@ def workers(_admin: Admin, settings: SettingsDep) -> list[WorkerPublic]:
     return [WorkerPublic(id=w.id, name=w.name, host=w.host, pid=w.pid, devices=w.devices, queues=w.queues,
                          current_job=w.job, current_jobs=w.jobs, concurrency=w.concurrency, alive=w.alive(), last_seen=datetime.fromtimestamp(w.last_seen).astimezone(),
                          started_at=datetime.fromtimestamp(w.started_at).astimezone()) for w in records]
+
+
+class UserPublic(BaseModel):
+    id: str
+    name: str
+    is_admin: bool
+    disabled: bool
+    can_log_in: bool = Field(description="The user has a password (made with `layerloom user create`).")
+    created_at: datetime
+    quota_overrides: dict[str, int] = Field(description="This user's quotas that differ from the settings.")
+    quotas: list[QuotaPublic]
+
+
+QuotaValue = Annotated[int | None, Field(ge=0, le=2**62)]
+
+
+class QuotaOverrides(BaseModel):
+    """Per-user limits; null removes the override (the setting applies again); 0 means no limit."""
+
+    max_running_jobs: QuotaValue = None
+    max_queued_jobs: QuotaValue = None
+    max_stored_bytes: QuotaValue = None
+    max_datasets: QuotaValue = None
+    max_job_seconds: QuotaValue = None
+
+
+assert set(QuotaOverrides.model_fields) == set(QUOTAS)
+
+
+class UserUpdate(BaseModel):
+    disabled: bool | None = Field(None, description="true: the user's sessions and tokens stop working at once.")
+    quotas: QuotaOverrides | None = Field(None, description="Only the quotas given are changed.")
+
+
+def _user_public(session: Session, settings: Settings, user: User) -> UserPublic:
+    return UserPublic(id=user.id, name=user.name, is_admin=is_admin(user, settings),
+                      disabled=user.disabled_at is not None, can_log_in=user.password_hash is not None,
+                      created_at=user.created_at, quota_overrides=dict(user.quotas or {}),
+                      quotas=quota_list(session, settings, user))
+
+
+@router.get("/admin/users", response_model=list[UserPublic])
+def list_users(_admin: Admin, session: SessionDep, settings: SettingsDep) -> list[UserPublic]:
+    """Every user, by name, with role, state and quotas (limit and use)."""
+    return [_user_public(session, settings, u) for u in session.scalars(select(User).order_by(User.name)).all()]
+
+
+@router.patch("/admin/users/{user_id}", response_model=UserPublic)
+def update_user(user_id: Annotated[str, Path(max_length=100)], body: UserUpdate, admin: Admin,
+                session: SessionDep, settings: SettingsDep) -> UserPublic:
+    """Disable or enable a user, and set or clear their quota overrides."""
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFound(f"There is no user {user_id!r}.")
+    if body.disabled and user.id == admin.id:
+        raise Conflict("You cannot disable yourself; ask another admin, or use `layerloom user disable`.")
+    if body.quotas is not None:
+        overrides = dict(user.quotas or {})
+        for name in body.quotas.model_fields_set:
+            value = getattr(body.quotas, name)
+            if value is None:
+                overrides.pop(name, None)
+            else:
+                overrides[name] = value
+        user.quotas = overrides or None
+        session.commit()
+    if body.disabled is not None:
+        auth.set_disabled(session, user, body.disabled)
+    session.refresh(user)
+    return _user_public(session, settings, user)

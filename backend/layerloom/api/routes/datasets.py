@@ -32,9 +32,10 @@ from ..deps import CurrentUser, Paging, SessionDep, SettingsDep, load_owned
 from ..errors import Conflict, NotFound, ServiceUnavailable, Unprocessable, pydantic_problems, problem
 from ..routing import make_router
 from ..schemas import DatasetPublic, Name, Page, WholeNumber
-from ..uploads import FILE_FIELD, Upload, receive_upload
+from ..uploads import FILE_FIELD, Quota, Upload, receive_upload
+from .. import quota_checks
 
-router = make_router("datasets", errors=(400, 401, 404, 409, 413, 415, 422, 503))
+router = make_router("datasets", errors=(400, 401, 404, 409, 413, 415, 422, 429, 503))
 
 _names = TypeAdapter(Name)
 
@@ -79,9 +80,13 @@ def list_datasets(user: CurrentUser, session: SessionDep, paging: Paging) -> Pag
 async def upload_dataset(request: Request, user: CurrentUser, session: SessionDep,
                          settings: SettingsDep) -> DatasetPublic:
     """Upload a CSV, NPZ or image-folder zip (multipart form). The file is parsed before anything is
-    kept: problems with it are a 422 listing each one; a file over the size limit is a 413."""
+    kept: problems with it are a 422 listing each one; a file over the size limit or the user's
+    storage quota is a 413 (refused while it streams in), one over the dataset-count quota a 429."""
+    storage = await run_in_threadpool(quota_checks.check_new_dataset, session, settings, user)
+    quota = None if storage is None else Quota(storage[0] - storage[1],
+                                               lambda: quota_checks.storage_refusal(*storage))
     tmp_dir = files.uploads_tmp_dir(settings.data_dir)
-    async with receive_upload(request, tmp_dir, max_file_bytes=settings.max_upload_bytes) as upload:
+    async with receive_upload(request, tmp_dir, max_file_bytes=settings.max_upload_bytes, quota=quota) as upload:
         kind, name, options = _read_form(upload)
         # Parsing decodes images and reads whole files: off the event loop.
         return await run_in_threadpool(_store_upload, session, settings, user, upload, kind, name, options)

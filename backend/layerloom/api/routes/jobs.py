@@ -45,8 +45,8 @@ from ...store.models import (
 )
 from ...train import MappingError, TrainConfig, check_compatibility
 from ..downloads import attachment_headers, stored_file_response
-from ..deps import CurrentUser, GraphLimits, OwnedJob, Paging, SessionDep, SettingsDep, StorageDep, load_owned
-from .. import auth
+from ..deps import SESSION_COOKIE, CurrentUser, GraphLimits, OwnedJob, Paging, SessionDep, SettingsDep, StorageDep, load_owned
+from .. import auth, quota_checks
 from ..errors import Conflict, NotFound, ServiceUnavailable, Unprocessable, problem, pydantic_problems
 from ..routing import make_router
 from ..schemas import MAX_INT, Page, WholeNumber
@@ -54,7 +54,7 @@ from ..event_hub import CLOSE, GONE, READ_BATCH, EventHub, event_item, read_log
 from .datasets import stored_dataset_file
 from .predict import evict_predictor
 
-router = make_router("jobs")
+router = make_router("jobs", errors=(401, 404, 422, 429))
 log = logging.getLogger(__name__)
 
 FINAL_EVENT_WAIT = 1.0  # an ended job's final status event is committed just after its state
@@ -121,8 +121,10 @@ class JobMetrics(BaseModel):
 @router.post("/jobs", status_code=201, response_model=JobPublic)
 def submit_job(body: JobCreate, request: Request, user: CurrentUser, session: SessionDep, settings: SettingsDep,
                limits: GraphLimits) -> JobPublic:
-    """Check the graph, config and dataset together, then queue the job. 422 lists every problem."""
+    """Check the graph, config and dataset together, then queue the job. 422 lists every problem;
+    429 names the quota (queued or running jobs) a new job would pass."""
     document, version, config, dataset_row = _checked_submission(body, user, session, settings, limits)
+    quota_checks.check_job_submission(session, settings, user)
     job = Job(owner_id=user.id, graph_version_id=version.id if version else None, graph=document,
               dataset_id=dataset_row.id if dataset_row else None,
               builtin_dataset=None if dataset_row else body.dataset, mapping=body.mapping,
@@ -158,8 +160,9 @@ def _queued_message(settings: SettingsDep, queue: str) -> str:
 def check_job(body: JobCreate, user: CurrentUser, session: SessionDep, settings: SettingsDep,
               limits: GraphLimits) -> None:
     """The same checks as submitting, storing nothing: 204 if the job would be accepted, else the
-    422 that submitting would give. The editor calls it before it saves a new graph version."""
+    422 (or quota 429) that submitting would give. The editor calls it before it saves a new graph version."""
     _checked_submission(body, user, session, settings, limits)
+    quota_checks.check_job_submission(session, settings, user)
 
 
 def _checked_submission(body: JobCreate, user: User, session: Session, settings: Settings, limits: Limits):
@@ -551,13 +554,19 @@ async def _stream(websocket: WebSocket, sessions: Any, hub: EventHub, feed: Any,
 def _websocket_user(app: Any, websocket: WebSocket, job_id: str, ticket: str | None) -> str | None:
     with app.state.sessionmaker() as session:
         if ticket:
-            return _tickets(app).redeem(ticket, job_id)
+            user_id = _tickets(app).redeem(ticket, job_id)
+            enabled = user_id is not None and session.scalar(select(User.id).where(User.id == user_id,
+                                                                                   User.disabled_at.is_(None)))
+            return user_id if enabled else None
         header = websocket.headers.get("authorization", "")
+        cookie = websocket.cookies.get(SESSION_COOKIE)
         if header.lower().startswith("bearer "):
             user = auth.user_for_token(session, header[7:].strip())
         elif app.state.settings.auth_mode == "local":
             user = auth.get_or_create_user(session, app.state.settings.local_user_name)
             session.commit()
+        elif cookie:  # the logged-in browser (its Origin was checked by api/security.py)
+            user = auth.user_for_session(session, cookie)
         else:
             return None
         if user is None:
