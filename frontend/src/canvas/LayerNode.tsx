@@ -10,6 +10,7 @@ import { canAddPort, effectiveParams, nodeSpec } from "../domain/catalog";
 import { formatCount, formatShape, summarizeParams } from "../domain/display";
 import { nodeIndex } from "../domain/graph";
 import { worstSeverity } from "../domain/issues";
+import { scopedId } from "../domain/scope";
 import { dispatch } from "../state/commands";
 import { useDocumentStore, useEditor } from "../state/EditorProvider";
 import { categoryClass } from "./categories";
@@ -28,8 +29,9 @@ function LayerNodeView({ id, selected }: NodeProps<LayerFlowNode>) {
   const catalog = useEditor((s) => s.catalog);
   const use = useEditor((s) => portUse(s.edges).get(id));
   const requested = useEditor((s) => s.portRequests[id] ?? 0);
-  const info = useEditor((s) => s.analysis.nodeInfo[id]);
-  const issues = useEditor((s) => s.analysis.issues.byNode[id]);
+  // inside an open block, the analysis of this node in the call it was opened through
+  const info = useEditor((s) => s.analysis.nodeInfo[scopedId(s.scope, id)]);
+  const issues = useEditor((s) => s.analysis.issues.byNode[scopedId(s.scope, id)]);
   const sharedBy = useEditor((s) => sharers(s.nodes).get(id));
   const pending = useEditor((s) => s.analysis.status === "pending");
   // zoomed out: name and shape only (fewer elements to lay out, paint and hit-test on 500 nodes)
@@ -114,6 +116,21 @@ function LayerNodeView({ id, selected }: NodeProps<LayerFlowNode>) {
         <div className="ll-node-head">
           <span className="ll-node-dot" />
           <span className="ll-node-type">{isCall ? `Block · ${String(node.params?.block ?? "?")}` : type}</span>
+          {isCall && (
+            <button
+              type="button"
+              className="ll-node-expand nodrag"
+              title="Open: edit this block's definition here (double-click, Enter; Escape goes back)"
+              aria-label={`Open ${id}`}
+              data-testid={`open-${id}`}
+              onClick={(e) => {
+                e.stopPropagation();
+                dispatch(store, "openBlock", id);
+              }}
+            >
+              ↘
+            </button>
+          )}
           {isCall && (
             <button
               type="button"
