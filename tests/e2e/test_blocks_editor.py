@@ -192,3 +192,22 @@ def test_auto_layout_runs_top_to_bottom(page: Page) -> None:
     page.wait_for_timeout(200)
     ys2 = [node(page, i).bounding_box()["y"] for i in ["x", "d1", "a1", "d2", "y"]]
     assert ys2 == sorted(ys2), ys2
+
+
+def test_a_card_expands_its_block_and_an_expanded_card_collapses_it_back(page: Page) -> None:
+    page.set_viewport_size({"width": 2600, "height": 900})  # cards at full detail (their buttons) when fitted
+    import_file(page, EXAMPLES / "se_cnn.json")
+    fit(page)
+    expect(page.get_by_test_id("problems-ok")).to_be_visible()
+    total = page.get_by_test_id("total-params").inner_text()
+    node(page, "stage3").get_by_test_id("expand-stage3").click()
+    expect(node(page, "stage3")).to_have_count(0)
+    expect(node(page, "se_excite")).to_be_visible()
+    expect_valid(page, total)
+    fit(page)
+    node(page, "se_excite").get_by_test_id("collapse-se_excite").click()
+    expect(node(page, "stage3")).to_be_visible()
+    expect(node(page, "se_excite")).to_have_count(0)
+    expect_valid(page, total)
+    call = next(n for n in doc(page)["nodes"] if n["id"] == "stage3")
+    assert call["type"] == "Block" and call["params"]["block"] == "block_1"  # conv_se still serves stage1 and stage2

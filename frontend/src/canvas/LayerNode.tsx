@@ -8,6 +8,7 @@ import { Handle, Position, useUpdateNodeInternals, type NodeProps } from "@xyflo
 import { memo, useContext, useEffect, useMemo, useRef } from "react";
 import { canAddPort, effectiveParams, nodeSpec } from "../domain/catalog";
 import { formatCount, formatShape, summarizeParams } from "../domain/display";
+import { EXPANDED_FROM } from "../domain/blocks";
 import { nodeIndex } from "../domain/graph";
 import { worstSeverity } from "../domain/issues";
 import { scopedId } from "../domain/scope";
@@ -38,6 +39,7 @@ function LayerNodeView({ id, selected }: NodeProps<LayerFlowNode>) {
   const compact = useContext(ZoomedOutContext);
 
   const blocks = useEditor((s) => s.blocks);
+  const fromCall = useEditor((s) => (s.layout[id]?.[EXPANDED_FROM] as { call?: string } | undefined)?.call);
   const type = node?.type ?? "";
   const spec = useMemo(() => nodeSpec(catalog, node, blocks), [catalog, node, blocks]);
   const isCall = type === "Block";
@@ -144,6 +146,21 @@ function LayerNodeView({ id, selected }: NodeProps<LayerFlowNode>) {
               }}
             >
               ⤢
+            </button>
+          )}
+          {fromCall && !isCall && (
+            <button
+              type="button"
+              className="ll-node-expand nodrag"
+              title={`Collapse: put the layers expanded from ${fromCall} back into one block call`}
+              aria-label={`Collapse into ${fromCall}`}
+              data-testid={`collapse-${id}`}
+              onClick={(e) => {
+                e.stopPropagation();
+                dispatch(store, "collapseExpanded", id);
+              }}
+            >
+              ⤡
             </button>
           )}
           {severity && (

@@ -31,7 +31,7 @@ import {
   setShare,
   type Connection,
 } from "../domain/graph";
-import { addBlockCall, expandBlock, groupIntoBlock, type AddCallArgs } from "../domain/blocks";
+import { addBlockCall, collapseExpanded, expandBlock, groupIntoBlock, type AddCallArgs } from "../domain/blocks";
 import { autoLayout, placeUnplaced, type LayoutDirection } from "../domain/layout";
 import { closeTo, openBlock, writeBack } from "../domain/scope";
 import type { GraphDoc, XY } from "../domain/types";
@@ -361,6 +361,18 @@ export const docCommands = {
    * Lay the level out; the direction is given, or the one last used (kept in the document's
    * `extra.layout_direction`, outside the history), or left to right.
    */
+  /** The layers expanded from a call, collapsed back into it (⤡ on one of their cards). */
+  collapseExpanded: {
+    kind: "doc",
+    label: "Collapse back into the block",
+    history: "record",
+    perform: (s, id: string) => {
+      const r = collapseExpanded(levelDoc(s), id);
+      if (!r.ok) return notice("error", r.message);
+      return { ...docPatch(r.doc), selection: { nodes: [r.id], edges: [] } };
+    },
+  } as DocCommand<string>,
+
   autoLayout: {
     kind: "doc",
     label: "Auto-layout",
