@@ -125,3 +125,68 @@ describe("auto-layout direction", () => {
     expect(y(s.getState().edges[0].target)).toBeGreaterThan(y(s.getState().edges[0].source));
   });
 });
+
+describe("nested blocks open further", () => {
+  const nested = (): GraphDoc => ({
+    format: "layerloom.graph",
+    version: 1,
+    name: "nest",
+    nodes: [
+      { id: "x", type: "Input", params: { shape: [4] } },
+      { id: "a1", type: "Block", params: { block: "outer" } },
+      { id: "y", type: "Output", params: { loss: "mse" } },
+    ],
+    edges: [{ source: "x", target: "a1" }, { source: "a1", target: "y" }],
+    layout: { x: { x: 0, y: 0 }, a1: { x: 200, y: 0 }, y: { x: 400, y: 0 } },
+    blocks: {
+      outer: {
+        nodes: [{ id: "i", type: "Input" }, { id: "b1", type: "Block", params: { block: "inner" } }, { id: "o", type: "Output" }],
+        edges: [{ source: "i", target: "b1" }, { source: "b1", target: "o" }],
+      },
+      inner: {
+        nodes: [{ id: "i", type: "Input" }, { id: "d", type: "Dense", params: { units: 3 } }, { id: "o", type: "Output" }],
+        edges: [{ source: "i", target: "d" }, { source: "d", target: "o" }],
+      },
+    },
+  });
+
+  it("opens a call inside a block, names the whole path, and edits the inner block", () => {
+    const s = createDocumentStore(nested(), { catalog: CATALOG });
+    dispatch(s, "openBlock", "a1");
+    dispatch(s, "openBlock", "b1");
+    const st = s.getState();
+    expect(st.scope!.path.map((f) => f.call)).toEqual(["a1", "b1"]);
+    expect(scopedId(st.scope, "d")).toBe("a1.b1.d");
+    expect(breadcrumb("nest", st.scope).map((c) => c.label)).toEqual(["nest", "a1 · outer", "b1 · inner"]);
+    dispatch(s, "setParam", { id: "d", name: "units", value: 7 });
+    expect(blockDef(s.getState(), "inner")!.nodes[1].params).toEqual({ units: 7 });
+    dispatch(s, "closeBlock"); // up one: the outer block, its call of inner selected
+    expect(s.getState().nodes.map((n) => n.id)).toEqual(["i", "b1", "o"]);
+    expect(s.getState().selection.nodes).toEqual(["b1"]);
+    dispatch(s, "openBlock", "b1");
+    dispatch(s, "closeBlock", 0); // the breadcrumb's first crumb: straight to the document
+    expect(s.getState().scope).toBeNull();
+    expect(s.getState().selection.nodes).toEqual(["a1"]);
+    expect(selectDoc(s.getState()).nodes.map((n) => n.id)).toEqual(["x", "a1", "y"]);
+  });
+});
+
+describe("top-to-bottom layout keeps merge inputs in port order, left to right", () => {
+  it("on the inception module", () => {
+    const doc = example("inception_module");
+    const pos = computeLayout(doc, { direction: "TB" });
+    const merges = new Map<string, { port: number; source: string }[]>();
+    for (const e of doc.edges) {
+      const list = merges.get(e.target) ?? [];
+      list.push({ port: e.target_port ?? 0, source: e.source });
+      merges.set(e.target, list);
+    }
+    let checked = 0;
+    for (const list of merges.values()) {
+      if (list.length < 2) continue;
+      const sameRank = list.filter((a) => pos[a.source].y === pos[list[0].source].y).sort((a, b) => a.port - b.port);
+      for (let i = 1; i < sameRank.length; i++, checked++) expect(pos[sameRank[i].source].x).toBeGreaterThan(pos[sameRank[i - 1].source].x);
+    }
+    expect(checked).toBeGreaterThan(0);
+  });
+});
