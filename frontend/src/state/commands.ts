@@ -553,7 +553,7 @@ export function dispatch<K extends DocCommandName>(
   // Inside an open block, an edit of the level is an edit of the block's definition: written back
   // into `blocks` in the same step, so every call of it (and the analysis) sees it.
   const scope = "scope" in patch ? patch.scope : state.scope;
-  if (scope && "scope" in patch === false && (["nodes", "edges", "layout"] as const).some((k) => k in patch && patch[k] !== state[k])) {
+  if (scope && !("scope" in patch) && (["nodes", "edges", "layout"] as const).some((k) => k in patch && patch[k] !== state[k])) {
     patch.blocks = writeBack(patch.blocks ?? state.blocks, scope, {
       nodes: patch.nodes ?? state.nodes,
       edges: patch.edges ?? state.edges,
