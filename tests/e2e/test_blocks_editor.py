@@ -4,6 +4,8 @@ grouping in one step; add a library block; type a Lambda expression and see its 
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from harness import ROOT, ci
 
@@ -105,3 +107,107 @@ def test_the_resnet50_template_opens_readable_with_keras_totals(page: Page) -> N
     expect(page.get_by_test_id("summary-row-conv2_block1.conv1")).to_have_count(0)
     page.get_by_test_id("summary-toggle-conv2_block1").click()
     expect(page.get_by_test_id("summary-row-conv2_block1.conv1")).to_be_visible()
+
+
+def params_of(page: Page, node_id: str) -> int:
+    """A call's or an inner node's parameter count, as the analysis gave it to the canvas (the card
+    hides its count when zoomed out)."""
+    return page.evaluate("""id => { const s = window.__layerloom.getState();
+      const key = s.scope ? [...s.scope.path.map(f => f.call), id].join(".") : id;
+      return s.analysis.status === "pending" ? -1 : s.analysis.nodeInfo[key]?.params.total ?? null; }""", node_id)
+
+
+def wait_count(page: Page, node_id: str, predicate) -> int:
+    for _ in range(100):
+        n = params_of(page, node_id)
+        if n is not None and n >= 0 and predicate(n):
+            return n
+        page.wait_for_timeout(100)
+    raise AssertionError(f"{node_id}: {params_of(page, node_id)}")
+
+
+def test_a_block_opens_in_place_and_an_edit_inside_changes_every_call(page: Page) -> None:
+    """Double-click a call: the canvas edits its block, with the path as a breadcrumb; an inner
+    node shows the shape it has in that call; a changed kernel changes all three calls' counts;
+    Escape and the breadcrumb go back up; undo crosses levels."""
+    import_file(page, EXAMPLES / "se_cnn.json")
+    fit(page)
+    expect(page.get_by_test_id("problems-ok")).to_be_visible()
+    total = page.get_by_test_id("total-params").inner_text()
+    calls = ["stage1", "stage2", "stage3"]
+    before = {c: wait_count(page, c, lambda n: n > 0) for c in calls}
+
+    node(page, "stage2").get_by_test_id("node-id").dblclick()
+    crumbs = page.get_by_test_id("breadcrumb")
+    expect(crumbs).to_contain_text("stage2 · conv_se")
+    expect(page.get_by_test_id("crumb-0")).to_have_text("se-cnn")
+    expect(node(page, "stage1")).to_have_count(0)
+    expect(node(page, "se_excite")).to_be_visible()
+    # the inner conv as stage2 calls it: 32 channels in (after stage1), 64 out, 16×16
+    expect(shape(page, "conv")).to_have_text("→ 64×16×16")
+    wait_count(page, "conv", lambda n: n == 18432)
+
+    select(page, "conv")
+    set_param(page, "kernel_size", "5")
+    wait_count(page, "conv", lambda n: n == 51200)
+    assert doc(page)["blocks"]["conv_se"]["nodes"][1]["params"]["kernel_size"] == 5
+    page.evaluate("() => document.activeElement && document.activeElement.blur()")
+    page.keyboard.press("Escape")
+    expect(crumbs).to_have_count(0)
+    for c in calls:
+        wait_count(page, c, lambda n: n > before[c])
+    expect(page.get_by_test_id("total-params")).not_to_have_text(total)
+
+    # undo: back inside the block, before the edit; all calls' totals as they were
+    page.keyboard.press("Control+z")
+    expect(crumbs).to_contain_text("stage2 · conv_se")
+    wait_count(page, "conv", lambda n: n == 18432)
+    expect_valid(page, total)
+    page.get_by_test_id("crumb-0").click()
+    expect(crumbs).to_have_count(0)
+    for c in calls:
+        wait_count(page, c, lambda n: n == before[c])
+    # the card's own button opens it too, and a problem inside marks the call when it is closed
+    node(page, "stage1").get_by_test_id("open-stage1").click()
+    select(page, "pool")
+    set_param(page, "pool_size", "64")  # larger than the 32×32 map stage1 gets
+    expect(node(page, "pool")).to_have_class(re.compile("has-error"))
+    page.get_by_test_id("crumb-0").click()
+    expect(node(page, "stage1")).to_have_class(re.compile("has-error"))
+
+
+def test_auto_layout_runs_top_to_bottom(page: Page) -> None:
+    import_file(page, EXAMPLES / "seed_mlp.json")
+    expect_valid(page, "7,114")
+    button = page.get_by_test_id("layout-direction")
+    expect(button).to_have_attribute("data-direction", "LR")
+    button.click()
+    expect(button).to_have_attribute("data-direction", "TB")
+    page.wait_for_timeout(200)
+    ys = [node(page, i).bounding_box()["y"] for i in ["x", "d1", "a1", "d2", "y"]]
+    assert ys == sorted(ys) and len(set(ys)) == len(ys), ys
+    assert doc(page)["layout_direction"] == "TB"
+    # Shift+L lays out again in the direction last used
+    page.keyboard.press("Shift+L")
+    page.wait_for_timeout(200)
+    ys2 = [node(page, i).bounding_box()["y"] for i in ["x", "d1", "a1", "d2", "y"]]
+    assert ys2 == sorted(ys2), ys2
+
+
+def test_a_card_expands_its_block_and_an_expanded_card_collapses_it_back(page: Page) -> None:
+    page.set_viewport_size({"width": 2600, "height": 900})  # cards at full detail (their buttons) when fitted
+    import_file(page, EXAMPLES / "se_cnn.json")
+    fit(page)
+    expect(page.get_by_test_id("problems-ok")).to_be_visible()
+    total = page.get_by_test_id("total-params").inner_text()
+    node(page, "stage3").get_by_test_id("expand-stage3").click()
+    expect(node(page, "stage3")).to_have_count(0)
+    expect(node(page, "se_excite")).to_be_visible()
+    expect_valid(page, total)
+    fit(page)
+    node(page, "se_excite").get_by_test_id("collapse-se_excite").click()
+    expect(node(page, "stage3")).to_be_visible()
+    expect(node(page, "se_excite")).to_have_count(0)
+    expect_valid(page, total)
+    call = next(n for n in doc(page)["nodes"] if n["id"] == "stage3")
+    assert call["type"] == "Block" and call["params"]["block"] == "block_1"  # conv_se still serves stage1 and stage2

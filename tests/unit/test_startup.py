@@ -35,6 +35,16 @@ def test_check_imports_neither_torch_nor_the_api_nor_the_database() -> None:
     assert imported_after(code, HEAVY_FOR_CHECK) == []
 
 
+def test_check_on_the_big_block_examples_imports_no_torch() -> None:
+    """ResNet50 and EfficientNetB0 (blocks, Normalization, Lambda-free but every new layer family):
+    `check` expands and analyses them without loading torch (the 1.5 s goal of bench/compile.py)."""
+    code = ("import contextlib, io; from layerloom.cli import main\n"
+            "with contextlib.redirect_stdout(io.StringIO()):\n"
+            "    assert main(['check', 'examples/resnet50.json']) == 0\n"
+            "    assert main(['check', '--expand', 'examples/efficientnet_b0.json']) == 0")
+    assert imported_after(code, HEAVY_FOR_CHECK) == []
+
+
 def test_check_json_and_the_analysis_stay_light_too() -> None:
     code = ("import contextlib, io, json; from layerloom.cli import main; from layerloom.graph import analyze\n"
             "with contextlib.redirect_stdout(io.StringIO()): assert main(['check', '--json', 'examples/toy_resnet.json']) == 0\n"

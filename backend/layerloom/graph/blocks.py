@@ -26,6 +26,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .catalog import Layer, Params, ShapeError, TensorSpec, format_shape
+from .lazy import torch_ops
 from .format import ARG_TYPE_WORDS, ArgValue, Block, Edge, Graph, Node, convert_arg
 
 BLOCK_TYPE = "Block"
@@ -110,7 +111,63 @@ class _Unexpanded(Layer):
         raise ShapeError("", code=_SKIP)
 
 
+class _TimeInputPort(InputPort):
+    """The input port of a block under TimeDistributed: takes the (time, *step) tensor the call feeds
+    it; a declared ``shape`` is one step's."""
+
+    def output(self, p: _InputPortParams, inputs: list[TensorSpec]) -> TensorSpec:
+        spec = inputs[0]
+        if len(spec.shape) < 2:
+            raise ShapeError(f"TimeDistributed needs a (time, ...) input with at least two axes, got shape {spec}.")
+        InputPort.output(self, p, [TensorSpec(spec.shape[1:], spec.dtype)])
+        return spec
+
+
+class _TimeFold(Layer):
+    """(batch, time, *step) → (batch·time, *step): every step goes through the block as a sample."""
+
+    type = "Input"
+    category = "Inputs/Outputs"
+    doc = "The steps of a TimeDistributed block's input."
+    params_model = _OutputPortParams
+    accepts_int = True
+
+    def output(self, p: Any, inputs: list[TensorSpec]) -> TensorSpec:
+        return TensorSpec(inputs[0].shape[1:], inputs[0].dtype)
+
+    def emit(self, call: Any, p: Any, args: list[Any]) -> Any:
+        return call.function(torch_ops.fold_time, args[0])
+
+
+class _TimeUnfold(Layer):
+    """An output port of a block under TimeDistributed: (batch·time, *out) back to (batch, time, *out),
+    the batch and time of the call's input (its port 1)."""
+
+    type = "Output"
+    category = "Inputs/Outputs"
+    doc = "An output port of a TimeDistributed block."
+    params_model = _OutputPortParams
+    accepts_int = True
+    min_inputs = max_inputs = 2
+
+    def output(self, p: Any, inputs: list[TensorSpec]) -> TensorSpec:
+        return TensorSpec((inputs[1].shape[0], *inputs[0].shape), inputs[0].dtype)
+
+    def emit(self, call: Any, p: Any, args: list[Any]) -> Any:
+        return call.function(torch_ops.unfold_time, args[0], args[1])
+
+
 INPUT_PORT, OUTPUT_PORT, UNEXPANDED = InputPort(), OutputPort(), _Unexpanded()
+TIME_INPUT, TIME_FOLD, TIME_UNFOLD = _TimeInputPort(), _TimeFold(), _TimeUnfold()
+TIME_DISTRIBUTED = "TimeDistributed"
+
+
+def time_distributed_block(node: Any) -> bool:
+    """Whether a node is a TimeDistributed over a Block call (expanded like a call, step by step)."""
+    if node.type != TIME_DISTRIBUTED or not isinstance(node.params, dict):
+        return False
+    inner = node.params.get("layer")
+    return isinstance(inner, dict) and inner.get("type") == BLOCK_TYPE
 
 
 # ---- the result ------------------------------------------------------------------------------------
@@ -130,6 +187,7 @@ class CallInfo:
     members: list[str] = field(default_factory=list)  # direct inner nodes and calls, in the block's order
     nodes: list[str] = field(default_factory=list)  # every expanded node inside it, nested ones too
     share: str | None = None  # the call whose weights this one reuses (the root of a chain)
+    time_distributed: bool = False  # a TimeDistributed over the block: applied to every step
 
 
 @dataclass(slots=True)
@@ -277,7 +335,7 @@ class _TooLarge(Exception):
 
 def expand_blocks(graph: Graph, max_nodes: int, max_edges: int, max_depth: int) -> Expansion:
     """Expand every Block call of ``graph``; without calls the graph is returned as it is."""
-    if not any(n.type == BLOCK_TYPE for n in graph.nodes):
+    if not any(n.type == BLOCK_TYPE or time_distributed_block(n) for n in graph.nodes):
         return Expansion(graph=graph)
     expander = _Expander(graph, max_nodes, max_edges, max_depth)
     try:
@@ -298,6 +356,7 @@ class _Context:
     args: dict[str, ArgValue]
     declared: dict[str, Any]
     share_owner: str | None  # the expanded id of the call this one shares weights with
+    time: bool = False  # the block is applied to every step (TimeDistributed): its ports fold and unfold
 
 
 class _Expander:
@@ -339,8 +398,20 @@ class _Expander:
             params = self.substitute(node.params, context, xid) if context else node.params
             if context is not None:
                 context.call.members.append(xid)
-            if node.type == BLOCK_TYPE:
-                call = self.call(node, xid, index, params, by_id, context)
+            timed = time_distributed_block(node)
+            if node.type == BLOCK_TYPE or timed:
+                if timed:
+                    extra = set(params) - {"layer"}
+                    inner = params["layer"]
+                    if extra or set(inner) - {"type", "params"}:
+                        self.report("bad_param", xid, "TimeDistributed over a block takes "
+                                    "{\"layer\": {\"type\": \"Block\", \"params\": {\"block\": ..., \"args\": ...}}}.",
+                                    field="params.layer")
+                        call = None
+                    else:
+                        call = self.call(node, xid, index, inner.get("params") or {}, by_id, context, time=True)
+                else:
+                    call = self.call(node, xid, index, params, by_id, context)
                 if call is None:
                     self.add_node(FlatNode(id=xid, type=BLOCK_TYPE, params={}, share=None),
                                   node.id if context else None, UNEXPANDED)
@@ -351,7 +422,15 @@ class _Expander:
             share = node.share and prefix + node.share
             layer = None
             if context is not None:
-                if node.type == "Input":
+                if node.type == "Input" and context.time:
+                    layer, share = TIME_INPUT, None
+                    # the steps node the block's layers read: (batch·time, *step)
+                    self.add_node(FlatNode(id=self.steps_id(xid, by_id), type="Input", params={}), node.id, TIME_FOLD)
+                    self.edges.append(FlatEdge(source=xid, target=self.steps_id(xid, by_id)))
+                    self.edge_origin.append((context.call.id, 0))
+                elif node.type == "Output" and context.time:
+                    layer, share = TIME_UNFOLD, None
+                elif node.type == "Input":
                     layer, share = INPUT_PORT, None
                 elif node.type == "Output":
                     layer, share = OUTPUT_PORT, None
@@ -364,6 +443,10 @@ class _Expander:
             source, source_port = prefix + edge.source, edge.source_port
             target, target_port = prefix + edge.target, edge.target_port
             where = f"edge {k}" if context is None else f"{_display(context.call.id)}{SEPARATOR}edge {k}"
+            if context is not None and context.time:
+                port = by_id.get(edge.source) if edge.source not in calls else None
+                if port is not None and port.type == "Input":
+                    source = self.steps_id(source, by_id)
             if context is not None:
                 port = by_id.get(edge.target) if edge.target not in calls else None
                 if port is not None and port.type == "Input":
@@ -402,6 +485,13 @@ class _Expander:
             self.edges.append(FlatEdge(source=source, target=target, source_port=source_port,
                                                    target_port=target_port))
             self.edge_origin.append((context.call.id if context else None, k))
+        if context is not None and context.time:
+            first_input = next((n for n in nodes if n.type == "Input"), None)
+            if first_input is not None:  # every output unfolds to the batch and time of the (one) input
+                for n in nodes:
+                    if n.type == "Output":
+                        self.edges.append(FlatEdge(source=prefix + first_input.id, target=prefix + n.id, target_port=1))
+                        self.edge_origin.append((context.call.id, 0))
         for call in calls.values():
             names = [self.local_ids[p] for p in call.inputs]
             for port, port_node in enumerate(call.inputs):
@@ -409,6 +499,14 @@ class _Expander:
                     self.report("port_unfed", call.id, f"input port {port} ('{names[port]}') of block '{call.block}' is "
                                 f"not connected; the block takes {len(names)} input(s): {', '.join(names)}.",
                                 field="inputs")
+
+    @staticmethod
+    def steps_id(port_xid: str, siblings: dict[str, Node]) -> str:
+        """The id of the steps node after a TimeDistributed block's input port (free among its siblings)."""
+        local = port_xid.rsplit(".", 1)[-1] + "_steps"
+        while local in siblings:
+            local += "_"
+        return port_xid.rsplit(".", 1)[0] + "." + local
 
     def report_edge(self, where: str, k: int, context: _Context | None, message: str, field: str) -> None:
         if context is None:
@@ -419,7 +517,7 @@ class _Expander:
                                           path=parts))
 
     def call(self, node: Node, xid: str, index: int, params: dict[str, Any], siblings: dict[str, Node],
-             context: _Context | None) -> CallInfo | None:
+             context: _Context | None, time: bool = False) -> CallInfo | None:
         """Expand one Block node; None (with the error reported) when it cannot be."""
         if node.share is not None and not params:  # a sharing call may leave out its params: the owner's
             owner, seen = siblings.get(node.share), {node.id}
@@ -457,12 +555,17 @@ class _Expander:
         args = self.resolve_args(xid, parsed, definition)
         if args is None:
             return None
+        if time and sum(n.type == "Input" for n in definition.nodes) != 1:
+            self.report("bad_param", xid, f"TimeDistributed applies a block with one input to every step, but block "
+                        f"'{parsed.block}' has {sum(n.type == 'Input' for n in definition.nodes)} inputs.",
+                        field="params.layer.params.block")
+            return None
         info = CallInfo(xid, parsed.block, args, index, parent=context.call.id if context else None,
-                        share=share_owner)
+                        share=share_owner, time_distributed=time)
         self.calls[xid] = info
         before = len(self.nodes)
         self.level(definition.nodes, definition.edges,
-                   _Context(info, stack + [parsed.block], args, definition.args, share_owner))
+                   _Context(info, stack + [parsed.block], args, definition.args, share_owner, time))
         info.nodes = [n.id for n in self.nodes[before:]]
         prefix = xid + "."
         info.inputs = [prefix + n.id for n in definition.nodes if n.type == "Input"]
@@ -593,7 +696,7 @@ def calls_json(analysis: Any, nodes: dict[str, dict[str, Any]]) -> None:
         sources = [(analysis.nodes[p].inputs or [None])[0] if p in analysis.nodes else None for p in call.inputs]
         trainable, non_trainable = call_totals(analysis, call)
         nodes[call.id] = {
-            "type": BLOCK_TYPE,
+            "type": TIME_DISTRIBUTED if call.time_distributed else BLOCK_TYPE,
             "block": call.block,
             "args": call.args,
             "inputs": sources if all(sources) else None,

@@ -30,9 +30,10 @@ import { specOf } from "../domain/catalog";
 import { canConnect, canSitOnWire, type Connection } from "../domain/graph";
 import type { Size } from "../domain/layout";
 import type { XY } from "../domain/types";
-import { dispatch } from "../state/commands";
+import { dispatch, layoutDirection } from "../state/commands";
 import type { DocumentStore } from "../state/documentStore";
 import { useDocumentStore, useEditor } from "../state/EditorProvider";
+import { Breadcrumb } from "./Breadcrumb";
 import { categoryClass } from "./categories";
 import { LayerNode } from "./LayerNode";
 import { QuickAdd, type QuickAddAt } from "./QuickAdd";
@@ -99,6 +100,13 @@ export function Canvas({ colorMode }: { colorMode: "light" | "dark" }) {
 
 
   useShortcuts(store, view);
+  const inBlock = useEditor((s) => s.scope !== null);
+  const direction = useEditor(layoutDirection);
+  // Opening a block or going back up shows another level: fit it once it is measured.
+  const scope = useEditor((s) => s.scope);
+  useEffect(() => {
+    view.requestFit();
+  }, [scope, view]);
   const [overview, toggleOverview] = useOverviewSetting();
   // Zoomed out, cards show only their name and shape in larger type: one subscription here, handed
   // to the nodes by context (instead of one subscription per node running on every viewport change).
@@ -279,6 +287,19 @@ export function Canvas({ colorMode }: { colorMode: "light" | "dark" }) {
     [rf, store],
   );
 
+  // Double-click on a block call opens its definition in place.
+  const onNodeDoubleClick = useCallback(
+    (_e: unknown, n: Node) => {
+      if ((n.data as { layerType?: string }).layerType === "Block") dispatch(store, "openBlock", n.id);
+    },
+    [store],
+  );
+
+  const relayout = useCallback(() => {
+    dispatch(store, "autoLayout", direction === "LR" ? "TB" : "LR");
+    view.requestFit();
+  }, [store, view, direction]);
+
   const miniClass = useCallback(
     (n: Node) => {
       const t = (n.data as { layerType?: string }).layerType ?? "";
@@ -288,7 +309,8 @@ export function Canvas({ colorMode }: { colorMode: "light" | "dark" }) {
   );
 
   return (
-    <div className={`ll-canvas ${drag ? "is-dragging" : ""} ${zoomedOut ? "is-zoomed-out" : ""}`} ref={wrapper} data-testid="canvas">
+    <div className={`ll-canvas ${drag ? "is-dragging" : ""} ${zoomedOut ? "is-zoomed-out" : ""} ${inBlock ? "is-in-block" : ""}`} ref={wrapper} data-testid="canvas">
+      <Breadcrumb />
       <ZoomedOutContext.Provider value={zoomedOut}>
       <ReactFlow<LayerFlowNode, WireFlowEdge>
         nodes={nodes}
@@ -301,6 +323,8 @@ export function Canvas({ colorMode }: { colorMode: "light" | "dark" }) {
         onConnectEnd={onConnectEnd}
         isValidConnection={isValidConnection}
         onNodeDragStop={onNodeDragStop}
+        onNodeDoubleClick={onNodeDoubleClick}
+        zoomOnDoubleClick={false}
         onDragOver={onDragOver}
         onDrop={onDrop}
         colorMode={colorMode}
@@ -319,6 +343,21 @@ export function Canvas({ colorMode }: { colorMode: "light" | "dark" }) {
           <ControlButton onClick={toggleOverview} title={overview ? "Hide the overview map" : "Show the overview map"} aria-label="Toggle the overview map" data-testid="toggle-minimap">
             <svg viewBox="0 0 24 24" aria-hidden>
               <path d="M3 6l6-2 6 2 6-2v14l-6 2-6-2-6 2zM9 4v14M15 6v14" fill="none" stroke="currentColor" strokeWidth="2" strokeLinejoin="round" />
+            </svg>
+          </ControlButton>
+          <ControlButton
+            onClick={relayout}
+            title={direction === "LR" ? "Lay out top to bottom" : "Lay out left to right"}
+            aria-label={direction === "LR" ? "Lay out top to bottom" : "Lay out left to right"}
+            data-testid="layout-direction"
+            data-direction={direction}
+          >
+            <svg viewBox="0 0 24 24" aria-hidden>
+              {direction === "LR" ? (
+                <path d="M12 3v14M6 11l6 6 6-6M5 21h14" fill="none" stroke="currentColor" strokeWidth="2" strokeLinecap="round" strokeLinejoin="round" />
+              ) : (
+                <path d="M3 12h14M11 6l6 6-6 6M21 5v14" fill="none" stroke="currentColor" strokeWidth="2" strokeLinecap="round" strokeLinejoin="round" />
+              )}
             </svg>
           </ControlButton>
         </Controls>

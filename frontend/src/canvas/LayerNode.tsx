@@ -8,8 +8,10 @@ import { Handle, Position, useUpdateNodeInternals, type NodeProps } from "@xyflo
 import { memo, useContext, useEffect, useMemo, useRef } from "react";
 import { canAddPort, effectiveParams, nodeSpec } from "../domain/catalog";
 import { formatCount, formatShape, summarizeParams } from "../domain/display";
+import { EXPANDED_FROM } from "../domain/blocks";
 import { nodeIndex } from "../domain/graph";
 import { worstSeverity } from "../domain/issues";
+import { scopedId } from "../domain/scope";
 import { dispatch } from "../state/commands";
 import { useDocumentStore, useEditor } from "../state/EditorProvider";
 import { categoryClass } from "./categories";
@@ -28,14 +30,16 @@ function LayerNodeView({ id, selected }: NodeProps<LayerFlowNode>) {
   const catalog = useEditor((s) => s.catalog);
   const use = useEditor((s) => portUse(s.edges).get(id));
   const requested = useEditor((s) => s.portRequests[id] ?? 0);
-  const info = useEditor((s) => s.analysis.nodeInfo[id]);
-  const issues = useEditor((s) => s.analysis.issues.byNode[id]);
+  // inside an open block, the analysis of this node in the call it was opened through
+  const info = useEditor((s) => s.analysis.nodeInfo[scopedId(s.scope, id)]);
+  const issues = useEditor((s) => s.analysis.issues.byNode[scopedId(s.scope, id)]);
   const sharedBy = useEditor((s) => sharers(s.nodes).get(id));
   const pending = useEditor((s) => s.analysis.status === "pending");
   // zoomed out: name and shape only (fewer elements to lay out, paint and hit-test on 500 nodes)
   const compact = useContext(ZoomedOutContext);
 
   const blocks = useEditor((s) => s.blocks);
+  const fromCall = useEditor((s) => (s.layout[id]?.[EXPANDED_FROM] as { call?: string } | undefined)?.call);
   const type = node?.type ?? "";
   const spec = useMemo(() => nodeSpec(catalog, node, blocks), [catalog, node, blocks]);
   const isCall = type === "Block";
@@ -118,6 +122,21 @@ function LayerNodeView({ id, selected }: NodeProps<LayerFlowNode>) {
             <button
               type="button"
               className="ll-node-expand nodrag"
+              title="Open: edit this block's definition here (double-click, Enter; Escape goes back)"
+              aria-label={`Open ${id}`}
+              data-testid={`open-${id}`}
+              onClick={(e) => {
+                e.stopPropagation();
+                dispatch(store, "openBlock", id);
+              }}
+            >
+              ↘
+            </button>
+          )}
+          {isCall && (
+            <button
+              type="button"
+              className="ll-node-expand nodrag"
               title="Expand: put this block's layers here (Ctrl+Shift+G; Ctrl+G groups them again)"
               aria-label={`Expand ${id}`}
               data-testid={`expand-${id}`}
@@ -127,6 +146,21 @@ function LayerNodeView({ id, selected }: NodeProps<LayerFlowNode>) {
               }}
             >
               ⤢
+            </button>
+          )}
+          {fromCall && !isCall && (
+            <button
+              type="button"
+              className="ll-node-expand nodrag"
+              title={`Collapse: put the layers expanded from ${fromCall} back into one block call`}
+              aria-label={`Collapse into ${fromCall}`}
+              data-testid={`collapse-${id}`}
+              onClick={(e) => {
+                e.stopPropagation();
+                dispatch(store, "collapseExpanded", id);
+              }}
+            >
+              ⤡
             </button>
           )}
           {severity && (

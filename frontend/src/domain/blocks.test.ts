@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { CATALOG, example } from "../testing/fixtures";
-import { addBlockCall, blockPorts, expandBlock, groupIntoBlock } from "./blocks";
+import { addBlockCall, blockPorts, collapseExpanded, expandBlock, expandedFrom, groupIntoBlock } from "./blocks";
 import { canConnect } from "./graph";
 import type { GraphDoc } from "./types";
 
@@ -88,5 +88,31 @@ describe("block calls take their ports from their block", () => {
     const r = addBlockCall(example("seed_mlp"), { name: "pair", def, position: { x: 0, y: 0 } });
     expect(canConnect(r.doc, CATALOG, { source: "x", target: r.id, targetPort: 1 }).ok).toBe(true);
     expect(canConnect(r.doc, CATALOG, { source: "x", target: r.id, targetPort: 2 })).toMatchObject({ ok: false, reason: "no_input_port" });
+  });
+});
+
+describe("a canvas node collapses what was expanded", () => {
+  it("expand then collapse from one of the expanded cards gives the call and its block back", () => {
+    const doc = example("toy_resnet");
+    const g = groupIntoBlock(doc, ["block2_conv1", "block2_conv2", "block2_out"]);
+    if (!g.ok) throw new Error(g.message);
+    const renamed = { ...g.doc, blocks: { stage: g.doc.blocks!.block_1 }, nodes: g.doc.nodes.map((n) => (n.id === "block_1" ? { ...n, id: "s2", params: { block: "stage" } } : n)) };
+    renamed.edges = renamed.edges.map((e) => ({ ...e, source: e.source === "block_1" ? "s2" : e.source, target: e.target === "block_1" ? "s2" : e.target }));
+    renamed.layout = { ...renamed.layout, s2: renamed.layout.block_1 };
+    delete renamed.layout.block_1;
+    const x = expandBlock(renamed, "s2");
+    if (!x.ok) throw new Error(x.message);
+    expect(x.doc.blocks?.stage).toBeUndefined(); // no other call: the definition went with it
+    expect(expandedFrom(x.doc, "block2_conv2")).toEqual({ call: "s2", block: "stage" });
+    const c = collapseExpanded(x.doc, "block2_conv2");
+    if (!c.ok) throw new Error(c.message);
+    expect(c.id).toBe("s2");
+    expect(c.block).toBe("stage");
+    expect(c.doc.nodes.find((n) => n.id === "s2")).toEqual({ id: "s2", type: "Block", params: { block: "stage" } });
+    expect(sortEdges(c.doc)).toEqual(sortEdges(renamed));
+    const def = c.doc.blocks!.stage as { nodes: { id: string }[]; layout: Record<string, Record<string, unknown>> };
+    expect(def.nodes.map((n) => n.id).sort()).toEqual((renamed.blocks.stage as { nodes: { id: string }[] }).nodes.map((n) => n.id).sort());
+    expect(Object.values(def.layout).every((p) => !("expanded_from" in p))).toBe(true);
+    expect(collapseExpanded(c.doc, "conv1")).toMatchObject({ ok: false });
   });
 });

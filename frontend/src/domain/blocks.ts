@@ -6,8 +6,9 @@
  */
 
 import { nextFree } from "./ids";
-import { nodeIndex, sourcePort, targetPort } from "./graph";
-import type { GraphDoc, GraphEdge, GraphNode, Layout, Params } from "./types";
+import { nodeIndex, renameNode, sourcePort, targetPort } from "./graph";
+import { computeLayout } from "./layout";
+import type { GraphDoc, GraphEdge, GraphNode, Layout, Params, XY } from "./types";
 
 export const BLOCK_TYPE = "Block";
 
@@ -121,7 +122,9 @@ export function groupIntoBlock(doc: GraphDoc, ids: Iterable<string>): GroupResul
   const innerLayout: Layout = {};
   for (const n of chosen) {
     const p = doc.layout[n.id];
-    if (p) innerLayout[n.id] = { ...p, x: p.x - corner.x + 240, y: p.y - corner.y };
+    if (!p) continue;
+    const { [EXPANDED_FROM]: _mark, ...rest } = p; // a mark of an earlier expansion means nothing inside
+    innerLayout[n.id] = { ...rest, x: p.x - corner.x + 240, y: p.y - corner.y };
   }
   inputNodes.forEach((n, i) => (innerLayout[n.id] = { x: 0, y: i * 120 }));
   const right = Math.max(240, ...Object.values(innerLayout).map((p) => p.x)) + 240;
@@ -233,9 +236,12 @@ export function expandBlock(doc: GraphDoc, callId: string): ExpandResult {
   const at = doc.layout[callId] ?? { x: 0, y: 0 };
   const layout: Layout = { ...doc.layout };
   delete layout[callId];
+  // a definition without positions (a library block, a generated example) is laid out first
+  const placed: Record<string, XY> = inner.every((n) => def.layout?.[n.id]) ? (def.layout as Layout) : computeLayout(def);
   for (const n of inner) {
-    const p = def.layout?.[n.id];
-    layout[rename.get(n.id)!] = { x: at.x + (p ? p.x - 240 : 0), y: at.y + (p ? p.y : 0) };
+    const p = placed[n.id];
+    // tagged with the call it came from, so the card can collapse them back into it
+    layout[rename.get(n.id)!] = { x: at.x + (p ? p.x - 240 : 0), y: at.y + (p ? p.y : 0), [EXPANDED_FROM]: { call: callId, block: name } };
   }
   const index = doc.nodes.findIndex((n) => n.id === callId);
   const outNodes = [...doc.nodes.slice(0, index), ...nodes, ...doc.nodes.slice(index + 1)];
@@ -245,6 +251,46 @@ export function expandBlock(doc: GraphDoc, callId: string): ExpandResult {
     delete blocks[name];
   }
   return { ok: true, ids: nodes.map((n) => n.id), doc: { ...doc, nodes: outNodes, edges: [...outer, ...edges], layout, blocks } };
+}
+
+/** The layout key marking a node put in place by expanding a call: `{call, block}`. */
+export const EXPANDED_FROM = "expanded_from";
+
+/** The call a node was expanded from, if it still carries the mark. */
+export function expandedFrom(doc: Pick<GraphDoc, "layout">, id: string): { call: string; block: string } | null {
+  const tag = doc.layout[id]?.[EXPANDED_FROM] as { call?: unknown; block?: unknown } | undefined;
+  return tag && typeof tag.call === "string" && typeof tag.block === "string" ? { call: tag.call, block: tag.block } : null;
+}
+
+/**
+ * Collapse the layers expanded from a call back into one call (the ⤡ on their cards): every node
+ * still marked with that call is grouped, and the call and its block get their old names back where
+ * they are free (the block's arguments were filled in on expanding: the block holds the values).
+ */
+export function collapseExpanded(doc: GraphDoc, id: string): GroupResult {
+  const tag = expandedFrom(doc, id);
+  if (!tag) return { ok: false, message: `${id} was not expanded from a block call.` };
+  const ids = doc.nodes.filter((n) => expandedFrom(doc, n.id)?.call === tag.call).map((n) => n.id);
+  const r = groupIntoBlock(doc, ids);
+  if (!r.ok) return r;
+  let out = r.doc;
+  let block = r.block;
+  const blocks = { ...out.blocks! };
+  if (!(tag.block in (doc.blocks ?? {})) && !doc.nodes.some((n) => n.id === tag.block && !ids.includes(n.id))) {
+    blocks[tag.block] = blocks[block];
+    delete blocks[block];
+    block = tag.block;
+  }
+  out = { ...out, blocks, nodes: out.nodes.map((n) => (n.id === r.id ? { ...n, params: { ...n.params, block } } : n)) };
+  let callId = r.id;
+  if (callId !== tag.call && !out.nodes.some((n) => n.id === tag.call)) {
+    const renamed = renameNode(out, callId, tag.call);
+    if (renamed.ok) {
+      out = renamed.doc;
+      callId = tag.call;
+    }
+  }
+  return { ok: true, doc: out, id: callId, block };
 }
 
 function usedInBlocks(doc: GraphDoc, name: string): boolean {

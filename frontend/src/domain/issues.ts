@@ -91,6 +91,13 @@ export function indexIssues(result: Pick<AnalysisResult, "errors" | "warnings">,
       push(byNode, n, issue);
       placed = true;
     }
+    // Inside blocks: also on each call down the chain and on the inner node, by their dotted ids
+    // (`stage2_b1.conv1`), for a block opened in place; a merged repeat names its other calls.
+    if (issue.path && issue.path.length > 1) {
+      for (const top of [issue.path[0], ...(issue.nodes ?? []).filter((n) => n !== issue.path![0])]) {
+        for (let i = 2; i <= issue.path.length; i++) push(byNode, [top, ...issue.path.slice(1, i)].join("."), issue);
+      }
+    }
     if (issue.edge !== undefined && keys[issue.edge]) {
       push(byEdge, keys[issue.edge], issue);
       placed = true;

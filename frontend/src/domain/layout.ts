@@ -1,7 +1,8 @@
 /**
- * Auto-layout with dagre, left to right. Merge inputs keep their port order top to bottom: the
- * sources of each merge are constrained to that order within a rank, and a final pass swaps the
- * vertical slots of any same-rank sources that still came out of order.
+ * Auto-layout with dagre, left to right (or top to bottom). Merge inputs keep their port order
+ * across the flow (top to bottom, or left to right when the flow runs down): the sources of each
+ * merge are constrained to that order within a rank, and a final pass swaps the slots of any
+ * same-rank sources that still came out of order.
  */
 
 import dagre from "@dagrejs/dagre";
@@ -15,29 +16,34 @@ export interface Size {
 
 export const DEFAULT_NODE_SIZE: Size = { width: 184, height: 64 };
 
+/** Which way the data flows: left to right (the default) or top to bottom. */
+export type LayoutDirection = "LR" | "TB";
+
 export interface LayoutOptions {
   sizes?: Readonly<Record<string, Size>>;
   rankSep?: number;
   nodeSep?: number;
   /** Only place these nodes; others keep their positions (used for documents without layout). */
   only?: ReadonlySet<string>;
+  direction?: LayoutDirection;
 }
 
 /** Positions (top-left) for every node. */
 export function computeLayout(doc: Pick<GraphDoc, "nodes" | "edges">, opts: LayoutOptions = {}): Record<string, XY> {
   // Pass 1 finds each node's rank (column); pass 2 asks dagre to keep the inputs of every merge, and
   // the chains feeding them, in port order within their columns.
+  const down = opts.direction === "TB";
   const first = runDagre(doc, opts, mergeOrderConstraints(doc, null));
   const columns = new Map<string, number>();
-  for (const [id, p] of Object.entries(first)) columns.set(id, p.x);
+  for (const [id, p] of Object.entries(first)) columns.set(id, down ? p.y : p.x);
   const pos = runDagre(doc, opts, mergeOrderConstraints(doc, columns)) ?? first;
-  enforcePortOrder(doc, pos);
+  enforcePortOrder(doc, pos, down);
   return pos;
 }
 
 function runDagre(doc: Pick<GraphDoc, "nodes" | "edges">, opts: LayoutOptions, constraints: OrderConstraint[]): Record<string, XY> {
   const g = new dagre.graphlib.Graph({ multigraph: true });
-  g.setGraph({ rankdir: "LR", ranksep: opts.rankSep ?? 72, nodesep: opts.nodeSep ?? 28, marginx: 0, marginy: 0 });
+  g.setGraph({ rankdir: opts.direction ?? "LR", ranksep: opts.rankSep ?? 72, nodesep: opts.nodeSep ?? 28, marginx: 0, marginy: 0 });
   g.setDefaultEdgeLabel(() => ({}));
   const sizeOf = (id: string) => opts.sizes?.[id] ?? DEFAULT_NODE_SIZE;
   const ids = new Set(doc.nodes.map((n) => n.id));
@@ -121,8 +127,13 @@ function mergeOrderConstraints(doc: Pick<GraphDoc, "edges">, columns: ReadonlyMa
   return out;
 }
 
-/** Among sources of one merge that share a column, reassign their rows so port order reads top-down. */
-function enforcePortOrder(doc: Pick<GraphDoc, "edges">, pos: Record<string, XY>): void {
+/**
+ * Among sources of one merge that share a rank, reassign their slots so port order reads top-down
+ * (left to right when the flow runs down).
+ */
+function enforcePortOrder(doc: Pick<GraphDoc, "edges">, pos: Record<string, XY>, down = false): void {
+  const rank = down ? "y" : "x";
+  const slot = down ? "x" : "y";
   const byTarget = new Map<string, { port: number; source: string }[]>();
   for (const e of doc.edges) {
     if (!pos[e.source]) continue;
@@ -134,15 +145,15 @@ function enforcePortOrder(doc: Pick<GraphDoc, "edges">, pos: Record<string, XY>)
     if (list.length < 2) continue;
     const columns = new Map<number, { port: number; source: string }[]>();
     for (const item of list) {
-      const x = pos[item.source].x;
-      const col = columns.get(x) ?? [];
+      const r = pos[item.source][rank];
+      const col = columns.get(r) ?? [];
       if (!col.some((c) => c.source === item.source)) col.push(item);
-      columns.set(x, col);
+      columns.set(r, col);
     }
     for (const col of columns.values()) {
       if (col.length < 2) continue;
-      const ys = col.map((c) => pos[c.source].y).sort((a, b) => a - b);
-      col.sort((a, b) => a.port - b.port).forEach((c, i) => (pos[c.source] = { ...pos[c.source], y: ys[i] }));
+      const slots = col.map((c) => pos[c.source][slot]).sort((a, b) => a - b);
+      col.sort((a, b) => a.port - b.port).forEach((c, i) => (pos[c.source] = { ...pos[c.source], [slot]: slots[i] }));
     }
   }
 }
@@ -155,9 +166,9 @@ export function applyPositions(layout: Layout, positions: Readonly<Record<string
 }
 
 /** Lay out the whole document (the auto-layout command). */
-export function autoLayout(doc: GraphDoc, sizes?: Readonly<Record<string, Size>>): GraphDoc {
+export function autoLayout(doc: GraphDoc, sizes?: Readonly<Record<string, Size>>, direction: LayoutDirection = "LR"): GraphDoc {
   if (!doc.nodes.length) return doc;
-  return { ...doc, layout: applyPositions(doc.layout, computeLayout(doc, { sizes })) };
+  return { ...doc, layout: applyPositions(doc.layout, computeLayout(doc, { sizes, direction })) };
 }
 
 /** Give positions to nodes that have none, keeping every placed node where it is. */

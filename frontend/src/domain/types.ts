@@ -97,6 +97,8 @@ export interface Issue {
   edge?: number;
   field?: string;
   nodes?: string[];
+  /** Inside blocks: the chain from the document's call down to the inner node (`["stage2_b1", "conv1"]`). */
+  path?: string[];
 }
 
 export interface NodeAnalysis {

@@ -14,7 +14,8 @@ import { issueParam, issueTitle } from "../domain/issues";
 import { describeFields } from "../domain/schemaForm";
 import type { Issue } from "../domain/types";
 import { dispatch } from "../state/commands";
-import { selectDoc } from "../state/documentStore";
+import { levelDoc } from "../state/documentStore";
+import { scopedId } from "../domain/scope";
 import { useDocumentStore, useEditor, useEditorShallow } from "../state/EditorProvider";
 import { Field } from "./fields";
 
@@ -40,12 +41,12 @@ function NodeInspector({ id }: { id: string }) {
   const nodes = useEditor((s) => s.nodes);
   const edges = useEditor((s) => s.edges);
   const requested = useEditor((s) => s.portRequests[id] ?? 0);
-  const info = useEditor((s) => s.analysis.nodeInfo[id]);
-  const issues = useEditor((s) => s.analysis.issues.byNode[id]);
+  const info = useEditor((s) => s.analysis.nodeInfo[scopedId(s.scope, id)]);
+  const issues = useEditor((s) => s.analysis.issues.byNode[scopedId(s.scope, id)]);
   const blocks = useEditor((s) => s.blocks);
   const spec = useMemo(() => nodeSpec(catalog, node, blocks), [catalog, node, blocks]);
   const fields = useMemo(() => describeFields(spec.params_schema), [spec]);
-  const candidates = useMemo(() => (node ? shareCandidates({ ...selectDoc(store.getState()), nodes }, id) : []), [store, nodes, id, node]);
+  const candidates = useMemo(() => (node ? shareCandidates({ ...levelDoc(store.getState()), nodes }, id) : []), [store, nodes, id, node]);
   if (!node) return null;
 
   const owner = node.share ? nodeIndex(nodes).get(node.share) : undefined;
@@ -353,8 +354,13 @@ function BlockCallSection({ id, params }: { id: string; params: Record<string, u
         </table>
       )}
       <div className="ll-field-hint">
-        {def ? `${def.nodes.length} nodes inside. Expand puts them here in place of the call; Ctrl+G groups them again.` : "This block is not defined in the graph."}
+        {def
+          ? `${def.nodes.length} nodes inside. Open edits the block itself (every call of it changes; Escape goes back). Expand puts its layers here in place of the call; Ctrl+G groups them again.`
+          : "This block is not defined in the graph."}
       </div>
+      <button type="button" className="ll-btn" disabled={!def} onClick={() => dispatch(store, "openBlock", id)} data-testid="inspector-open">
+        Open
+      </button>{" "}
       <button type="button" className="ll-btn" disabled={!def} onClick={() => dispatch(store, "expandBlock", id)} data-testid="inspector-expand">
         Expand
       </button>

@@ -7,7 +7,7 @@ import { createContext, useContext, type ReactNode } from "react";
 import { useStore } from "zustand";
 import { useShallow } from "zustand/react/shallow";
 import type { TemporalState } from "zundo";
-import type { DocumentStore, EditorState, TrackedDoc } from "./documentStore";
+import type { DocumentStore, EditorState, HistorySlice } from "./documentStore";
 
 const StoreContext = createContext<DocumentStore | null>(null);
 
@@ -38,6 +38,6 @@ export function useEditorShallow<T>(selector: (s: EditorState) => T): T {
   return useStore(useDocumentStore(), useShallow(selector));
 }
 
-export function useHistory<T>(selector: (s: TemporalState<TrackedDoc>) => T): T {
+export function useHistory<T>(selector: (s: TemporalState<HistorySlice>) => T): T {
   return useStore(useDocumentStore().temporal, selector);
 }

@@ -8,7 +8,7 @@
 import { serializeGraph } from "../domain/format";
 import { indexIssues, type IssueIndex } from "../domain/issues";
 import type { AnalysisResult, GraphDoc, Issue, NodeAnalysis } from "../domain/types";
-import { selectDoc, type AnalysisView, type DocumentStore, type EditorState } from "./documentStore";
+import { sameDoc, selectDoc, type AnalysisView, type DocumentStore, type EditorState } from "./documentStore";
 
 export type Validator = (doc: Record<string, unknown>, signal: AbortSignal) => Promise<AnalysisResult>;
 
@@ -17,8 +17,8 @@ export interface LiveAnalysisOptions {
   now?: () => number;
 }
 
-const docChanged = (a: EditorState, b: EditorState) =>
-  a.nodes !== b.nodes || a.edges !== b.edges || a.blocks !== b.blocks || a.meta !== b.meta;
+/** Whether the document changed (opening a block or going back up changes only the level shown). */
+const docChanged = (a: EditorState, b: EditorState) => !sameDoc(a, b) || a.meta !== b.meta;
 
 /** Start analysing the store's document on every change; returns a stop function. */
 export function startLiveAnalysis(store: DocumentStore, validate: Validator, opts: LiveAnalysisOptions = {}): () => void {

@@ -31,12 +31,13 @@ import {
   setShare,
   type Connection,
 } from "../domain/graph";
-import { addBlockCall, expandBlock, groupIntoBlock, type AddCallArgs } from "../domain/blocks";
-import { autoLayout, placeUnplaced } from "../domain/layout";
+import { addBlockCall, collapseExpanded, expandBlock, groupIntoBlock, type AddCallArgs } from "../domain/blocks";
+import { autoLayout, placeUnplaced, type LayoutDirection } from "../domain/layout";
+import { closeTo, openBlock, writeBack } from "../domain/scope";
 import type { GraphDoc, XY } from "../domain/types";
 import {
   emptyAnalysis,
-  selectDoc,
+  levelDoc,
   splitDoc,
   tracked,
   type DocumentStore,
@@ -115,7 +116,7 @@ export const docCommands = {
     label: "Add layer",
     history: "record",
     perform: (s, args: { type: string; position: XY; params?: Record<string, unknown> }) => {
-      const { doc, id } = addNode(selectDoc(s), args);
+      const { doc, id } = addNode(levelDoc(s), args);
       return { ...docPatch(doc), selection: { nodes: [id], edges: [] } };
     },
   } as DocCommand<{ type: string; position: XY; params?: Record<string, unknown> }>,
@@ -126,7 +127,7 @@ export const docCommands = {
     label: "Insert layer into wire",
     history: "record",
     perform: (s, args: { edge: string; type: string; position: XY }) => {
-      const r = insertOnEdge(selectDoc(s), s.catalog, args.edge, { type: args.type, position: args.position });
+      const r = insertOnEdge(levelDoc(s), s.catalog, args.edge, { type: args.type, position: args.position });
       if (!r.ok) return notice("error", r.message);
       return { ...docPatch(r.doc), selection: { nodes: [r.id], edges: [] } };
     },
@@ -138,7 +139,7 @@ export const docCommands = {
     label: "Add layer after",
     history: "record",
     perform: (s, args: { after: string; port: number; type: string; position: XY }) => {
-      const r = addNodeAfter(selectDoc(s), s.catalog, args.after, args.port, { type: args.type, position: args.position });
+      const r = addNodeAfter(levelDoc(s), s.catalog, args.after, args.port, { type: args.type, position: args.position });
       if (!r.ok) return notice("error", r.message);
       return { ...docPatch(r.doc), selection: { nodes: [r.id], edges: [] } };
     },
@@ -152,7 +153,7 @@ export const docCommands = {
     enabled: hasSelection,
     perform: (s) => {
       if (!hasSelection(s)) return false;
-      const doc = removeElements(selectDoc(s), s.selection.nodes, s.selection.edges);
+      const doc = removeElements(levelDoc(s), s.selection.nodes, s.selection.edges);
       return {
         ...docPatch(doc),
         selection: EMPTY_SELECTION,
@@ -166,7 +167,7 @@ export const docCommands = {
     label: "Remove wires",
     history: "record",
     perform: (s, keys: string[]) => {
-      const doc = removeElements(selectDoc(s), [], keys);
+      const doc = removeElements(levelDoc(s), [], keys);
       return { ...docPatch(doc), selection: { ...s.selection, edges: s.selection.edges.filter((k) => !keys.includes(k)) } };
     },
   } as DocCommand<string[]>,
@@ -176,7 +177,7 @@ export const docCommands = {
     label: "Connect",
     history: "record",
     perform: (s, c: Connection) => {
-      const result = connect(selectDoc(s), s.catalog, c);
+      const result = connect(levelDoc(s), s.catalog, c);
       if ("ok" in result) return result.ok ? false : notice("error", result.message);
       return docPatch(result);
     },
@@ -198,7 +199,7 @@ export const docCommands = {
     perform: (s, positions?: Record<string, XY>) => {
       const all = { ...(s.drag ?? {}), ...(positions ?? {}) };
       if (!Object.keys(all).length) return s.drag ? { drag: null } : false;
-      return { ...docPatch(moveNodes(selectDoc(s), all)), drag: null };
+      return { ...docPatch(moveNodes(levelDoc(s), all)), drag: null };
     },
   } as DocCommand<Record<string, XY> | undefined>,
 
@@ -206,14 +207,14 @@ export const docCommands = {
     kind: "doc",
     label: "Move",
     history: "record",
-    perform: (s, positions: Record<string, XY>) => docPatch(moveNodes(selectDoc(s), positions)),
+    perform: (s, positions: Record<string, XY>) => docPatch(moveNodes(levelDoc(s), positions)),
   } as DocCommand<Record<string, XY>>,
 
   setParam: {
     kind: "doc",
     label: "Set parameter",
     history: "record",
-    perform: (s, a: { id: string; name: string; value: unknown }) => docPatch(setParam(selectDoc(s), a.id, a.name, a.value)),
+    perform: (s, a: { id: string; name: string; value: unknown }) => docPatch(setParam(levelDoc(s), a.id, a.name, a.value)),
   } as DocCommand<{ id: string; name: string; value: unknown }>,
 
   /** A later keystroke's value while typing in the field that `setParam` started: same undo entry. */
@@ -221,14 +222,14 @@ export const docCommands = {
     kind: "doc",
     label: "Set parameter",
     history: "amend",
-    perform: (s, a: { id: string; name: string; value: unknown }) => docPatch(setParam(selectDoc(s), a.id, a.name, a.value)),
+    perform: (s, a: { id: string; name: string; value: unknown }) => docPatch(setParam(levelDoc(s), a.id, a.name, a.value)),
   } as DocCommand<{ id: string; name: string; value: unknown }>,
 
   setShare: {
     kind: "doc",
     label: "Share weights",
     history: "record",
-    perform: (s, a: { id: string; owner: string | null }) => docPatch(setShare(selectDoc(s), a.id, a.owner)),
+    perform: (s, a: { id: string; owner: string | null }) => docPatch(setShare(levelDoc(s), a.id, a.owner)),
   } as DocCommand<{ id: string; owner: string | null }>,
 
   renameNode: {
@@ -236,7 +237,7 @@ export const docCommands = {
     label: "Rename",
     history: "record",
     perform: (s, a: { from: string; to: string }) => {
-      const r = renameNode(selectDoc(s), a.from, a.to);
+      const r = renameNode(levelDoc(s), a.from, a.to);
       if (!r.ok) return notice("error", r.message);
       const swap = (id: string) => (id === a.from ? a.to : id);
       return {
@@ -269,7 +270,7 @@ export const docCommands = {
     history: "ephemeral",
     enabled: hasNodeSelection,
     perform: (s) => {
-      const fragment = copyFragment(selectDoc(s), s.selection.nodes);
+      const fragment = copyFragment(levelDoc(s), s.selection.nodes);
       return fragment ? { clipboard: fragment, pasteCount: 0 } : false;
     },
   } as DocCommand<void>,
@@ -281,7 +282,7 @@ export const docCommands = {
     history: "record",
     enabled: hasNodeSelection,
     perform: (s) => {
-      const doc = selectDoc(s);
+      const doc = levelDoc(s);
       const fragment = copyFragment(doc, s.selection.nodes);
       if (!fragment) return false;
       return { ...docPatch(removeElements(doc, s.selection.nodes)), clipboard: fragment, pasteCount: 0, selection: EMPTY_SELECTION };
@@ -297,7 +298,7 @@ export const docCommands = {
     perform: (s) => {
       if (!s.clipboard) return false;
       const step = PASTE_STEP * (s.pasteCount + 1);
-      const { doc, ids } = pasteFragment(selectDoc(s), s.clipboard, { x: step, y: step });
+      const { doc, ids } = pasteFragment(levelDoc(s), s.clipboard, { x: step, y: step });
       return { ...docPatch(doc), selection: { nodes: ids, edges: [] }, pasteCount: s.pasteCount + 1 };
     },
   } as DocCommand<void>,
@@ -310,7 +311,7 @@ export const docCommands = {
     enabled: hasNodeSelection,
     perform: (s) => {
       if (!hasNodeSelection(s)) return false;
-      const { doc, ids } = duplicate(selectDoc(s), s.selection.nodes, { x: PASTE_STEP, y: PASTE_STEP });
+      const { doc, ids } = duplicate(levelDoc(s), s.selection.nodes, { x: PASTE_STEP, y: PASTE_STEP });
       return { ...docPatch(doc), selection: { nodes: ids, edges: [] } };
     },
   } as DocCommand<void>,
@@ -324,7 +325,7 @@ export const docCommands = {
     enabled: hasNodeSelection,
     perform: (s) => {
       if (!hasNodeSelection(s)) return false;
-      const r = groupIntoBlock(selectDoc(s), s.selection.nodes);
+      const r = groupIntoBlock(levelDoc(s), s.selection.nodes);
       if (!r.ok) return notice("error", r.message);
       return { ...docPatch(r.doc), selection: { nodes: [r.id], edges: [] } };
     },
@@ -336,7 +337,7 @@ export const docCommands = {
     label: "Add block",
     history: "record",
     perform: (s, a: AddCallArgs) => {
-      const r = addBlockCall(selectDoc(s), a);
+      const r = addBlockCall(levelDoc(s), a);
       return { ...docPatch(r.doc), selection: { nodes: [r.id], edges: [] } };
     },
   } as DocCommand<AddCallArgs>,
@@ -350,11 +351,27 @@ export const docCommands = {
     perform: (s, id?: string) => {
       const target = id ?? (s.selection.nodes.length === 1 ? s.selection.nodes[0] : undefined);
       if (!target) return false;
-      const r = expandBlock(selectDoc(s), target);
+      const r = expandBlock(levelDoc(s), target);
       if (!r.ok) return notice("error", r.message);
       return { ...docPatch(r.doc), selection: { nodes: r.ids, edges: [] } };
     },
   } as DocCommand<string | undefined>,
+
+  /**
+   * Lay the level out; the direction is given, or the one last used (kept in the document's
+   * `extra.layout_direction`, outside the history), or left to right.
+   */
+  /** The layers expanded from a call, collapsed back into it (⤡ on one of their cards). */
+  collapseExpanded: {
+    kind: "doc",
+    label: "Collapse back into the block",
+    history: "record",
+    perform: (s, id: string) => {
+      const r = collapseExpanded(levelDoc(s), id);
+      if (!r.ok) return notice("error", r.message);
+      return { ...docPatch(r.doc), selection: { nodes: [r.id], edges: [] } };
+    },
+  } as DocCommand<string>,
 
   autoLayout: {
     kind: "doc",
@@ -362,8 +379,43 @@ export const docCommands = {
     keys: ["shift+l"],
     history: "record",
     enabled: (s) => s.nodes.length > 0,
-    perform: (s) => docPatch(autoLayout(selectDoc(s), s.sizes)),
-  } as DocCommand<void>,
+    perform: (s, direction?: LayoutDirection) => {
+      const dir = direction ?? layoutDirection(s);
+      const patch: Patch = docPatch(autoLayout(levelDoc(s), s.sizes, dir));
+      if (dir !== layoutDirection(s)) patch.meta = { ...s.meta, extra: { ...(s.meta.extra ?? {}), layout_direction: dir } };
+      return patch;
+    },
+  } as DocCommand<LayoutDirection | undefined>,
+
+  /** Open a block call's definition in place (double-click, Enter): the canvas edits the block. */
+  openBlock: {
+    kind: "doc",
+    label: "Open the block",
+    keys: ["Enter"],
+    history: "never",
+    perform: (s, id?: string) => {
+      const target = id ?? (s.selection.nodes.length === 1 ? s.selection.nodes[0] : undefined);
+      if (!target || nodeIndex(s.nodes).get(target)?.type !== "Block") return false;
+      const r = openBlock(s, s.blocks, s.scope, target);
+      if (!r.ok) return notice("error", r.message);
+      return { ...r.level, scope: r.scope, selection: EMPTY_SELECTION, portRequests: {}, drag: null };
+    },
+  } as DocCommand<string | undefined>,
+
+  /** Back up one level (Escape), or to a breadcrumb's level (0: the document). */
+  closeBlock: {
+    kind: "doc",
+    label: "Close the block",
+    keys: ["Escape"],
+    history: "never",
+    enabled: (s) => s.scope !== null,
+    perform: (s, depth?: number) => {
+      if (!s.scope) return false;
+      const r = closeTo(s.scope, s.blocks, depth ?? s.scope.path.length - 1);
+      if (!r) return false;
+      return { ...r.level, scope: r.scope, selection: { nodes: [r.call], edges: [] }, portRequests: {}, drag: null };
+    },
+  } as DocCommand<number | undefined>,
 
   select: {
     kind: "doc",
@@ -405,6 +457,7 @@ export const docCommands = {
       const { tracked: doc, meta } = splitDoc(placed);
       return {
         ...doc,
+        scope: null,
         meta,
         selection: EMPTY_SELECTION,
         drag: null,
@@ -474,7 +527,12 @@ export type CommandName = DocCommandName | AppCommandName;
 type ArgsOf<C> = C extends DocCommand<infer A> ? A : never;
 export type CommandArgs<K extends DocCommandName> = ArgsOf<(typeof docCommands)[K]>;
 
-const TRACKED_KEYS = ["nodes", "edges", "layout", "blocks"] as const;
+const TRACKED_KEYS = ["nodes", "edges", "layout", "blocks", "scope"] as const;
+
+/** The auto-layout direction this document last used. */
+export function layoutDirection(s: Pick<EditorState, "meta">): LayoutDirection {
+  return s.meta.extra?.layout_direction === "TB" ? "TB" : "LR";
+}
 
 /**
  * Run a document command against a store and apply its result by its history policy. Returns
@@ -483,7 +541,7 @@ const TRACKED_KEYS = ["nodes", "edges", "layout", "blocks"] as const;
 export function dispatch<K extends DocCommandName>(
   store: DocumentStore,
   name: K,
-  ...args: CommandArgs<K> extends void ? [] | [CommandArgs<K>] : [CommandArgs<K>]
+  ...args: undefined extends CommandArgs<K> ? [] | [CommandArgs<K>] : [CommandArgs<K>]
 ): boolean {
   const cmd = docCommands[name] as DocCommand<unknown>;
   const state: CommandState = { ...store.getState(), ...store.gesture.getState() };
@@ -492,6 +550,16 @@ export function dispatch<K extends DocCommandName>(
   if (result === false) return false;
   // The gesture's part goes to its own store (after the document, so a drop never flashes back).
   const { drag, ...patch } = result;
+  // Inside an open block, an edit of the level is an edit of the block's definition: written back
+  // into `blocks` in the same step, so every call of it (and the analysis) sees it.
+  const scope = "scope" in patch ? patch.scope : state.scope;
+  if (scope && !("scope" in patch) && (["nodes", "edges", "layout"] as const).some((k) => k in patch && patch[k] !== state[k])) {
+    patch.blocks = writeBack(patch.blocks ?? state.blocks, scope, {
+      nodes: patch.nodes ?? state.nodes,
+      edges: patch.edges ?? state.edges,
+      layout: patch.layout ?? state.layout,
+    });
+  }
   const gesture: Partial<GestureState> | null = "drag" in result ? { drag } : null;
   const temporal = store.temporal.getState();
   const hasPatch = Object.keys(patch).length > 0;

@@ -14,6 +14,7 @@ import { makeCatalog } from "../domain/catalog";
 import type { Fragment } from "../domain/graph";
 import { indexIssues, type IssueIndex } from "../domain/issues";
 import type { Size } from "../domain/layout";
+import type { Scope } from "../domain/scope";
 import type {
   AnalysisResult,
   Catalog,
@@ -74,7 +75,12 @@ export interface Notice {
   text: string;
 }
 
-export interface EditorState extends TrackedDoc {
+/** What undo/redo restores: the level being edited and where it is (a block opened in place). */
+export interface HistorySlice extends TrackedDoc {
+  scope: Scope | null;
+}
+
+export interface EditorState extends HistorySlice {
   meta: DocMeta;
   catalog: Catalog;
   selection: Selection;
@@ -102,7 +108,7 @@ export interface GestureState {
 }
 
 export type DocumentStore = StoreApi<EditorState> & {
-  temporal: StoreApi<TemporalState<TrackedDoc>>;
+  temporal: StoreApi<TemporalState<HistorySlice>>;
   gesture: StoreApi<GestureState>;
 };
 
@@ -114,12 +120,29 @@ export function emptyAnalysis(): AnalysisView {
   return { status: "idle", result: null, nodeInfo: {}, issues: EMPTY_ISSUES, totals: null, roundTripMs: null };
 }
 
-export function tracked(s: TrackedDoc): TrackedDoc {
-  return { nodes: s.nodes, edges: s.edges, layout: s.layout, blocks: s.blocks };
+/**
+ * The document's own parts. Inside an open block, `nodes`/`edges`/`layout` are the block's, and the
+ * document's graph is the one the scope remembers.
+ */
+export function tracked(s: TrackedDoc & { scope?: Scope | null }): TrackedDoc {
+  const top = s.scope ? s.scope.root : s;
+  return { nodes: top.nodes, edges: top.edges, layout: top.layout, blocks: s.blocks };
 }
 
-export function sameDoc(a: TrackedDoc, b: TrackedDoc): boolean {
-  return a.nodes === b.nodes && a.edges === b.edges && a.layout === b.layout && a.blocks === b.blocks;
+/** Whether two states hold the same document (by reference), wherever each is open. */
+export function sameDoc(a: TrackedDoc & { scope?: Scope | null }, b: TrackedDoc & { scope?: Scope | null }): boolean {
+  const x = tracked(a);
+  const y = tracked(b);
+  return x.nodes === y.nodes && x.edges === y.edges && x.layout === y.layout && x.blocks === y.blocks;
+}
+
+export function historySlice(s: HistorySlice): HistorySlice {
+  return { nodes: s.nodes, edges: s.edges, layout: s.layout, blocks: s.blocks, scope: s.scope };
+}
+
+/** History equality: the same level and the same document (opening a block alone records nothing). */
+export function sameHistory(a: HistorySlice, b: HistorySlice): boolean {
+  return a.nodes === b.nodes && a.edges === b.edges && a.layout === b.layout && a.blocks === b.blocks && a.scope === b.scope;
 }
 
 export function splitDoc(doc: GraphDoc): { tracked: TrackedDoc; meta: DocMeta } {
@@ -131,8 +154,16 @@ export function splitDoc(doc: GraphDoc): { tracked: TrackedDoc; meta: DocMeta } 
 
 const docCache = new WeakMap<object, { key: unknown[]; doc: GraphDoc }>();
 
-/** The whole document from the store's parts (memoized on their references). */
-export function selectDoc(s: Pick<EditorState, keyof TrackedDoc | "meta">): GraphDoc {
+/** The whole document from the store's parts (memoized on their references), wherever the editor is open. */
+export function selectDoc(s: Pick<EditorState, keyof TrackedDoc | "meta"> & { scope?: Scope | null }): GraphDoc {
+  return levelDoc(s.scope ? { ...s, ...s.scope.root } : s);
+}
+
+/**
+ * The level being edited as a document (the document itself, or an open block's graph with the
+ * document's blocks): what editing commands work on.
+ */
+export function levelDoc(s: Pick<EditorState, keyof TrackedDoc | "meta">): GraphDoc {
   const key = [s.nodes, s.edges, s.layout, s.blocks, s.meta];
   const hit = docCache.get(s.nodes);
   if (hit && hit.key.every((k, i) => k === key[i])) return hit.doc;
@@ -165,6 +196,7 @@ export function createDocumentStore(initial: GraphDoc, opts: StoreOptions): Docu
     temporal(
       (): EditorState => ({
         ...doc,
+        scope: null,
         meta,
         catalog,
         selection: { nodes: [], edges: [] },
@@ -178,9 +210,9 @@ export function createDocumentStore(initial: GraphDoc, opts: StoreOptions): Docu
         notice: null,
       }),
       {
-        partialize: tracked,
+        partialize: historySlice,
         // No change to the document, no history entry (selection, drags, analysis, …).
-        equality: sameDoc,
+        equality: sameHistory,
         limit: HISTORY_LIMIT,
       },
     ),

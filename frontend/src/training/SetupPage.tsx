@@ -17,8 +17,9 @@ import { useTrainingUi, type SetupForm } from "./ui";
 
 function graphEnds(s: EditorState): GraphEnd[] {
   const ends: GraphEnd[] = [];
-  const feeding = new Map(s.edges.map((e) => [e.target, e.source]));
-  for (const n of s.nodes) {
+  const doc = selectDoc(s); // the document's own ends, even while a block is open in the editor
+  const feeding = new Map(doc.edges.map((e) => [e.target, e.source]));
+  for (const n of doc.nodes) {
     const p = (n.params ?? {}) as Record<string, unknown>;
     if (n.type === "Input") {
       ends.push({ id: n.id, role: "input", shape: Array.isArray(p.shape) ? (p.shape as number[]) : null, dtype: String(p.dtype ?? "float32").startsWith("int") ? "int" : "float" });

@@ -40,7 +40,8 @@ class InnerLayer(Params):
 
 
 class TimeDistributedParams(Params):
-    layer: InnerLayer = Field(..., description="The layer applied to every step: {\"type\": \"Dense\", \"params\": {...}}.")
+    layer: InnerLayer = Field(..., description="The layer applied to every step: {\"type\": \"Dense\", \"params\": {...}}, "
+                              "or a block of the document with one input: {\"type\": \"Block\", \"params\": {\"block\": \"name\"}}.")
 
 
 class _StepSite:
