@@ -25,6 +25,7 @@ import torch
 
 from ..data import Dataset
 from ..graph import CompileError, GraphModel, analyze, build_model
+from ..graph.augment_ops import position_augmentations
 from .accumulate import PassAccumulator
 from .adapt import adapt_layers
 from .artifacts import graph_sha256, write_artifacts
@@ -252,6 +253,7 @@ class Trainer:
         order = epoch_permutation(self.config.seed, epoch, train.size, self.device) if self.config.shuffle else None
         accumulator = PassAccumulator(self.engine.heads)
         first_step = self.step
+        position_augmentations(self.model.augmentations, epoch, first_step)  # replayable after a resume
         last = len(self.batches)
         self.last_event_time = time.monotonic()
         # Bound once: this loop is the hot path, and every attribute lookup shows in small models.
