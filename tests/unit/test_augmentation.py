@@ -192,3 +192,31 @@ def test_images_only_and_ordered_value_ranges():
     bad = analyze(graph([{"id": "aug", "type": "RandomBrightness", "params": {"factor": 0.1, "value_range": [1, 0]}}]))
     assert not bad.ok and "value_range" in bad.errors[0].message
     assert get_layer("RandomCrop").category == "Augmentation"
+
+
+def test_a_keras_model_with_augmentation_imports_with_the_same_parameters(tmp_path):
+    from layerloom.keras_import import import_keras
+
+    inputs = keras.Input((10, 12, 3))
+    x = L.RandomFlip("horizontal")(inputs)
+    x = L.RandomRotation(0.1, fill_mode="constant", fill_value=2.0)(x)
+    x = L.RandomZoom(0.2, width_factor=(-0.1, 0.3))(x)
+    x = L.RandomTranslation(0.1, 0.2, interpolation="nearest")(x)
+    x = L.RandomContrast(0.3, value_range=(0, 1))(x)
+    x = L.RandomBrightness(0.2, value_range=(0, 1))(x)
+    x = L.RandomCrop(6, 8)(x)
+    outputs = L.Dense(2)(L.Flatten()(x))
+    model = keras.Model(inputs, outputs)
+    model.compile(loss="mse")
+    model.save(tmp_path / "aug.keras")
+    result = import_keras((tmp_path / "aug.keras").read_bytes())
+    nodes = {n["type"]: n.get("params", {}) for n in result.graph["nodes"]}
+    assert nodes["RandomFlip"] == {"mode": "horizontal"}
+    assert nodes["RandomRotation"]["factor"] == [-0.1, 0.1] and nodes["RandomRotation"]["fill_value"] == 2.0
+    assert nodes["RandomZoom"]["width_factor"] == [-0.1, 0.3]
+    assert nodes["RandomContrast"] == {"factor": [0.0, 0.3], "value_range": [0.0, 1.0]}
+    assert nodes["RandomCrop"] == {"height": 6, "width": 8}
+    analysis = analyze(result.graph)
+    assert analysis.ok, analysis.errors
+    assert analysis.nodes[next(n["id"] for n in result.graph["nodes"] if n["type"] == "RandomCrop")].output.shape == (3, 6, 8)
+    assert sum(p.numel() for p in build_model(analysis).parameters()) == model.count_params() == 6 * 8 * 3 * 2 + 2
