@@ -117,7 +117,17 @@ class TrainConfig(_Strict):
                     "cuda, else 'default'.",
     )
     amp: bool = Field(False, description="Automatic mixed precision (CUDA only; ignored with a log message on CPU).")
-    amp_dtype: Literal["float16", "bfloat16"] = "float16"
+    amp_dtype: Literal["float16", "bfloat16"] = Field(
+        "float16", description="Autocast dtype: float16 (with loss scaling) or bfloat16 on CUDA; bfloat16 also on the CPU.",
+    )
+    channels_last: bool | None = Field(
+        None, description="The channels_last memory format for 4-D tensors. Default: on CUDA for graphs with 2-D "
+                          "convolutions.",
+    )
+    compile: bool = Field(
+        False, description="torch.compile the model (compiled on the first step; a failure falls back to eager "
+                           "with a log message).",
+    )
     log_every_steps: int | None = Field(
         None, ge=1, le=1_000_000_000,
         description="Emit a step event every this many steps. Default: every steps_per_epoch // 20 steps, "

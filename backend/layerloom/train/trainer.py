@@ -27,6 +27,7 @@ from ..data import Dataset
 from ..graph import CompileError, GraphModel, analyze, build_model
 from ..graph.augment_ops import position_augmentations
 from .accumulate import PassAccumulator
+from .acceleration import accelerate, amp_dtype
 from .adapt import adapt_layers
 from .artifacts import graph_sha256, write_artifacts
 from .batching import DeviceSplit, batch_bounds, epoch_batches, epoch_permutation, load_split
@@ -164,7 +165,9 @@ class Trainer:
                 raise ConfigError(str(err)) from None
             self.notes.append("Started from the given initial weights.")
         self.model = self.model.to(self.device)
-        self.engine = Engine(self.model, self.plan, self._amp_dtype(), self.device.type)
+        self.engine = Engine(self.model, self.plan, amp_dtype(self.config, self.device, self.notes), self.device.type)
+        accelerate(self.engine, self.model, self.config, self.device, self.notes,
+                   lambda message: self.emitter.log(message, self.epoch, self.step))
         self._load_data()
         self._prepare_optimization()
         torch.manual_seed(self.config.seed)  # Dropout and other random layers draw from here
@@ -179,14 +182,6 @@ class Trainer:
         adapted = adapt_layers(self.model, train, self.config.effective_eval_batch_size)
         if adapted:
             self.notes.append(f"Adapted {', '.join(adapted)} to the training split ({train.size} samples).")
-
-    def _amp_dtype(self) -> torch.dtype | None:
-        if not self.config.amp:
-            return None
-        if self.device.type != "cuda":
-            self.notes.append(f"Mixed precision (amp) needs CUDA; training in float32 on {self.device}.")
-            return None
-        return torch.float16 if self.config.amp_dtype == "float16" else torch.bfloat16
 
     def _load_data(self) -> None:
         wanted = ["train", "valid"] + (["test"] if self.config.evaluate_test else [])
