@@ -5,7 +5,7 @@ on CUDA; here, its refusal without CUDA."""
 
 from __future__ import annotations
 
-import functools
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -150,3 +150,16 @@ def test_bench_gpu_refuses_cleanly_without_cuda():
                             timeout=120, cwd=ROOT, env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT / "backend")})
     assert result.returncode == 2, result.stderr
     assert "needs a CUDA GPU" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.slow
+def test_bench_gpu_code_runs_end_to_end_as_a_cpu_dry_run():
+    result = subprocess.run([sys.executable, str(ROOT / "bench" / "gpu.py"), "--dry-run-cpu", "--graph",
+                             str(ROOT / "examples" / "toy_resnet.json"), "--batch", "4"],
+                            capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert summary["device"] == "CPU (dry run)" and summary["gflop_per_step"] > 0
+    assert [r["configuration"] for r in summary["configurations"]][:3] == ["float32", "amp float16", "amp bfloat16"]
+    assert all(0 < r["fraction_of_bf16_peak"] for r in summary["configurations"])
+    assert [r["status"] for r in summary["trainer_end_to_end"]] == ["succeeded", "succeeded"]
