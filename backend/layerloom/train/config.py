@@ -86,6 +86,12 @@ class EarlyStoppingConfig(_Strict):
     )
 
 
+class DistributedConfig(_Strict):
+    nproc_per_node: int = Field(2, ge=1, le=64, description="Processes on each node (one per GPU on CUDA).")
+    nnodes: int = Field(1, ge=1, le=1024, description="Nodes; more than 1 needs the operator's rendezvous "
+                                                       "address (LAYERLOOM_RDZV_ENDPOINT, docs/deploy.md).")
+
+
 class TrainConfig(_Strict):
     epochs: int = Field(10, ge=1, le=100_000)
     batch_size: int = Field(32, ge=1, le=1_000_000)
@@ -137,6 +143,10 @@ class TrainConfig(_Strict):
     evaluate_test: bool = Field(True, description="Evaluate on the test split (when the dataset has one) at the end.")
     tensorboard: bool = Field(
         False, description="Also write TensorBoard event files (per-epoch scalars) to <run dir>/tensorboard.",
+    )
+    distributed: DistributedConfig | None = Field(
+        None, description="Data-parallel training under torchrun (DDP; gloo on CPU, NCCL on CUDA): every "
+                          "process takes its share of each batch_size batch.",
     )
     init_weights: str | None = Field(
         None, pattern=r"^[0-9a-f]{32}$",

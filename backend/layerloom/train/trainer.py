@@ -34,6 +34,7 @@ from .batching import DeviceSplit, batch_bounds, epoch_batches, epoch_permutatio
 from .checkpoint import (CHECKPOINT_FILE, CheckpointError, capture_rng_state, load_checkpoint, restore_rng_state,
                          save_checkpoint)
 from .config import ConfigError, TrainConfig
+from .distributed import Distributed
 from .engine import Engine
 from .events import Callback, EventEmitter, HistoryRecorder, json_safe
 from .init_weights import load_initial_weights
@@ -117,8 +118,9 @@ class Trainer:
         self.first_seq = first_seq
         self.cancel_requested = _cancel_check(cancel)
         self.recorder = HistoryRecorder()
-        callbacks = list(callbacks)
-        if self.config.tensorboard and self.out_dir is not None:
+        self.dist = Distributed.from_env()  # torchrun's ranks (train/distributed.py); one process otherwise
+        callbacks = list(callbacks) if self.dist.writes else []  # only rank 0 reports
+        if self.config.tensorboard and self.out_dir is not None and self.dist.writes:
             callbacks.append(TensorBoardWriter(self.out_dir / TENSORBOARD_DIR))
         self.emitter = EventEmitter([self.recorder, *callbacks], first_seq or 0)
         self.notes: list[str] = []  # said in log events once the run has started
@@ -131,7 +133,8 @@ class Trainer:
         try:
             if self.resume and self.out_dir is None:
                 raise ConfigError("resume needs out_dir: the directory whose checkpoint to continue from.")
-            self.device = resolve_device(self.config.device)
+            self.device = self.dist.device(resolve_device(self.config.device))
+            self.dist.init(self.device)
             cuda_devices = [self.device] if self.device.type == "cuda" else []
             with torch.random.fork_rng(devices=cuda_devices):  # the caller's random state stays untouched
                 self._setup()
@@ -144,6 +147,8 @@ class Trainer:
         except Exception as err:
             self.emitter.status("failed", self.epoch, self.step, str(err) or type(err).__name__)
             raise
+        finally:
+            self.dist.close()
 
     @property
     def history(self) -> list[dict[str, Any]]:
@@ -166,6 +171,10 @@ class Trainer:
             self.notes.append("Started from the given initial weights.")
         self.model = self.model.to(self.device)
         self.engine = Engine(self.model, self.plan, amp_dtype(self.config, self.device, self.notes), self.device.type)
+        if self.dist.active:
+            self.engine.forward = self.dist.wrap(self.model, self.device)
+            self.notes.append(f"Distributed data parallel over {self.dist.world} processes: each takes its share "
+                              f"of every batch of {self.config.batch_size}.")
         accelerate(self.engine, self.model, self.config, self.device, self.notes,
                    lambda message: self.emitter.log(message, self.epoch, self.step))
         self._load_data()
@@ -194,7 +203,7 @@ class Trainer:
         self.last_event_time = 0.0
         # With automatic step events, the run's first step reports its loss at once (an explicit
         # log_every_steps is followed exactly).
-        self.awaiting_first_step_event = self.config.log_every_steps is None
+        self.awaiting_first_step_event = self.config.log_every_steps is None and not self.dist.active
 
     def _prepare_optimization(self) -> None:
         config = self.config
@@ -255,6 +264,9 @@ class Trainer:
         cancel_requested, losses, apply_gradients, record, log_every = (
             self.cancel_requested, self.engine.batch_losses, self._apply_gradients, accumulator.record, self.log_every)
         batches = epoch_batches(train, self.config.batch_size, order)
+        if self.dist.active:
+            batches = self.dist.shard(batches)
+            apply_gradients = lambda total: self._apply_gradients(total * self.dist.scale)  # noqa: E731
         for done, (size, inputs, targets) in enumerate(batches, start=1):
             if cancel_requested():
                 self.step = first_step + done - 1
@@ -273,6 +285,8 @@ class Trainer:
         return self.engine.evaluate(self.splits[split], self.config.effective_eval_batch_size, self._check_cancel)
 
     def _step_event_due(self) -> bool:
+        if self.dist.active:
+            return True  # by step count only: a summary is a collective every rank must reach together
         if self.config.log_every_steps is None:
             now = time.monotonic()
             if self.awaiting_first_step_event:
@@ -305,7 +319,7 @@ class Trainer:
 
     def _summarize(self, accumulator: PassAccumulator, epoch: int, first_step: int, running_only: bool) -> dict[str, float]:
         """The one synchronisation: epoch-to-date values, and the NaN guard."""
-        values = accumulator.summary(running_only)
+        values = self.dist.summary(accumulator, running_only) if self.dist.active else accumulator.summary(running_only)
         if not math.isfinite(values["loss"]):
             raise self._nonfinite_error(accumulator, epoch, first_step)
         return values
@@ -350,7 +364,7 @@ class Trainer:
             values = self._evaluate("test")
             metrics.update(json_safe({f"test_{name}": value for name, value in values.items()}))
         stopped_early = bool(s and s.should_stop and self.epoch < self.config.epochs)
-        if self.out_dir is not None:
+        if self.out_dir is not None and self.dist.writes:
             write_artifacts(self.out_dir, self.model, graph=self.graph, history=self.history,
                             manifest=self._manifest(metrics, restored_epoch, stopped_early))
         message = f"Training succeeded after {self.epoch} epoch(s)" + (" (stopped early)." if stopped_early else ".")
@@ -388,7 +402,7 @@ class Trainer:
     # ---- checkpoints -------------------------------------------------------------------
 
     def _save_checkpoint(self) -> None:
-        if self.out_dir is None:
+        if self.out_dir is None or not self.dist.writes:
             return
         save_checkpoint(self.out_dir / CHECKPOINT_FILE, {
             "graph_sha256": self.graph_hash,
