@@ -97,3 +97,94 @@ def test_launch_command_for_one_node_and_for_several(monkeypatch):
     monkeypatch.setenv("LAYERLOOM_NODE_RANK", "2")
     several = launch_command(2, 3, ["/jobs/j1"])
     assert "--rdzv-endpoint=10.0.0.5:29400" in several and "--node-rank=2" in several and "--standalone" not in several
+
+
+# ---- the job's runner: ranks, kill -9, retry, cancel ---------------------------------------------
+
+import os  # noqa: E402
+import signal  # noqa: E402
+import time  # noqa: E402
+
+
+def start_runner(job_dir: Path) -> subprocess.Popen:
+    """As the supervisor starts it: its own process group, events on stdout."""
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT / "backend"), "OMP_NUM_THREADS": "1"}
+    return subprocess.Popen([sys.executable, "-m", "layerloom.jobs.runner", str(job_dir)], stdout=subprocess.PIPE,
+                            stderr=open(job_dir / "runner.log", "ab"), text=True, env=env, start_new_session=True)
+
+
+def rank_pids(launcher: subprocess.Popen) -> list[int]:
+    children = Path(f"/proc/{launcher.pid}/task/{launcher.pid}/children").read_text().split()
+    return [int(c) for c in children]
+
+
+def wait_for(predicate, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def job(tmp_path: Path, epochs: int) -> Path:
+    job_dir = tmp_path / "job"
+    job_dir.mkdir()
+    config = {"epochs": epochs, "batch_size": 32, "seed": 1, "distributed": {"nproc_per_node": 2, "nnodes": 1}}
+    (job_dir / "spec.json").write_text(json.dumps({"graph": json.loads((ROOT / "examples" / "digits_cnn.json").read_text()),
+                                                   "dataset": {"kind": "builtin", "name": "digits"},
+                                                   "config": config, "last_epoch_logged": 0}))
+    return job_dir
+
+
+def events_until(proc: subprocess.Popen, stop) -> list[dict]:
+    events = []
+    for line in proc.stdout:
+        if line.startswith("{"):
+            events.append(json.loads(line))
+            if stop(events[-1]):
+                break
+    return events
+
+
+@pytest.mark.slow
+def test_kill_9_of_one_rank_fails_the_attempt_and_the_retry_resumes(tmp_path):
+    job_dir = job(tmp_path, epochs=3)
+    first = start_runner(job_dir)
+    events = events_until(first, lambda e: e["type"] == "epoch" and e["epoch"] == 1)
+    assert events[-1]["epoch"] == 1
+    assert wait_for(lambda: (job_dir / "run" / "checkpoint.json").exists(), 30)
+    ranks = rank_pids(first)
+    assert len(ranks) == 2
+    os.kill(ranks[1], signal.SIGKILL)
+    assert first.wait(30) == -signal.SIGKILL  # what the supervisor retries as a lost runner
+    assert wait_for(lambda: not any(alive(p) for p in ranks), 10)
+    retry = start_runner(job_dir)
+    rest = events_until(retry, lambda e: e["type"] == "status" and e["status"] in ("succeeded", "failed"))
+    assert retry.wait(120) == 0, (job_dir / "runner.log").read_text()[-3000:]
+    assert any("Resumed from the checkpoint of epoch" in e.get("message", "") for e in rest)
+    assert [e["epoch"] for e in rest if e["type"] == "epoch"][-1] == 3 and rest[-1]["status"] == "succeeded"
+    assert (job_dir / "run" / "manifest.json").exists()
+
+
+@pytest.mark.slow
+def test_cancel_ends_every_rank_within_5_seconds(tmp_path):
+    job_dir = job(tmp_path, epochs=200)
+    runner = start_runner(job_dir)
+    events_until(runner, lambda e: e["type"] in ("step", "epoch"))
+    ranks = rank_pids(runner)
+    assert len(ranks) == 2
+    started = time.monotonic()
+    os.killpg(runner.pid, signal.SIGTERM)  # the supervisor's cancel
+    code = runner.wait(10)
+    assert wait_for(lambda: not any(alive(p) for p in ranks), 5)
+    elapsed = time.monotonic() - started
+    print(f"cancel: every rank ended {elapsed:.2f} s after SIGTERM")
+    assert code == 3 and elapsed < 5
