@@ -188,6 +188,8 @@ KERAS_CLASS_OF = {
     "SpatialDropout2D": "SpatialDropout2D", "SpatialDropout3D": "SpatialDropout3D", "GaussianNoise": "GaussianNoise",
     "GaussianDropout": "GaussianDropout", "Masking": "Masking", "MultiHeadAttention": "MultiHeadAttention",
     "TimeDistributed": "TimeDistributed", "Bidirectional": "Bidirectional",
+    **{name: name for name in ("RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation", "RandomCrop",
+                               "RandomContrast", "RandomBrightness")},
     **{f"{kind}Pooling{d}D": f"{kind}Pooling{d}D" for kind in ("Max", "Average", "GlobalMax", "GlobalAverage")
        for d in (1, 2, 3)},
 }

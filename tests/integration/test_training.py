@@ -58,6 +58,18 @@ def dropout_mlp() -> dict:
     return {"format": "layerloom.graph", "version": 1, "name": "dropout-mlp", "nodes": nodes, "edges": edges}
 
 
+def augmented_mlp() -> dict:
+    """The dropout MLP behind flips, shifts and a crop: resuming must replay the augmentation too."""
+    graph = dropout_mlp()
+    augment = [{"id": "flip", "type": "RandomFlip", "params": {"mode": "horizontal"}},
+               {"id": "shift", "type": "RandomTranslation", "params": {"height_factor": 0.15, "width_factor": 0.15}},
+               {"id": "crop", "type": "RandomCrop", "params": {"height": 7, "width": 7}}]
+    nodes = graph["nodes"][:1] + augment + graph["nodes"][1:]
+    order = [n["id"] for n in nodes]
+    return {**graph, "name": "augmented-mlp", "nodes": nodes,
+            "edges": [{"source": a, "target": b} for a, b in zip(order, order[1:])]}
+
+
 RESUME_CONFIG = {"epochs": 4, "batch_size": 64, "seed": 5, "log_every_steps": 4,
                  "optimizer": {"name": "adam", "lr": 0.003}, "schedule": {"name": "cosine"},
                  "early_stopping": {"monitor": "val_y/accuracy", "patience": 10, "restore_best_weights": True}}
@@ -115,9 +127,10 @@ def test_two_head_model_trains_both_heads_and_sums_weighted_losses():
 # ---- resume and cancel ---------------------------------------------------------------------------
 
 
-def test_a_resumed_run_ends_exactly_like_an_uninterrupted_one(tmp_path):
+@pytest.mark.parametrize("make_graph", [dropout_mlp, augmented_mlp], ids=["dropout", "augmented"])
+def test_a_resumed_run_ends_exactly_like_an_uninterrupted_one(tmp_path, make_graph):
     data = load_builtin("digits")
-    full = train(dropout_mlp(), data, RESUME_CONFIG, out_dir=tmp_path / "full")
+    full = train(make_graph(), data, RESUME_CONFIG, out_dir=tmp_path / "full")
 
     # Interrupt the second run in the middle of epoch 3; its last checkpoint is from epoch 2.
     cancel = threading.Event()
@@ -127,11 +140,11 @@ def test_a_resumed_run_ends_exactly_like_an_uninterrupted_one(tmp_path):
             if event["type"] == "step" and event["epoch"] == 3:
                 cancel.set()
 
-    interrupted = train(dropout_mlp(), data, RESUME_CONFIG, out_dir=tmp_path / "split", cancel=cancel,
+    interrupted = train(make_graph(), data, RESUME_CONFIG, out_dir=tmp_path / "split", cancel=cancel,
                         callbacks=[CancelInEpoch3()])
     assert interrupted.status == "cancelled" and interrupted.epochs_completed == 2
     recorder = Recorder()
-    resumed = train(dropout_mlp(), data, RESUME_CONFIG, out_dir=tmp_path / "split", resume=True, callbacks=[recorder])
+    resumed = train(make_graph(), data, RESUME_CONFIG, out_dir=tmp_path / "split", resume=True, callbacks=[recorder])
 
     assert resumed.history == full.history and len(full.history) == 4
     full_state, resumed_state = full.model.state_dict(), resumed.model.state_dict()
@@ -212,8 +225,9 @@ def test_trained_weights_reproduce_the_recorded_test_metrics(tmp_path):
     assert torch.equal(load_trained(tmp_path)({"x": x})["y"], result.model.eval()({"x": x})["y"])
 
 
-def test_same_seed_gives_identical_history_and_weights():
-    graph, data = dropout_mlp(), load_builtin("digits")
+@pytest.mark.parametrize("make_graph", [dropout_mlp, augmented_mlp], ids=["dropout", "augmented"])
+def test_same_seed_gives_identical_history_and_weights(make_graph):
+    graph, data = make_graph(), load_builtin("digits")
     config = {"epochs": 2, "batch_size": 64, "seed": 11}
     first, second = train(graph, data, config), train(graph, data, config)
     assert first.history == second.history

@@ -40,6 +40,8 @@ SAMPLE_INPUT = {
     "Masking": ([6, 3], "float32"), "PositionEmbedding": ([6, 3], "float32"),
     "MultiHeadAttention": ([5, 6], "float32"), "TimeDistributed": ([4, 3, 6], "float32"),
     "Bidirectional": ([6, 3], "float32"),
+    **{t: ([3, 6, 7], "float32") for t in ("RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation",
+                                          "RandomCrop", "RandomContrast", "RandomBrightness")},
 }
 CASES = [(t, p) for t in layer_types() if t not in ("Input", "Output") for p in type(get_layer(t)).example_params]
 

@@ -38,6 +38,8 @@ def example(name: str) -> dict:
         return lambda_and_normalization()
     if name == "shared_block":
         return shared_block()
+    if name == "augmented_cnn":
+        return augmented_cnn()
     return json.loads((EXAMPLES / f"{name}.json").read_text())
 
 
@@ -52,6 +54,26 @@ def lambda_and_normalization() -> dict:
         {"id": "y", "type": "Output", "params": {"loss": "mse"}}],
         "edges": [{"source": "x", "target": "given"}, {"source": "given", "target": "adapted"},
                   {"source": "adapted", "target": "gate"}, {"source": "gate", "target": "d"}, {"source": "d", "target": "y"}]}
+
+
+def augmented_cnn() -> dict:
+    """Every augmentation layer before a small conv net: exports must hold none of their randomness
+    (and RandomCrop's inference center crop must be written out)."""
+    nodes = [{"id": "x", "type": "Input", "params": {"shape": [3, 12, 12]}},
+             {"id": "flip", "type": "RandomFlip"},
+             {"id": "rotate", "type": "RandomRotation", "params": {"factor": 0.2}},
+             {"id": "zoom", "type": "RandomZoom", "params": {"height_factor": 0.2}},
+             {"id": "shift", "type": "RandomTranslation", "params": {"height_factor": 0.1, "width_factor": 0.1}},
+             {"id": "contrast", "type": "RandomContrast", "params": {"factor": 0.3, "value_range": [-5, 5]}},
+             {"id": "bright", "type": "RandomBrightness", "params": {"factor": 0.1, "value_range": [-5, 5]}},
+             {"id": "crop", "type": "RandomCrop", "params": {"height": 8, "width": 10}},
+             {"id": "conv", "type": "Conv2D", "params": {"filters": 4, "kernel_size": 3, "activation": "relu"}},
+             {"id": "flat", "type": "Flatten"},
+             {"id": "d", "type": "Dense", "params": {"units": 3, "activation": "softmax"}},
+             {"id": "y", "type": "Output", "params": {"loss": "sparse_categorical_crossentropy"}}]
+    order = [n["id"] for n in nodes]
+    return {"format": "layerloom.graph", "version": 1, "name": "augmented-cnn", "nodes": nodes,
+            "edges": [{"source": a, "target": b} for a, b in zip(order, order[1:])]}
 
 
 def shared_block() -> dict:
@@ -99,6 +121,7 @@ def run_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     graphs["simple_rnn"] = simple_rnn_classifier()
     graphs["lambda_normalization"] = lambda_and_normalization()
     graphs["shared_block"] = shared_block()
+    graphs["augmented_cnn"] = augmented_cnn()
     for name, graph in graphs.items():
         model = compile_graph(graph, seed=7)
         if name == "shared_block":  # trained batch-norm statistics, so eval mode differs from a fresh layer
@@ -121,7 +144,7 @@ def reference_outputs(run_dir: Path, inputs: dict[str, torch.Tensor]) -> dict[st
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["seed_mlp", "two_head", "toy_resnet", "lstm_text_classifier"])
+@pytest.mark.parametrize("name", ["seed_mlp", "two_head", "toy_resnet", "lstm_text_classifier", "augmented_cnn"])
 def test_onnx_matches_the_trained_model(run_dirs: dict[str, Path], name: str) -> None:
     import onnx
     import onnxruntime
@@ -131,6 +154,7 @@ def test_onnx_matches_the_trained_model(run_dirs: dict[str, Path], name: str) ->
     proto = onnx.load(str(path))
     assert all(t.data_location == onnx.TensorProto.DEFAULT for t in proto.graph.initializer)  # self-contained
     assert not list(path.parent.glob("*.data"))
+    assert not [n.op_type for n in proto.graph.node if n.op_type.startswith("Random")]  # no augmentation left
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     assert [i.name for i in session.get_inputs()] == analysis.input_ids
     assert [o.name for o in session.get_outputs()] == analysis.output_ids
@@ -183,7 +207,7 @@ for folder, class_name in {exports!r}:
 # A shared layer (siamese), a block called twice with shared weights, a Lambda and Normalization, the torch_ops helpers (SamePool, KerasLSTM,
 # CroppedConvTranspose2d), several inputs and heads.
 PYTORCH_EXPORTS = ["seed_mlp", "siamese", "inception_module", "lstm_text_classifier", "conv_autoencoder",
-                   "ticket_classifier", "lambda_normalization", "shared_block"]
+                   "ticket_classifier", "lambda_normalization", "shared_block", "augmented_cnn"]
 
 
 @pytest.fixture(scope="module")

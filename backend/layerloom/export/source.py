@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from ..graph import torch_ops
+from ..graph.augment_ops import RandomAugmentation
 from ..graph.builder import GraphModel
 from ..graph.compiler import Analysis
 
@@ -160,6 +161,8 @@ def write_model_source(model: GraphModel, analysis: Analysis, *, version: str) -
     helpers: list[str] = []
     init_lines = []
     for name, module in model.named_children():
+        if isinstance(module, RandomAugmentation):
+            continue  # training only: the inference forward never calls it, and it holds no weights
         init_lines.append(f"        self.{name} = {_constructor(name, module, helpers, indent=8)}")
     forward_lines, called = _forward_body(model)
     helpers += called
@@ -210,7 +213,7 @@ def _constructor(name: str, module: nn.Module, helpers: list[str], indent: int) 
     if type(module) is nn.Module:
         pad = " " * (indent + 4)
         items = [f'{pad}"{child}": {_constructor(f"{name}.{child}", sub, helpers, indent + 4)},'
-                 for child, sub in module.named_children()]
+                 for child, sub in module.named_children() if not isinstance(sub, RandomAugmentation)]
         return "nn.ModuleDict({\n" + "\n".join(items) + "\n" + " " * indent + "})"
     entry = CONSTRUCTORS.get(type(module))
     if entry is None:

@@ -24,6 +24,7 @@ import torch.fx as fx
 import torch.nn.functional as F
 from torch import nn
 
+from .augment_ops import RandomAugmentation, seed_augmentations
 from .catalog import CallSite
 from .compiler import Analysis, Issue, NodeInfo
 from .masking import emit_mask, input_masks
@@ -89,6 +90,7 @@ class GraphModel(fx.GraphModule):
 
     heads: list[Head]
     input_shapes: dict[str, tuple[int, ...]]
+    augmentations: list[RandomAugmentation]  # the training-only random layers, keyed by the build seed
 
     def forward_train(self, inputs: dict[str, torch.Tensor]) -> dict[str, Any]:
         # The generated function itself: nn.Module.__call__'s hook machinery would cost every step.
@@ -113,14 +115,32 @@ def build_model(analysis: Analysis, seed: int | None = None) -> GraphModel:
     infer_graph, heads = _trace(analysis, for_training=False)
     train_graph, heads = _trace(analysis, for_training=True)
     model = GraphModel(root, infer_graph, class_name=_class_name(analysis.name))
+    _keep_training_only_modules(root, model)
     train_module = fx.GraphModule(model, train_graph, class_name="TrainForward")
     train_module.graph.eliminate_dead_code()  # e.g. the softmax a logits head no longer needs
     train_module.recompile()
     # Not registered as a submodule: it calls the same layers, and must not duplicate state_dict keys.
     object.__setattr__(model, "_train_module", train_module)
     model.heads = heads
+    # Augmentation draws from private generators keyed by (seed, node id): see augment_ops.
+    model.augmentations = seed_augmentations(model, seed or 0)
     model.input_shapes = {nid: analysis.nodes[nid].output.shape for nid in analysis.input_ids}  # type: ignore[union-attr]
     return model
+
+
+def _keep_training_only_modules(root: nn.Module, model: nn.Module) -> None:
+    """fx copies only the modules its graph calls; augmentation is called by the training graph
+    alone, so it is added to the model here (it holds no weights: state_dicts do not change)."""
+    for path, module in root.named_modules():
+        if isinstance(module, RandomAugmentation):
+            *parents, name = path.split(".")
+            holder = model
+            for part in parents:
+                if part not in holder._modules:
+                    holder.add_module(part, nn.Module())
+                holder = holder._modules[part]  # type: ignore[assignment]
+            if name not in holder._modules:
+                holder.add_module(name, module)
 
 
 def _add_submodule(root: nn.Module, node_id: str, module: nn.Module) -> None:
@@ -193,6 +213,7 @@ class _Site(CallSite):
 
     def __init__(self, tracer: _Tracer, info: NodeInfo) -> None:
         self.tracer, self.info = tracer, info
+        self.for_training = tracer.for_training
         self.input_specs = info.input_specs or []
         self.created: list[fx.Node] = []
 

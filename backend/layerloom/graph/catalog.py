@@ -152,6 +152,8 @@ class CallSite:
 
     #: Per input port, the (batch, steps) boolean mask that travels with it, or None.
     input_masks: list[Any] = []
+    #: True while writing the training graph; the inference graph (prediction, exports) skips augmentation.
+    for_training: bool = True
 
     def module(self, *args: Any) -> Any:  # pragma: no cover - interface
         raise NotImplementedError
@@ -177,6 +179,7 @@ CATEGORIES = (
     "Attention",
     "Normalization",
     "Preprocessing",
+    "Augmentation",
     "Merge",
     "Regularization",
 )

@@ -630,3 +630,16 @@ def fold_time(x: torch.Tensor) -> torch.Tensor:
 def unfold_time(y: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     """(batch·time, ...) -> (batch, time, ...), the batch and time of ``like``."""
     return y.reshape(like.shape[0], like.shape[1], *y.shape[1:])
+
+
+def keras_center_crop(x: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """Keras RandomCrop's inference output: the largest centred window of the target aspect ratio,
+    resized (bilinear) to (height, width) when it is not that size already."""
+    h, w = x.shape[-2:]
+    crop_h = max(min(h, int(w * height / width)), 1)
+    crop_w = max(min(w, int(h * width / height)), 1)
+    top, left = int((h - crop_h) / 2), int((w - crop_w) / 2)
+    x = x[..., top:top + crop_h, left:left + crop_w]
+    if (crop_h, crop_w) != (height, width):
+        x = F.interpolate(x, size=(height, width), mode="bilinear", align_corners=False)
+    return x

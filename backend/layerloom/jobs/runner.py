@@ -156,6 +156,9 @@ def run(job_dir: Path, cancel: threading.Event) -> int:
     if "CUDA_VISIBLE_DEVICES" in os.environ:  # the worker's device slot for this run (jobs/devices.py)
         print(f"runner: CUDA_VISIBLE_DEVICES={os.environ['CUDA_VISIBLE_DEVICES']}, "
               f"device {(spec.get('config') or {}).get('device', 'auto')}", file=sys.stderr, flush=True)
+    ranks = _ranks_to_launch(spec, job_dir)
+    if ranks is not None:  # config.distributed: this process becomes the launcher of the ranks
+        return ranks()
     out = JsonLinesOut()
     run_dir = job_dir / RUN_DIR
     from ..train import CHECKPOINT_FILE, Trainer
@@ -177,9 +180,38 @@ def run(job_dir: Path, cancel: threading.Event) -> int:
         return EXIT_FAILED
     if result.status == "cancelled":
         return EXIT_CANCELLED
-    # The graph and data as trained: standardization's nodes, and the validation rows validation_split held out.
-    write_results(run_dir, result.model, trainer.run_graph, trainer.training_dataset, trainer.config)
+    if trainer.dist.writes:  # rank 0 of a distributed run, or the only process
+        # The graph and data as trained: standardization's nodes, and the validation rows validation_split held out.
+        write_results(run_dir, result.model, trainer.run_graph, trainer.training_dataset, trainer.config)
     return EXIT_SUCCEEDED
+
+
+def _ranks_to_launch(spec: dict[str, Any], job_dir: Path):
+    """For a distributed job not yet launched (no RANK in the environment): what launches its ranks
+    (jobs/ranks.py on one node, torchrun on several), or None for a one-process job."""
+    wanted = (spec.get("config") or {}).get("distributed")
+    if "RANK" in os.environ or not isinstance(wanted, dict):
+        return None
+    from ..train.config import TrainConfig
+
+    try:
+        distributed = TrainConfig.model_validate(spec.get("config") or {}).distributed
+    except ValueError:
+        return None  # the trainer reports the config error as usual
+    if distributed is None or distributed.nproc_per_node * distributed.nnodes <= 1:
+        return None
+    if distributed.nnodes == 1:
+        from .ranks import launch
+
+        return lambda: launch(job_dir, distributed.nproc_per_node, EXIT_CANCELLED)
+    from ..train.distributed import launch_command
+
+    def through_torchrun() -> int:
+        command = launch_command(distributed.nproc_per_node, distributed.nnodes, [str(job_dir)])
+        sys.stdout.flush()
+        os.execv(command[0], command)  # the same process: its group and parent-death signal stay
+        return EXIT_FAILED  # not reached
+    return through_torchrun
 
 
 def write_results(run_dir: Path, model, graph: dict[str, Any], dataset, config) -> None:

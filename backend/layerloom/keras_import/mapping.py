@@ -290,6 +290,41 @@ def separable_conv2d(cx, inputs):
     return _depthwise(cx, inputs, "SeparableConv2D", 2, separable=True)
 
 
+def _keras_factor(value: Any) -> Any:
+    """A Keras factor as our params take it: a number, or a [lower, upper] list (Keras stores tuples)."""
+    return [float(v) for v in value] if isinstance(value, (list, tuple)) else float(value)
+
+
+# Augmentation acts on (channels, height, width) images; Keras's seed is dropped: draws come from the job's seed.
+_AUGMENT_KEYS = {
+    "RandomFlip": ("mode",),
+    "RandomRotation": ("factor", "fill_mode", "interpolation", "fill_value"),
+    "RandomZoom": ("height_factor", "width_factor", "fill_mode", "interpolation", "fill_value"),
+    "RandomTranslation": ("height_factor", "width_factor", "fill_mode", "interpolation", "fill_value"),
+    "RandomCrop": ("height", "width"),
+    "RandomContrast": ("factor", "value_range"),
+    "RandomBrightness": ("factor", "value_range"),
+}
+
+
+@layer(*_AUGMENT_KEYS)
+def augmentation(cx, inputs):
+    x = cx.b.channels_first(inputs[0])
+    params: dict[str, Any] = {}
+    for key in _AUGMENT_KEYS[cx.spec.class_name]:
+        value = cx.cfg(key)
+        if value is None:
+            continue
+        if key.endswith("factor"):
+            value = _keras_factor(value)
+        elif key == "value_range":
+            value = [float(v) for v in value]
+        elif key == "fill_value":
+            value = float(value)
+        params[key] = value
+    return cx.main(cx.spec.class_name, params, [x], cf=True)
+
+
 @layer("Rescaling")
 def rescaling(cx, inputs):
     scale, offset = cx.cfg("scale", 1.0), cx.cfg("offset", 0.0)

@@ -86,6 +86,12 @@ class EarlyStoppingConfig(_Strict):
     )
 
 
+class DistributedConfig(_Strict):
+    nproc_per_node: int = Field(2, ge=1, le=64, description="Processes on each node (one per GPU on CUDA).")
+    nnodes: int = Field(1, ge=1, le=1024, description="Nodes; more than 1 needs the operator's rendezvous "
+                                                       "address (LAYERLOOM_RDZV_ENDPOINT, docs/deploy.md).")
+
+
 class TrainConfig(_Strict):
     epochs: int = Field(10, ge=1, le=100_000)
     batch_size: int = Field(32, ge=1, le=1_000_000)
@@ -124,7 +130,17 @@ class TrainConfig(_Strict):
                     "cuda, else 'default'.",
     )
     amp: bool = Field(False, description="Automatic mixed precision (CUDA only; ignored with a log message on CPU).")
-    amp_dtype: Literal["float16", "bfloat16"] = "float16"
+    amp_dtype: Literal["float16", "bfloat16"] = Field(
+        "float16", description="Autocast dtype: float16 (with loss scaling) or bfloat16 on CUDA; bfloat16 also on the CPU.",
+    )
+    channels_last: bool | None = Field(
+        None, description="The channels_last memory format for 4-D tensors. Default: on CUDA for graphs with 2-D "
+                          "convolutions.",
+    )
+    compile: bool = Field(
+        False, description="torch.compile the model (compiled on the first step; a failure falls back to eager "
+                           "with a log message).",
+    )
     log_every_steps: int | None = Field(
         None, ge=1, le=1_000_000_000,
         description="Emit a step event every this many steps. Default: every steps_per_epoch // 20 steps, "
@@ -134,6 +150,10 @@ class TrainConfig(_Strict):
     evaluate_test: bool = Field(True, description="Evaluate on the test split (when the dataset has one) at the end.")
     tensorboard: bool = Field(
         False, description="Also write TensorBoard event files (per-epoch scalars) to <run dir>/tensorboard.",
+    )
+    distributed: DistributedConfig | None = Field(
+        None, description="Data-parallel training under torchrun (DDP; gloo on CPU, NCCL on CUDA): every "
+                          "process takes its share of each batch_size batch.",
     )
     init_weights: str | None = Field(
         None, pattern=r"^[0-9a-f]{32}$",

@@ -25,13 +25,16 @@ import torch
 
 from ..data import Dataset
 from ..graph import CompileError, GraphModel, analyze, build_model
+from ..graph.augment_ops import position_augmentations
 from .accumulate import PassAccumulator
+from .acceleration import accelerate, amp_dtype
 from .adapt import adapt_layers
 from .artifacts import graph_sha256, write_artifacts
 from .batching import DeviceSplit, batch_bounds, epoch_batches, epoch_permutation, load_split
 from .checkpoint import (CHECKPOINT_FILE, CheckpointError, capture_rng_state, load_checkpoint, restore_rng_state,
                          save_checkpoint)
 from .config import ConfigError, TrainConfig
+from .distributed import Distributed
 from .engine import Engine
 from .events import Callback, EventEmitter, HistoryRecorder, json_safe
 from .init_weights import load_initial_weights
@@ -116,8 +119,9 @@ class Trainer:
         self.first_seq = first_seq
         self.cancel_requested = _cancel_check(cancel)
         self.recorder = HistoryRecorder()
-        callbacks = list(callbacks)
-        if self.config.tensorboard and self.out_dir is not None:
+        self.dist = Distributed.from_env()  # torchrun's ranks (train/distributed.py); one process otherwise
+        callbacks = list(callbacks) if self.dist.writes else []  # only rank 0 reports
+        if self.config.tensorboard and self.out_dir is not None and self.dist.writes:
             callbacks.append(TensorBoardWriter(self.out_dir / TENSORBOARD_DIR))
         self.emitter = EventEmitter([self.recorder, *callbacks], first_seq or 0)
         # Told after each epoch's checkpoint is on disk (the runner hands it to its worker to store).
@@ -132,7 +136,8 @@ class Trainer:
         try:
             if self.resume and self.out_dir is None:
                 raise ConfigError("resume needs out_dir: the directory whose checkpoint to continue from.")
-            self.device = resolve_device(self.config.device)
+            self.device = self.dist.device(resolve_device(self.config.device))
+            self.dist.init(self.device)
             cuda_devices = [self.device] if self.device.type == "cuda" else []
             with torch.random.fork_rng(devices=cuda_devices):  # the caller's random state stays untouched
                 self._setup()
@@ -145,6 +150,8 @@ class Trainer:
         except Exception as err:
             self.emitter.status("failed", self.epoch, self.step, str(err) or type(err).__name__)
             raise
+        finally:
+            self.dist.close()
 
     @property
     def history(self) -> list[dict[str, Any]]:
@@ -167,7 +174,13 @@ class Trainer:
                 raise ConfigError(str(err)) from None
             self.notes.append("Started from the given initial weights.")
         self.model = self.model.to(self.device)
-        self.engine = Engine(self.model, self.plan, self._amp_dtype(), self.device.type)
+        self.engine = Engine(self.model, self.plan, amp_dtype(self.config, self.device, self.notes), self.device.type)
+        if self.dist.active:
+            self.engine.forward = self.dist.wrap(self.model, self.device)
+            self.notes.append(f"Distributed data parallel over {self.dist.world} processes: each takes its share "
+                              f"of every batch of {self.config.batch_size}.")
+        accelerate(self.engine, self.model, self.config, self.device, self.notes,
+                   lambda message: self.emitter.log(message, self.epoch, self.step))
         self._load_data()
         self._prepare_optimization()
         torch.manual_seed(self.config.seed)  # Dropout and other random layers draw from here
@@ -203,14 +216,6 @@ class Trainer:
         if adapted:
             self.notes.append(f"Adapted {', '.join(adapted)} to the training split ({train.size} samples).")
 
-    def _amp_dtype(self) -> torch.dtype | None:
-        if not self.config.amp:
-            return None
-        if self.device.type != "cuda":
-            self.notes.append(f"Mixed precision (amp) needs CUDA; training in float32 on {self.device}.")
-            return None
-        return torch.float16 if self.config.amp_dtype == "float16" else torch.bfloat16
-
     def _load_data(self) -> None:
         wanted = ["train", "valid"] + (["test"] if self.config.evaluate_test else [])
         self.splits: dict[str, DeviceSplit] = {
@@ -222,7 +227,7 @@ class Trainer:
         self.last_event_time = 0.0
         # With automatic step events, the run's first step reports its loss at once (an explicit
         # log_every_steps is followed exactly).
-        self.awaiting_first_step_event = self.config.log_every_steps is None
+        self.awaiting_first_step_event = self.config.log_every_steps is None and not self.dist.active
 
     def _prepare_optimization(self) -> None:
         config = self.config
@@ -280,6 +285,7 @@ class Trainer:
         order = epoch_permutation(self.config.seed, epoch, train.size, self.device) if self.config.shuffle else None
         accumulator = PassAccumulator(self.engine.heads)
         first_step = self.step
+        position_augmentations(self.model.augmentations, epoch, first_step)  # replayable after a resume
         last = len(self.batches)
         # Samples trained on since the run began (for samples/s): every earlier epoch saw the whole split.
         samples = (epoch - 1) * train.size
@@ -288,6 +294,9 @@ class Trainer:
         cancel_requested, losses, apply_gradients, record, log_every = (
             self.cancel_requested, self.engine.batch_losses, self._apply_gradients, accumulator.record, self.log_every)
         batches = epoch_batches(train, self.config.batch_size, order)
+        if self.dist.active:
+            batches = self.dist.shard(batches)
+            apply_gradients = lambda total: self._apply_gradients(total * self.dist.scale)  # noqa: E731
         for done, (size, inputs, targets) in enumerate(batches, start=1):
             if cancel_requested():
                 self.step = first_step + done - 1
@@ -307,6 +316,8 @@ class Trainer:
         return self.engine.evaluate(self.splits[split], self.config.effective_eval_batch_size, self._check_cancel)
 
     def _step_event_due(self) -> bool:
+        if self.dist.active:
+            return True  # by step count only: a summary is a collective every rank must reach together
         if self.config.log_every_steps is None:
             now = time.monotonic()
             if self.awaiting_first_step_event:
@@ -339,7 +350,7 @@ class Trainer:
 
     def _summarize(self, accumulator: PassAccumulator, epoch: int, first_step: int, running_only: bool) -> dict[str, float]:
         """The one synchronisation: epoch-to-date values, and the NaN guard."""
-        values = accumulator.summary(running_only)
+        values = self.dist.summary(accumulator, running_only) if self.dist.active else accumulator.summary(running_only)
         if not math.isfinite(values["loss"]):
             raise self._nonfinite_error(accumulator, epoch, first_step)
         return values
@@ -384,7 +395,7 @@ class Trainer:
             values = self._evaluate("test")
             metrics.update(json_safe({f"test_{name}": value for name, value in values.items()}))
         stopped_early = bool(s and s.should_stop and self.epoch < self.config.epochs)
-        if self.out_dir is not None:
+        if self.out_dir is not None and self.dist.writes:
             write_artifacts(self.out_dir, self.model, graph=self.run_graph, history=self.history,
                             manifest=self._manifest(metrics, restored_epoch, stopped_early))
         message = f"Training succeeded after {self.epoch} epoch(s)" + (" (stopped early)." if stopped_early else ".")
@@ -423,7 +434,7 @@ class Trainer:
     # ---- checkpoints -------------------------------------------------------------------
 
     def _save_checkpoint(self) -> None:
-        if self.out_dir is None:
+        if self.out_dir is None or not self.dist.writes:
             return
         save_checkpoint(self.out_dir / CHECKPOINT_FILE, {
             "graph_sha256": self.graph_hash,

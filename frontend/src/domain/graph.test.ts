@@ -71,7 +71,7 @@ describe("catalog", () => {
   it("groups the palette in the issue's order", () => {
     expect(groupCatalog(CATALOG).map((g) => g.category)).toEqual([
       "Inputs/Outputs", "Core", "Convolution", "Pooling", "Recurrent", "Activation", "Attention", "Normalization",
-      "Preprocessing", "Merge", "Regularization",
+      "Preprocessing", "Augmentation", "Merge", "Regularization",
     ]);
   });
   it("searches types and docs", () => {

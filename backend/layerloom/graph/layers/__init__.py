@@ -2,5 +2,5 @@
 order, which is the order within each palette category)."""
 
 from . import core, lambda_layer, convolution, reshaping, pooling, recurrent, activation, normalization  # noqa: F401, I001
-from . import preprocessing, merge, regularization  # noqa: F401, I001
+from . import preprocessing, augmentation, merge, regularization  # noqa: F401, I001
 from . import sequence, attention, wrappers  # noqa: F401, I001
