@@ -79,7 +79,9 @@ export function SetupPage() {
     const heads = ends.filter((e) => e.role === "output");
     const weights = { ...form.lossWeights };
     for (const h of heads) if (weights[h.id] === undefined) weights[h.id] = String(h.lossWeight ?? 1);
-    const mapping = dataset ? prefillMapping(ends, dataset.description.arrays, form.mapping) : form.mapping;
+    // Only the chosen dataset's arrays: the previous one may still be shown while the new one loads.
+    const current = dataset && dataset.id === form.dataset ? dataset : null;
+    const mapping = current ? prefillMapping(ends, current.description.arrays, form.mapping) : form.mapping;
     setForm({ mapping, lossWeights: weights });
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [dataset, endsKey]);
@@ -145,7 +147,7 @@ export function SetupPage() {
         <h2>Data</h2>
         <label className="lt-row">
           <span>Dataset</span>
-          <select data-testid="dataset-select" value={form.dataset} onChange={(e) => setForm({ dataset: e.target.value, mapping: {} })}>
+          <select data-testid="dataset-select" value={form.dataset} onChange={(e) => e.target.value !== form.dataset && setForm({ dataset: e.target.value, mapping: {} })}>
             <option value="">Choose a dataset…</option>
             <optgroup label="Built-in">
               {datasets.filter((d) => d.kind === "builtin").map((d) => (
