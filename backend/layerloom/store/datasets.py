@@ -6,7 +6,11 @@ An upload is parsed once (``load_dataset_file``) and its arrays are kept next to
 a stored dataset afterwards — samples, job submissions, the runner — opens those with
 ``open_stored_dataset``: memory-mapped (``np.load(mmap_mode="r")``), never re-parsed, so reading a
 dataset costs the pages touched, not the file's parse. A dataset stored before this form existed
-gets it built once, on first use, and kept."""
+gets it built once, on first use, and kept.
+
+An image zip is the exception: it stays as uploaded, with ``index.json`` (members, labels, classes,
+image size) beside it, and its images are decoded only when read (``data.image_stream``). Every file
+of a dataset is read relative to its folder, so the folder can move (e.g. to a worker's cache)."""
 
 from __future__ import annotations
 
@@ -22,12 +26,14 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from .. import data
+from ..data.image_stream import index_image_zip, open_image_index
 from .kinds import DatasetKind
 
 DATASETS_DIR = "datasets"
 ARRAYS_DIR = "arrays"
 ARRAYS_INDEX = "dataset.json"
 UPLOADS_TMP_DIR = "tmp"
+IMAGE_INDEX = "index.json"  # an image zip's members, classes and splits (data/image_stream.py)
 
 # The stored file is named by the server, never after the user's file name.
 STORED_FILE_NAMES = {DatasetKind.CSV: "data.csv", DatasetKind.NPZ: "data.npz", DatasetKind.IMAGES: "images.zip"}
@@ -103,6 +109,31 @@ def load_dataset_file(kind: DatasetKind, path: str | os.PathLike[str], options: 
     raise ValueError(f"not an uploaded dataset kind: {kind!r}")
 
 
+def parse_upload(kind: DatasetKind, path: str | os.PathLike[str], options: dict[str, Any], *, name: str,
+                 max_bytes: int) -> tuple[data.Dataset, dict[str, Any] | None]:
+    """Check an upload: (its dataset, for describing it; the image index to keep, for image zips).
+    An image zip is indexed (headers checked, one image decoded), never decoded whole."""
+    if kind == DatasetKind.IMAGES:
+        o = ImageZipOptions.model_validate(options)
+        index = index_image_zip(path, image_size=o.image_size, color_mode=o.color_mode, max_bytes=max_bytes)
+        return open_image_index(path, index, name=name), index
+    return load_dataset_file(kind, path, options, name=name, max_bytes=max_bytes), None
+
+
+def save_parsed(dataset: data.Dataset, index: dict[str, Any] | None, directory: Path) -> None:
+    """Keep what ``parse_upload`` found beside the stored file: the image index, or the arrays."""
+    if index is not None:
+        save_image_index(index, directory)
+    else:
+        save_arrays(dataset, directory)
+
+
+def save_image_index(index: dict[str, Any], directory: Path) -> None:
+    tmp = directory / f".{IMAGE_INDEX}.tmp"
+    tmp.write_text(json.dumps(index), encoding="utf-8")
+    os.replace(tmp, directory / IMAGE_INDEX)  # a reader sees all of it or none
+
+
 def save_arrays(dataset: data.Dataset, directory: Path) -> None:
     """Write ``dataset`` as ``directory/arrays``: one .npy per (split, array), named by position (array
     names are the user's text, never part of a path), and an index with names, kinds and classes.
@@ -147,6 +178,14 @@ def open_stored_dataset(kind: DatasetKind, path: str | os.PathLike[str], options
     """A stored upload's arrays (memory-mapped), built from its file the first time when missing.
     Raises ``layerloom.data.DatasetError`` when the file can no longer be parsed."""
     directory = Path(path).parent
+    if kind == DatasetKind.IMAGES and not (directory / ARRAYS_DIR / ARRAYS_INDEX).is_file():
+        # Image zips are read in place through their index (built once for a zip stored before it).
+        index_path = directory / IMAGE_INDEX
+        if not index_path.is_file():
+            o = ImageZipOptions.model_validate(options)
+            save_image_index(index_image_zip(path, image_size=o.image_size, color_mode=o.color_mode,
+                                             max_bytes=max_bytes), directory)
+        return open_image_index(path, json.loads(index_path.read_text(encoding="utf-8")), name=name)
     dataset = open_arrays(directory)
     if dataset is None:
         save_arrays(load_dataset_file(kind, path, options, name=name, max_bytes=max_bytes), directory)

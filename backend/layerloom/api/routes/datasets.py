@@ -198,7 +198,7 @@ def _not_json(name: str) -> None:
 def _store_upload(session: Session, settings: Settings, user: User, upload: Upload, kind: DatasetKind, name: str,
                   options: dict[str, Any]) -> DatasetPublic:
     try:
-        parsed = files.load_dataset_file(kind, upload.path, options, name=name, max_bytes=settings.max_upload_bytes)
+        parsed, index = files.parse_upload(kind, upload.path, options, name=name, max_bytes=settings.max_upload_bytes)
     except DatasetError as err:
         raise Unprocessable(f"The file cannot be used as a {kind} dataset; see errors.", err.problems) from None
     description = parsed.describe()
@@ -216,7 +216,7 @@ def _store_upload(session: Session, settings: Settings, user: User, upload: Uplo
     target.parent.mkdir(parents=True)
     try:
         os.replace(upload.path, target)
-        files.save_arrays(parsed, target.parent)
+        files.save_parsed(parsed, index, target.parent)
         del parsed  # its buffers; what follows reads nothing more of it
         session.add(dataset)
         session.commit()
