@@ -118,3 +118,58 @@ def test_streamed_and_in_memory_training_agree_and_resume_exactly(tmp_path: Path
     resumed = train(GRAPH, dataset, {**config, "data_loading": "stream"}, out_dir=run, resume=True).history
     assert resumed[-1]["loss"] == pytest.approx(stream[-1]["loss"], abs=1e-6)
     assert np.isfinite(resumed[-1]["val_loss"])
+
+
+def _status_bytes(pid: int, key: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(key + ":"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError(f"no {key} in /proc/{pid}/status")
+
+
+@pytest.mark.slow
+def test_uploading_8000_images_raises_the_api_rss_by_under_100_mb(tmp_path: Path) -> None:
+    import socket
+    import time
+
+    import httpx
+
+    path = image_zip(tmp_path / "images.zip", 8000)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "LAYERLOOM_DATA_DIR": str(tmp_path / "data"), "OMP_NUM_THREADS": "1",
+           "PYTHONPATH": str(ROOT / "backend")}
+    with open(tmp_path / "serve.log", "wb") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "layerloom.cli", "serve", "--no-worker", "--port", str(port)],
+                                env=env, stdout=log, stderr=subprocess.STDOUT)
+        client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=180,
+                              headers={"X-Layerloom-Client": "test"})
+        try:
+            deadline = time.monotonic() + 90
+            while True:
+                assert proc.poll() is None and time.monotonic() < deadline, "layerloom serve did not start"
+                try:
+                    client.get("/api/health")
+                    break
+                except httpx.HTTPError:
+                    time.sleep(0.3)
+            client.get("/api/datasets/iris/samples", params={"n": 1})  # the route's imports, before measuring
+            Path(f"/proc/{proc.pid}/clear_refs").write_text("5")  # peak := now (Linux >= 4.0)
+            before = _status_bytes(proc.pid, "VmRSS")
+            with open(path, "rb") as f:
+                response = client.post("/api/datasets", files={"file": ("images.zip", f, "application/zip")},
+                                       data={"options": json.dumps({"image_size": [64, 64]})})
+            assert response.status_code == 201, response.text[:2000]
+            samples = client.get(f"/api/datasets/{response.json()['id']}/samples", params={"n": 4})
+            growth = _status_bytes(proc.pid, "VmHWM") - before
+        finally:
+            proc.terminate()
+            proc.wait(30)
+    assert samples.status_code == 200 and samples.json()["samples"][0]["x"]["kind"] == "image"
+    assert response.json()["description"]["sizes"] == {"train": 8000}
+    stored = {p.name for p in (tmp_path / "data" / "datasets" / response.json()["id"]).iterdir()}
+    assert stored == {"images.zip", "index.json"}  # the zip as it came and its index; nothing decoded
+    print(f"upload of {path.stat().st_size / 2**20:.1f} MB zip (8,000 images): API peak growth {growth / 2**20:.1f} MB")
+    # Decoded, the images would take 375 MiB (they did, twice over, before).
+    assert growth < 100 * 2**20
