@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import os
+import warnings
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -79,8 +80,14 @@ def _check_header(archive: zipfile.ZipFile, info: zipfile.ZipInfo, max_pixels: i
 def check_image_header(raw: bytes, name: str, max_pixels: int, problems: Problems) -> None:
     field_ = f"member:{name}"
     try:
-        with Image.open(io.BytesIO(raw)) as source:
-            width, height = source.size
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)  # Pillow's own bomb guard
+            with Image.open(io.BytesIO(raw)) as source:
+                width, height = source.size
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        problems.add(field_, "image_too_large", f"Image {name!r} is too large to decode safely ({exc}); "
+                     f"the limit is {max_pixels} pixels. Resize it before uploading.")
+        return
     except Exception as exc:  # Pillow raises many types on hostile or broken files
         problems.add(field_, "bad_image", f"Image {name!r} cannot be decoded ({type(exc).__name__}); replace or remove it.")
         return

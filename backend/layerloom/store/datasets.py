@@ -26,6 +26,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from .. import data
+from ..data.folders import RootGuard, data_roots, index_image_folder, resolve_in_roots
 from ..data.image_stream import index_image_zip, open_image_index
 from .kinds import DatasetKind
 
@@ -33,6 +34,7 @@ DATASETS_DIR = "datasets"
 ARRAYS_DIR = "arrays"
 ARRAYS_INDEX = "dataset.json"
 UPLOADS_TMP_DIR = "tmp"
+FOLDER_INDEX = "folder.json"  # a registered server folder's index (data/folders.py); the images stay there
 IMAGE_INDEX = "index.json"  # an image zip's members, classes and splits (data/image_stream.py)
 
 # The stored file is named by the server, never after the user's file name.
@@ -178,6 +180,10 @@ def open_stored_dataset(kind: DatasetKind, path: str | os.PathLike[str], options
     """A stored upload's arrays (memory-mapped), built from its file the first time when missing.
     Raises ``layerloom.data.DatasetError`` when the file can no longer be parsed."""
     directory = Path(path).parent
+    if Path(path).name == FOLDER_INDEX:  # a registered server folder: checked against the roots again now
+        index = json.loads(Path(path).read_text(encoding="utf-8"))
+        folder = resolve_in_roots(index["path"], data_roots())
+        return open_image_index(folder, index, name=name, check_path=RootGuard(str(folder)))
     if kind == DatasetKind.IMAGES and not (directory / ARRAYS_DIR / ARRAYS_INDEX).is_file():
         # Image zips are read in place through their index (built once for a zip stored before it).
         index_path = directory / IMAGE_INDEX
@@ -206,3 +212,29 @@ def stored_path(dataset_id: str, kind: DatasetKind) -> str:
 def uploads_tmp_dir(data_dir: Path) -> Path:
     """Where uploads stream to: inside data_dir, so moving a finished one into place is a rename."""
     return data_dir / UPLOADS_TMP_DIR
+
+
+def register_folder(session, data_dir: Path, owner, path: str, name: str, options: dict[str, Any],
+                    roots: list[Path]):
+    """Record a server folder (under ``roots``) as an images dataset every user can train on; returns the
+    row. Raises DatasetError (the path refused, or the layout's problems) before anything is kept."""
+    from .models import Dataset, new_id
+
+    folder = resolve_in_roots(path, roots)
+    o = ImageZipOptions.model_validate(options)
+    index = index_image_folder(folder, image_size=o.image_size, color_mode=o.color_mode)
+    described = open_image_index(folder, index, name=name).describe()
+    dataset_id = new_id()
+    row = Dataset(id=dataset_id, owner_id=owner.id, name=name, kind=DatasetKind.IMAGES, description=described,
+                  storage_path=f"{DATASETS_DIR}/{dataset_id}/{FOLDER_INDEX}", size_bytes=0, sha256="",
+                  options=o.model_dump(mode="json"))
+    directory = dataset_dir(data_dir, dataset_id)
+    directory.mkdir(parents=True)
+    try:
+        (directory / FOLDER_INDEX).write_text(json.dumps(index), encoding="utf-8")
+        session.add(row)
+        session.commit()
+    except BaseException:
+        shutil.rmtree(directory, ignore_errors=True)
+        raise
+    return row

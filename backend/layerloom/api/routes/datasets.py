@@ -25,7 +25,7 @@ from ...settings import Settings
 from ...store import datasets as files
 from ...store.canonical import NotStorable, canonical_json
 from ...store.models import ACTIVE_JOB_STATES, UPLOAD_KINDS, Dataset, DatasetKind, Job, User, new_id
-from ..deps import CurrentUser, Paging, SessionDep, SettingsDep, load_owned
+from ..deps import CurrentUser, Paging, SessionDep, SettingsDep, load_owned, load_visible_dataset, visible_datasets
 from ..errors import Conflict, NotFound, Unprocessable, pydantic_problems, problem
 from ..routing import make_router
 from ..schemas import DatasetPublic, Name, Page, WholeNumber
@@ -62,7 +62,7 @@ def list_datasets(user: CurrentUser, session: SessionDep, paging: Paging) -> Pag
     """The built-in datasets first, then the user's uploads, newest first."""
     builtins = [_builtin(name) for name in BUILTIN_DATASETS]
     page = builtins[paging.offset:paging.offset + paging.limit]
-    uploads = select(Dataset).where(Dataset.owner_id == user.id)
+    uploads = visible_datasets(user)
     wanted = paging.limit - len(page)
     if wanted > 0:
         rows = session.scalars(uploads.order_by(Dataset.created_at.desc(), Dataset.id)
@@ -89,7 +89,7 @@ def get_dataset(dataset_id: str, user: CurrentUser, session: SessionDep) -> Data
     """A dataset's arrays (names, kinds, shapes, classes) and split sizes."""
     if dataset_id in BUILTIN_DATASETS:
         return _builtin(dataset_id)
-    return DatasetPublic.model_validate(load_owned(session, Dataset, dataset_id, user))
+    return DatasetPublic.model_validate(load_visible_dataset(session, dataset_id, user))
 
 
 @router.get("/datasets/{dataset_id}/samples")
@@ -103,7 +103,7 @@ def get_samples(dataset_id: str, user: CurrentUser, session: SessionDep, setting
     if dataset_id in BUILTIN_DATASETS:
         data = load_builtin(dataset_id)
     else:
-        row = load_owned(session, Dataset, dataset_id, user)
+        row = load_visible_dataset(session, dataset_id, user)
         try:
             data = files.open_stored_dataset(DatasetKind(row.kind), settings.data_dir / row.storage_path, row.options,
                                              name=row.name, max_bytes=settings.max_upload_bytes)
