@@ -8,20 +8,21 @@ the setting is the list.)
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import Depends
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
 
 from ...jobs.lifecycle import RUNNING_STATES
 from ...jobs.workers import worker_registry
 from ...store.models import Job, JobState, User
 from ..deps import CurrentUser, SessionDep, SettingsDep
-from ..errors import NotFound
+from ..errors import NotFound, Unprocessable
+from ..schemas import DatasetPublic, Name
 from ..routing import make_router
 
-router = make_router("admin")
+router = make_router("admin", errors=(401, 404, 422))
 
 
 def require_admin(user: CurrentUser, settings: SettingsDep) -> User:
@@ -33,6 +34,35 @@ def require_admin(user: CurrentUser, settings: SettingsDep) -> User:
 
 
 Admin = Annotated[User, Depends(require_admin)]
+
+
+class FolderRegistration(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    path: str = Field(min_length=1, max_length=4096, description="A directory inside LAYERLOOM_DATA_ROOTS "
+                                                                 "(absolute, or relative to the first root).")
+    name: Name
+    image_size: tuple[int, int] = (32, 32)
+    color_mode: Literal["rgb", "grayscale"] = "rgb"
+
+
+@router.post("/admin/datasets", status_code=201, response_model=DatasetPublic)
+def register_dataset_folder(body: FolderRegistration, admin: Admin, session: SessionDep,
+                            settings: SettingsDep) -> DatasetPublic:
+    """Register a server folder of train|valid|test/<class>/<image> as a dataset every user can train on,
+    read in place. A path outside the data roots (``..``, an absolute path elsewhere, a symbolic link
+    leading out) or a bad layout is a 422 saying which."""
+    from ...data import DatasetError
+    from ...data.folders import data_roots
+    from ...store.datasets import register_folder
+
+    options = {"image_size": list(body.image_size), "color_mode": body.color_mode}
+    try:
+        row = register_folder(session, settings.data_dir, admin, body.path, body.name, options,
+                              data_roots(settings.data_roots))
+    except DatasetError as err:
+        raise Unprocessable(err.problems[0]["message"] if len(err.problems) == 1 else
+                            "The folder cannot be used as a dataset; see errors.", err.problems) from None
+    return DatasetPublic.model_validate(row)
 
 
 class QueueDepth(BaseModel):
