@@ -40,7 +40,10 @@ def resolve_in_roots(path: str | os.PathLike[str], roots: list[Path]) -> Path:
         raise _refuse("parent_path", f"The path {text!r} contains '..'; give a path inside a data root "
                                      f"({', '.join(map(str, roots))}) without '..'.")
     candidate = Path(text) if Path(text).is_absolute() else roots[0] / text
-    resolved = candidate.resolve()
+    try:
+        resolved = candidate.resolve()
+    except (OSError, ValueError) as exc:  # a NUL byte, a link loop, a name too long
+        raise _refuse("bad_path", f"The path {text!r} cannot be resolved ({exc}); give a directory inside a data root.") from None
     if not any(resolved == root or resolved.is_relative_to(root) for root in roots):
         leaves = " (a symbolic link leads out of it)" if candidate.absolute() != resolved else ""
         raise _refuse("outside_data_roots", f"The path {text!r} is outside the server's data roots{leaves}; "

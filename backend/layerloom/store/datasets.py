@@ -222,7 +222,11 @@ def register_folder(session, data_dir: Path, owner, path: str, name: str, option
 
     folder = resolve_in_roots(path, roots)
     o = ImageZipOptions.model_validate(options)
-    index = index_image_folder(folder, image_size=o.image_size, color_mode=o.color_mode)
+    try:
+        index = index_image_folder(folder, image_size=o.image_size, color_mode=o.color_mode)
+    except OSError as exc:  # unreadable files or folders: say which, never a 500
+        raise data.DatasetError.single("path", "folder_unreadable",
+                                       f"The folder cannot be read ({exc.strerror}: {exc.filename}).") from None
     described = open_image_index(folder, index, name=name).describe()
     dataset_id = new_id()
     row = Dataset(id=dataset_id, owner_id=owner.id, name=name, kind=DatasetKind.IMAGES, description=described,
