@@ -53,6 +53,7 @@ bench: install browser
 	$(PY) bench/latency.py
 	$(PY) bench/editor.py
 	$(PY) bench/predict.py
+	$(PY) bench/data.py
 
 # The large examples (keras.applications' architectures and others) are written by a script;
 # tests/unit/test_zoo_keras_parity.py fails when the committed files differ from its output.

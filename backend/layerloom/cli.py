@@ -151,6 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
     from .keras_import.cli import add_import_command
 
     add_train_commands(sub)
+    add_datasets_commands(sub)
     add_import_command(sub)
     add_export_command(sub)
     return parser
@@ -164,6 +165,49 @@ def add_token_commands(subparsers: argparse._SubParsersAction) -> None:
         "create", help="create a bearer token for user NAME (creating the user if needed) and print it once")
     create.add_argument("name", help="user name (1-100 characters)", type=_user_name)
     create.set_defaults(func=cmd_token_create)
+
+
+def add_datasets_commands(subparsers: argparse._SubParsersAction) -> None:
+    """``datasets register PATH`` (plain ``datasets`` still lists the built-ins, from cli_train)."""
+    datasets = subparsers.choices["datasets"]
+    datasets_sub = datasets.add_subparsers(dest="datasets_command")
+    register = datasets_sub.add_parser(
+        "register", help="register a folder of train|valid|test/<class>/<image> under LAYERLOOM_DATA_ROOTS "
+                         "as a dataset every user can train on (no upload)")
+    register.add_argument("path", help="the folder: absolute, or relative to the first data root")
+    register.add_argument("--name", required=True, help="the dataset's name")
+    register.add_argument("--image-size", nargs=2, type=int, default=(32, 32), metavar=("HEIGHT", "WIDTH"))
+    register.add_argument("--color-mode", choices=("rgb", "grayscale"), default="rgb")
+    register.add_argument("--owner", help="the admin user recorded as its owner (default: the local user)")
+    register.set_defaults(func=cmd_datasets_register)
+
+
+def cmd_datasets_register(args: argparse.Namespace) -> int:
+    from .api.auth import get_or_create_user
+    from .data import DatasetError
+    from .data.folders import data_roots
+    from .settings import get_settings
+    from .store.datasets import register_folder
+    from .store.db import make_engine, make_sessionmaker, migrate
+
+    settings = get_settings()
+    migrate(settings.database_url)
+    engine = make_engine(settings.database_url)
+    try:
+        with make_sessionmaker(engine)() as session:
+            owner = get_or_create_user(session, args.owner or settings.local_user_name)
+            options = {"image_size": list(args.image_size), "color_mode": args.color_mode}
+            try:
+                row = register_folder(session, settings.data_dir, owner, args.path, args.name, options,
+                                      data_roots(settings.data_roots))
+            except DatasetError as err:
+                for item in err.problems:
+                    print(f"error: {item['message']}", file=sys.stderr)
+                return 2
+            print(f"registered {row.name!r} as dataset {row.id} ({row.description['sizes']})")
+    finally:
+        engine.dispose()
+    return 0
 
 
 def cmd_token_create(args: argparse.Namespace) -> int:

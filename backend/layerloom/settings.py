@@ -81,6 +81,11 @@ class Settings(BaseSettings):
     # Authentication (see the module docstring).
     auth_mode: Literal["local", "token"] = "local"
     local_user_name: str = Field("local", min_length=1, max_length=100)
+    data_roots: str = Field("", description="Comma-separated directories an admin may register dataset folders "
+                                            "from (train|valid|test/<class>/<image>); the runner checks reads "
+                                            "against them too, so workers need the same setting.")
+    data_memory_budget_mb: float = Field(2048, gt=0, description="The runner streams a job's data (data_loading "
+                                                                 "auto) when its decoded splits exceed this.")
     admin_users: str = Field("", description="Comma-separated user names that may use /api/admin (token mode); "
                                              "in local mode the local user is the admin.")
     session_days: float = Field(14, gt=0, le=366, description="How long a browser login (token mode) lasts.")

@@ -15,7 +15,7 @@ from typing import Annotated, TypeVar
 
 from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from ..graph import Limits
@@ -119,7 +119,21 @@ def owned_graph(graph_id: str, session: SessionDep, user: CurrentUser) -> Graph:
 
 
 def owned_dataset(dataset_id: str, session: SessionDep, user: CurrentUser) -> Dataset:
-    return load_owned(session, Dataset, dataset_id, user)
+    return load_visible_dataset(session, dataset_id, user)
+
+
+def visible_datasets(user: User):
+    """The datasets ``user`` may read: their uploads, and the server folders an admin registered."""
+    from ..store.datasets import FOLDER_INDEX
+
+    return select(Dataset).where(or_(Dataset.owner_id == user.id, Dataset.storage_path.like(f"%/{FOLDER_INDEX}")))
+
+
+def load_visible_dataset(session: Session, dataset_id: str, user: User) -> Dataset:
+    found = session.scalar(visible_datasets(user).where(Dataset.id == dataset_id))
+    if found is None:
+        raise NotFound(f"There is no dataset {dataset_id!r}.")
+    return found
 
 
 def owned_job(job_id: str, session: SessionDep, user: CurrentUser) -> Job:

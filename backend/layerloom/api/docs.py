@@ -55,6 +55,8 @@ REQUEST_EXAMPLES: dict[str, dict[str, Any]] = {
     "jobs-submit_job": {"application/json": _EXAMPLE_JOB},
     "jobs-check_job": {"application/json": _EXAMPLE_JOB},
     "graphs-import_keras_model": {"multipart/form-data": {"file": "model.keras"}},
+    "admin-register_dataset_folder": {"application/json": {
+        "path": "/srv/datasets/pets", "name": "pets", "image_size": [64, 64], "color_mode": "rgb"}},
     "jobs-predict": {"application/json": {"inputs": {"x": [0.5, -1.2, 3.0, 0.0]}},
                         "multipart/form-data": {"file": "digit.png"}},
 }

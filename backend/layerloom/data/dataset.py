@@ -301,12 +301,18 @@ class Dataset:
 
         new_splits = {split: dict(arrays) for split, arrays in self.splits.items()}
         train = self.splits["train"]
-        new_splits["train"] = {k: v[remaining] for k, v in train.items()}
+        new_splits["train"] = {k: _take(v, remaining) for k, v in train.items()}
         for split, idx in carved.items():
-            new_splits[split] = {k: v[idx] for k, v in train.items()}
+            new_splits[split] = {k: _take(v, idx) for k, v in train.items()}
         ordered = {split: new_splits[split] for split in SPLITS if split in new_splits}
         return Dataset(self.name, ordered, dict(self.class_names), dict(self.kinds), dict(self.notes),
                        dict(self.targets))
+
+
+def _take(values, index: np.ndarray):
+    """``values[index]``; a lazily decoded array (data.image_stream) stays lazy."""
+    subset = getattr(values, "subset", None)
+    return subset(index) if subset is not None else values[index]
 
 
 def _carve(indices: np.ndarray, count: int, labels: np.ndarray | None, seed: int) -> tuple[np.ndarray, np.ndarray]:

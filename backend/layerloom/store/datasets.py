@@ -6,7 +6,11 @@ An upload is parsed once (``load_dataset_file``) and its arrays are kept next to
 a stored dataset afterwards — samples, job submissions, the runner — opens those with
 ``open_stored_dataset``: memory-mapped (``np.load(mmap_mode="r")``), never re-parsed, so reading a
 dataset costs the pages touched, not the file's parse. A dataset stored before this form existed
-gets it built once, on first use, and kept."""
+gets it built once, on first use, and kept.
+
+An image zip is the exception: it stays as uploaded, with ``index.json`` (members, labels, classes,
+image size) beside it, and its images are decoded only when read (``data.image_stream``). Every file
+of a dataset is read relative to its folder, so the folder can move (e.g. to a worker's cache)."""
 
 from __future__ import annotations
 
@@ -22,12 +26,16 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from .. import data
+from ..data.folders import RootGuard, data_roots, index_image_folder, resolve_in_roots
+from ..data.image_stream import index_image_zip, open_image_index
 from .kinds import DatasetKind
 
 DATASETS_DIR = "datasets"
 ARRAYS_DIR = "arrays"
 ARRAYS_INDEX = "dataset.json"
 UPLOADS_TMP_DIR = "tmp"
+FOLDER_INDEX = "folder.json"  # a registered server folder's index (data/folders.py); the images stay there
+IMAGE_INDEX = "index.json"  # an image zip's members, classes and splits (data/image_stream.py)
 
 # The stored file is named by the server, never after the user's file name.
 STORED_FILE_NAMES = {DatasetKind.CSV: "data.csv", DatasetKind.NPZ: "data.npz", DatasetKind.IMAGES: "images.zip"}
@@ -103,6 +111,31 @@ def load_dataset_file(kind: DatasetKind, path: str | os.PathLike[str], options: 
     raise ValueError(f"not an uploaded dataset kind: {kind!r}")
 
 
+def parse_upload(kind: DatasetKind, path: str | os.PathLike[str], options: dict[str, Any], *, name: str,
+                 max_bytes: int) -> tuple[data.Dataset, dict[str, Any] | None]:
+    """Check an upload: (its dataset, for describing it; the image index to keep, for image zips).
+    An image zip is indexed (headers checked, one image decoded), never decoded whole."""
+    if kind == DatasetKind.IMAGES:
+        o = ImageZipOptions.model_validate(options)
+        index = index_image_zip(path, image_size=o.image_size, color_mode=o.color_mode, max_bytes=max_bytes)
+        return open_image_index(path, index, name=name), index
+    return load_dataset_file(kind, path, options, name=name, max_bytes=max_bytes), None
+
+
+def save_parsed(dataset: data.Dataset, index: dict[str, Any] | None, directory: Path) -> None:
+    """Keep what ``parse_upload`` found beside the stored file: the image index, or the arrays."""
+    if index is not None:
+        save_image_index(index, directory)
+    else:
+        save_arrays(dataset, directory)
+
+
+def save_image_index(index: dict[str, Any], directory: Path) -> None:
+    tmp = directory / f".{IMAGE_INDEX}.tmp"
+    tmp.write_text(json.dumps(index), encoding="utf-8")
+    os.replace(tmp, directory / IMAGE_INDEX)  # a reader sees all of it or none
+
+
 def save_arrays(dataset: data.Dataset, directory: Path, *, replace: bool = False) -> None:
     """Write ``dataset`` as ``directory/arrays``: one .npy per (split, array), named by position (array
     names are the user's text, never part of a path), and an index with names, kinds and classes.
@@ -155,6 +188,18 @@ def open_stored_dataset(kind: DatasetKind, path: str | os.PathLike[str], options
     """A stored upload's arrays (memory-mapped), built from its file the first time when missing.
     Raises ``layerloom.data.DatasetError`` when the file can no longer be parsed."""
     directory = Path(path).parent
+    if Path(path).name == FOLDER_INDEX:  # a registered server folder: checked against the roots again now
+        index = json.loads(Path(path).read_text(encoding="utf-8"))
+        folder = resolve_in_roots(index["path"], data_roots())
+        return open_image_index(folder, index, name=name, check_path=RootGuard(str(folder)))
+    if kind == DatasetKind.IMAGES and not (directory / ARRAYS_DIR / ARRAYS_INDEX).is_file():
+        # Image zips are read in place through their index (built once for a zip stored before it).
+        index_path = directory / IMAGE_INDEX
+        if not index_path.is_file():
+            o = ImageZipOptions.model_validate(options)
+            save_image_index(index_image_zip(path, image_size=o.image_size, color_mode=o.color_mode,
+                                             max_bytes=max_bytes), directory)
+        return open_image_index(path, json.loads(index_path.read_text(encoding="utf-8")), name=name)
     dataset = open_arrays(directory)
     if dataset is None:
         save_arrays(load_dataset_file(kind, path, options, name=name, max_bytes=max_bytes), directory)
@@ -175,3 +220,33 @@ def stored_path(dataset_id: str, kind: DatasetKind) -> str:
 def uploads_tmp_dir(data_dir: Path) -> Path:
     """Where uploads stream to: inside data_dir, so moving a finished one into place is a rename."""
     return data_dir / UPLOADS_TMP_DIR
+
+
+def register_folder(session, data_dir: Path, owner, path: str, name: str, options: dict[str, Any],
+                    roots: list[Path]):
+    """Record a server folder (under ``roots``) as an images dataset every user can train on; returns the
+    row. Raises DatasetError (the path refused, or the layout's problems) before anything is kept."""
+    from .models import Dataset, new_id
+
+    folder = resolve_in_roots(path, roots)
+    o = ImageZipOptions.model_validate(options)
+    try:
+        index = index_image_folder(folder, image_size=o.image_size, color_mode=o.color_mode)
+    except OSError as exc:  # unreadable files or folders: say which, never a 500
+        raise data.DatasetError.single("path", "folder_unreadable",
+                                       f"The folder cannot be read ({exc.strerror}: {exc.filename}).") from None
+    described = open_image_index(folder, index, name=name).describe()
+    dataset_id = new_id()
+    row = Dataset(id=dataset_id, owner_id=owner.id, name=name, kind=DatasetKind.IMAGES, description=described,
+                  storage_path=f"{DATASETS_DIR}/{dataset_id}/{FOLDER_INDEX}", size_bytes=0, sha256="",
+                  options=o.model_dump(mode="json"))
+    directory = dataset_dir(data_dir, dataset_id)
+    directory.mkdir(parents=True)
+    try:
+        (directory / FOLDER_INDEX).write_text(json.dumps(index), encoding="utf-8")
+        session.add(row)
+        session.commit()
+    except BaseException:
+        shutil.rmtree(directory, ignore_errors=True)
+        raise
+    return row

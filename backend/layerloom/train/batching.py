@@ -35,7 +35,7 @@ def load_split(dataset: Dataset, split: str, plan: DataPlan, device: torch.devic
     arrays = dataset.splits[split]
     inputs = []
     for feed in plan.inputs:
-        values = arrays[feed.array]
+        values = np.asarray(arrays[feed.array])  # a lazily decoded image array is decoded here
         inputs.append((feed.node, _to_device(values.astype(np.int64) if feed.ids_from_floats else values, device)))
     targets = []
     for head in plan.heads:
@@ -69,7 +69,12 @@ def epoch_batches(split: DeviceSplit, batch_size: int, order: torch.Tensor | Non
     """Every batch of one pass as (size, inputs by node, targets by head), in ``order`` when given.
 
     The batches are those of ``batch_bounds``: windows hold a whole number of batches, so the
-    samples of each batch, and their order, do not depend on the window size."""
+    samples of each batch, and their order, do not depend on the window size. A streamed split
+    (train/streaming.py) yields the same batches from its DataLoader."""
+    stream = getattr(split, "batches", None)
+    if stream is not None:
+        yield from stream(batch_size, order)
+        return
     names = [node for node, _ in split.inputs]
     arrays = [values for _, values in split.inputs] + split.targets
     n_inputs = len(names)

@@ -155,6 +155,17 @@ class TrainConfig(_Strict):
         None, description="Data-parallel training under torchrun (DDP; gloo on CPU, NCCL on CUDA): every "
                           "process takes its share of each batch_size batch.",
     )
+    data_loading: Literal["auto", "memory", "stream"] = Field(
+        "auto",
+        description="memory: decode every split once and batch by slicing; stream: DataLoader workers read "
+                    "batches from the archive, folder or memory-mapped arrays; auto: memory when the decoded "
+                    "splits fit the runner's budget (LAYERLOOM_DATA_MEMORY_BUDGET_MB), else stream.",
+    )
+    data_workers: int | None = Field(
+        None, ge=0, le=32,
+        description="DataLoader worker processes when streaming (0: read in the training process). "
+                    "Default: CPU cores - 1, from 1 to 4.",
+    )
     init_weights: str | None = Field(
         None, pattern=r"^[0-9a-f]{32}$",
         description="Start from imported weights: the weights_id of POST /api/graphs/import (loaded strictly).",

@@ -13,6 +13,7 @@ from ..data import Dataset
 from ..graph import CompileError, analyze
 from .artifacts import load_trained, read_manifest
 from .batching import load_split
+from .streaming import default_workers, should_stream, stream_split
 from .config import ScheduleConfig, TrainConfig
 from .engine import Engine
 from .events import json_safe
@@ -31,7 +32,10 @@ def evaluate(model: torch.nn.Module, graph: Mapping[str, Any], dataset: Dataset,
     plan = check_compatibility(analysis, dataset, config)
     device = next(model.parameters(), torch.empty(0)).device
     engine = Engine(model, plan)
-    values = engine.evaluate(load_split(dataset, split, plan, device), config.effective_eval_batch_size)
+    streamed, _ = should_stream(config.data_loading, dataset, [split], plan)
+    workers = default_workers() if config.data_workers is None else config.data_workers
+    data = stream_split(dataset, split, plan, device, workers) if streamed else load_split(dataset, split, plan, device)
+    values = engine.evaluate(data, config.effective_eval_batch_size)
     return json_safe(values)
 
 

@@ -43,6 +43,7 @@ from .mapping import check_compatibility
 from .standardize import standardize_graph
 from .optim import build_optimizer, build_scheduler
 from .stopping import EarlyStopping
+from .streaming import default_workers, should_stream, stream_split
 
 CancelSignal = threading.Event | Callable[[], bool] | None
 # With the default log_every_steps, a due step event is skipped when the last event is more recent
@@ -217,11 +218,17 @@ class Trainer:
             self.notes.append(f"Adapted {', '.join(adapted)} to the training split ({train.size} samples).")
 
     def _load_data(self) -> None:
-        wanted = ["train", "valid"] + (["test"] if self.config.evaluate_test else [])
-        self.splits: dict[str, DeviceSplit] = {
-            name: load_split(self.training_dataset, name, self.plan, self.device)
-            for name in wanted if name in self.training_dataset.splits
-        }
+        wanted = [name for name in ["train", "valid"] + (["test"] if self.config.evaluate_test else [])
+                  if name in self.training_dataset.splits]
+        streamed, note = should_stream(self.config.data_loading, self.training_dataset, wanted, self.plan)
+        if note:
+            self.notes.append(note)
+        if streamed:
+            workers = default_workers() if self.config.data_workers is None else self.config.data_workers
+            self.splits = {name: stream_split(self.training_dataset, name, self.plan, self.device, workers)
+                           for name in wanted}
+        else:
+            self.splits = {name: load_split(self.training_dataset, name, self.plan, self.device) for name in wanted}
         self.batches = batch_bounds(self.splits["train"].size, self.config.batch_size)
         self.log_every = self.config.log_every_steps or max(1, len(self.batches) // 20)
         self.last_event_time = 0.0

@@ -9,10 +9,10 @@ object that is not theirs.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import Depends, Path
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -23,7 +23,8 @@ from ...settings import Settings
 from ...store.quotas import QUOTAS
 from .. import auth
 from ..deps import CurrentUser, SessionDep, SettingsDep
-from ..errors import Conflict, NotFound
+from ..errors import Conflict, NotFound, Unprocessable
+from ..schemas import DatasetPublic, Name
 from ..routing import make_router
 from .account import QuotaPublic, is_admin, quota_list
 
@@ -37,6 +38,35 @@ def require_admin(user: CurrentUser, settings: SettingsDep) -> User:
 
 
 Admin = Annotated[User, Depends(require_admin)]
+
+
+class FolderRegistration(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    path: str = Field(min_length=1, max_length=4096, description="A directory inside LAYERLOOM_DATA_ROOTS "
+                                                                 "(absolute, or relative to the first root).")
+    name: Name
+    image_size: tuple[int, int] = (32, 32)
+    color_mode: Literal["rgb", "grayscale"] = "rgb"
+
+
+@router.post("/admin/datasets", status_code=201, response_model=DatasetPublic)
+def register_dataset_folder(body: FolderRegistration, admin: Admin, session: SessionDep,
+                            settings: SettingsDep) -> DatasetPublic:
+    """Register a server folder of train|valid|test/<class>/<image> as a dataset every user can train on,
+    read in place. A path outside the data roots (``..``, an absolute path elsewhere, a symbolic link
+    leading out) or a bad layout is a 422 saying which."""
+    from ...data import DatasetError
+    from ...data.folders import data_roots
+    from ...store.datasets import register_folder
+
+    options = {"image_size": list(body.image_size), "color_mode": body.color_mode}
+    try:
+        row = register_folder(session, settings.data_dir, admin, body.path, body.name, options,
+                              data_roots(settings.data_roots))
+    except DatasetError as err:
+        raise Unprocessable(err.problems[0]["message"] if len(err.problems) == 1 else
+                            "The folder cannot be used as a dataset; see errors.", err.problems) from None
+    return DatasetPublic.model_validate(row)
 
 
 class QueueDepth(BaseModel):

@@ -28,7 +28,7 @@ from ...store import datasets as files
 from ...store.dataset_storage import delete_dataset_files, local_dataset_file, publish_dataset
 from ...store.canonical import NotStorable, canonical_json
 from ...store.models import ACTIVE_JOB_STATES, UPLOAD_KINDS, Dataset, DatasetKind, Job, User, new_id
-from ..deps import CurrentUser, Paging, SessionDep, SettingsDep, load_owned
+from ..deps import CurrentUser, Paging, SessionDep, SettingsDep, load_owned, load_visible_dataset, visible_datasets
 from ..errors import Conflict, NotFound, ServiceUnavailable, Unprocessable, pydantic_problems, problem
 from ..routing import make_router
 from ..schemas import DatasetPublic, Name, Page, WholeNumber
@@ -66,7 +66,7 @@ def list_datasets(user: CurrentUser, session: SessionDep, paging: Paging) -> Pag
     """The built-in datasets first, then the user's uploads, newest first."""
     builtins = [_builtin(name) for name in BUILTIN_DATASETS]
     page = builtins[paging.offset:paging.offset + paging.limit]
-    uploads = select(Dataset).where(Dataset.owner_id == user.id)
+    uploads = visible_datasets(user)
     wanted = paging.limit - len(page)
     if wanted > 0:
         rows = session.scalars(uploads.order_by(Dataset.created_at.desc(), Dataset.id)
@@ -97,7 +97,7 @@ def get_dataset(dataset_id: str, user: CurrentUser, session: SessionDep) -> Data
     """A dataset's arrays (names, kinds, shapes, classes) and split sizes."""
     if dataset_id in BUILTIN_DATASETS:
         return _builtin(dataset_id)
-    return DatasetPublic.model_validate(load_owned(session, Dataset, dataset_id, user))
+    return DatasetPublic.model_validate(load_visible_dataset(session, dataset_id, user))
 
 
 @router.get("/datasets/{dataset_id}/samples")
@@ -113,7 +113,7 @@ def get_samples(dataset_id: str, user: CurrentUser, session: SessionDep, setting
     if dataset_id in BUILTIN_DATASETS:
         data = load_builtin(dataset_id)
     else:
-        row = load_owned(session, Dataset, dataset_id, user)
+        row = load_visible_dataset(session, dataset_id, user)
         try:
             data = files.open_stored_dataset(DatasetKind(row.kind), stored_dataset_file(settings, row), row.options,
                                              name=row.name, max_bytes=settings.max_upload_bytes)
@@ -294,7 +294,7 @@ def _not_json(name: str) -> None:
 def _store_upload(session: Session, settings: Settings, user: User, upload: Upload, kind: DatasetKind, name: str,
                   options: dict[str, Any]) -> DatasetPublic:
     try:
-        parsed = files.load_dataset_file(kind, upload.path, options, name=name, max_bytes=settings.max_upload_bytes)
+        parsed, index = files.parse_upload(kind, upload.path, options, name=name, max_bytes=settings.max_upload_bytes)
     except DatasetError as err:
         raise Unprocessable(f"The file cannot be used as a {kind} dataset; see errors.", err.problems) from None
     description = parsed.describe()
@@ -313,7 +313,7 @@ def _store_upload(session: Session, settings: Settings, user: User, upload: Uplo
     storage = storage_from_settings(settings)
     try:
         os.replace(upload.path, target)
-        files.save_arrays(parsed, target.parent)
+        files.save_parsed(parsed, index, target.parent)
         del parsed  # its buffers; what follows reads nothing more of it
         publish_dataset(storage, cache_from_settings(settings), target.parent, dataset_id)
         session.add(dataset)

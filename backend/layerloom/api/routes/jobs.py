@@ -45,7 +45,7 @@ from ...store.models import (
 )
 from ...train import MappingError, TrainConfig, check_compatibility
 from ..downloads import attachment_headers, stored_file_response
-from ..deps import SESSION_COOKIE, CurrentUser, GraphLimits, OwnedJob, Paging, SessionDep, SettingsDep, StorageDep, load_owned
+from ..deps import SESSION_COOKIE, CurrentUser, GraphLimits, OwnedJob, Paging, SessionDep, SettingsDep, StorageDep, load_owned, visible_datasets
 from .. import auth, quota_checks
 from ..errors import Conflict, NotFound, ServiceUnavailable, Unprocessable, problem, pydantic_problems
 from ..routing import make_router
@@ -225,7 +225,7 @@ def _graph_to_train(session: Session, user: User, body: JobCreate) -> tuple[dict
 def _dataset_to_train(session: Session, settings: Settings, user: User, name_or_id: str):
     if name_or_id in BUILTIN_DATASETS:
         return None, load_builtin(name_or_id)
-    row = session.scalar(select(Dataset).where(Dataset.id == name_or_id, Dataset.owner_id == user.id))
+    row = session.scalar(visible_datasets(user).where(Dataset.id == name_or_id))
     if row is None:
         raise NotFound(f"There is no dataset {name_or_id!r}: use a built-in ({', '.join(BUILTIN_DATASETS)}) "
                        "or the id of one of your uploads.")
