@@ -213,7 +213,9 @@ def test_a_hundred_watchers_cost_the_database_almost_nothing_and_get_every_event
           f"delay p50 {np.percentile(delays, 50) * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms; stop {result['stop_seconds']:.2f} s")
     assert result["watched"] <= 2 * result["baseline"]
     assert p99 < 0.2, "(on a loaded machine: compare with `uptime`)"
-    assert result["idle_after"] <= result["idle_before"] + 2
+    # A poller left behind by the 50 sockets would add hundreds of statements in 6 s; a few more are
+    # the reaper's and heartbeat's periodic ones shifting across the window on a loaded machine.
+    assert result["idle_after"] <= result["idle_before"] + 4
     assert result["stop_seconds"] < 5
     assert {w.close_code for w in watchers} == {1001}
 

@@ -57,6 +57,9 @@ REQUEST_EXAMPLES: dict[str, dict[str, Any]] = {
     "graphs-import_keras_model": {"multipart/form-data": {"file": "model.keras"}},
     "admin-register_dataset_folder": {"application/json": {
         "path": "/srv/datasets/pets", "name": "pets", "image_size": [64, 64], "color_mode": "rgb"}},
+    "account-log_in": {"application/json": {"username": "ada", "password": "correct horse battery staple"}},
+    "account-create_token": {"application/json": {"name": "laptop scripts"}},
+    "admin-update_user": {"application/json": {"disabled": False, "quotas": {"max_running_jobs": 2}}},
     "jobs-predict": {"application/json": {"inputs": {"x": [0.5, -1.2, 3.0, 0.0]}},
                         "multipart/form-data": {"file": "digit.png"}},
 }

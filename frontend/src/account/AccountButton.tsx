@@ -3,6 +3,7 @@
 import { useState } from "react";
 import { useAccount } from "./account";
 import { SettingsDialog } from "./SettingsDialog";
+import { Icon } from "../panels/icons";
 
 export function AccountButton() {
   const account = useAccount();
@@ -12,6 +13,7 @@ export function AccountButton() {
     <>
       <button type="button" className="ll-tool has-text" onClick={() => setOpen(true)} title="Settings: account, quotas, API tokens"
         aria-label="Settings" data-testid="account">
+        <Icon name="user" />
         {account.me.name}
       </button>
       {open && <SettingsDialog onClose={() => setOpen(false)} />}
