@@ -33,8 +33,14 @@ def test_a_killed_worker_is_noticed_within_seconds_not_at_the_end_of_its_lease(t
             time.sleep(0.5)
         job_id = submit(server, load_example("digits_cnn"), "digits", epochs=3, batch_size=32, seed=3)
         server.wait_for(job_id, lambda j: 1 in server.epochs_logged(job_id), timeout=120)
-        record = next(r for r in (json.loads(p.read_text()) for p in (data_dir / "workers").glob("*.json"))
-                      if r["job"] == job_id)
+        # The worker's record names its job from its next heartbeat (every 2 s), which may come after
+        # a fast first epoch.
+        deadline = time.monotonic() + 15
+        while not (records := [r for r in (json.loads(p.read_text()) for p in (data_dir / "workers").glob("*.json"))
+                               if r["job"] == job_id]):
+            assert time.monotonic() < deadline, "no worker's record names the job"
+            time.sleep(0.2)
+        record = records[0]
         os.kill(record["pid"], signal.SIGKILL)  # its runner dies with it
         killed_at = time.monotonic()
         server.wait_for(job_id, lambda j: j["attempt"] == 2, timeout=30)
