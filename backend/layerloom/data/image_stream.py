@@ -22,8 +22,7 @@ from PIL import Image
 
 from .dataset import Dataset, DatasetError, Problems, check_size
 from .image_zip import (COLOR_MODES, IMAGE_MAX_PIXELS, SPLIT_ORDER, ZIP_MAX_BYTES, ZIP_MAX_MEMBERS, ZIP_MAX_RATIO,
-                        ZIP_MAX_TOTAL_BYTES, _check_members, _check_options, _decode_image, _find_images,
-                        _to_model_input)
+                        ZIP_MAX_TOTAL_BYTES, _check_members, _check_options, _find_images, decode_image)
 
 INDEX_VERSION = 1
 # The runner streams a job's data when its decoded splits would take more than this (data_loading auto).
@@ -98,12 +97,8 @@ def check_image_header(raw: bytes, name: str, max_pixels: int, problems: Problem
 
 
 def _decode_one(raw: bytes, image_size, color_mode: str, max_pixels: int, name: str) -> np.ndarray:
-    height, width = image_size
-    pil_mode = COLOR_MODES[color_mode]
-    problems = Problems()
-    pixels = _decode_image(raw, (width, height), pil_mode, max_pixels, name, problems)
-    problems.raise_if_any()
-    return _to_model_input(pixels, height, width, len(pil_mode))  # type: ignore[arg-type]
+    """One image as training sees it (data/image_zip.decode_image: the same resize and scaling)."""
+    return decode_image(raw, image_size=tuple(image_size), color_mode=color_mode, name=name, max_pixels=max_pixels)
 
 
 class ImageArray:
