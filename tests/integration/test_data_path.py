@@ -12,10 +12,8 @@
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
-import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,19 +23,12 @@ import pytest
 import torch
 from sqlalchemy import update
 
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore")
-    from fastapi.testclient import TestClient
-
-from layerloom.api import create_app
-from layerloom.api.auth import create_token, get_or_create_user
+from served_app import TwoUserApp
 from layerloom.graph import analyze, build_model
 from layerloom.jobs.runner import RUN_DIR, write_results
-from layerloom.jobs.supervisor import ARTIFACT_FILES, job_dir
-from layerloom.settings import Settings
-from layerloom.store import migrate
+from layerloom.jobs.supervisor import job_dir
 from layerloom.store.datasets import open_stored_dataset
-from layerloom.store.models import Artifact, Dataset, DatasetKind, Job, JobState
+from layerloom.store.models import Dataset, DatasetKind, Job, JobState
 from layerloom.train import Trainer
 from layerloom.train.artifacts import read_manifest
 
@@ -66,17 +57,9 @@ def mlp(input_id: str = "features", output_id: str = "species") -> dict[str, Any
                       {"source": "d2", "target": output_id}]}
 
 
-class Served:
+class Served(TwoUserApp):
     def __init__(self, tmp: Path) -> None:
-        url = f"sqlite:///{tmp / 'data-path.db'}"
-        migrate(url)
-        self.data_dir = tmp / "data"
-        self.app = create_app(Settings(database_url=url, data_dir=self.data_dir, auth_mode="token"))
-        self.app.state.dispatch = lambda *_: None  # no worker: the test trains the job itself
-        with self.app.state.sessionmaker() as session:
-            tokens = {name: create_token(session, get_or_create_user(session, name)) for name in ("alice", "bob")}
-        self.alice = TestClient(self.app, headers={"Authorization": f"Bearer {tokens['alice']}"})
-        self.bob = TestClient(self.app, headers={"Authorization": f"Bearer {tokens['bob']}"})
+        super().__init__(tmp, "data-path.db")
 
     def upload(self, name: str, data: bytes, options: dict[str, Any] | None = None) -> dict[str, Any]:
         response = self.alice.post("/api/datasets", files={"file": (name, data)},
@@ -103,15 +86,7 @@ class Served:
             result = trainer.run()
             assert result.status == "succeeded"
             write_results(run_dir, result.model, trainer.run_graph, trainer.training_dataset, trainer.config)
-            session.execute(update(Job).where(Job.id == job_id).values(state=JobState.SUCCEEDED,
-                                                                       final_metrics=result.metrics))
-            for kind, name in ARTIFACT_FILES.items():
-                path = run_dir / name
-                if path.is_file():
-                    session.add(Artifact(job_id=job_id, kind=kind, path=str(path.relative_to(self.data_dir)),
-                                         size_bytes=path.stat().st_size,
-                                         sha256=hashlib.sha256(path.read_bytes()).hexdigest()))
-            session.commit()
+            self.record_success(session, job_id, run_dir, final_metrics=result.metrics)
         return trainer
 
 

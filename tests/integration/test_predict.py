@@ -12,10 +12,8 @@ files, is done here as the supervisor does it).
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
-import warnings
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,21 +24,13 @@ import pytest
 import safetensors.torch
 import torch
 from PIL import Image
-from sqlalchemy import update
 
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore")
-    from fastapi.testclient import TestClient
-
-from layerloom.api import create_app
-from layerloom.api.auth import create_token, get_or_create_user
+from served_app import TwoUserApp
 from layerloom.graph import compile_graph
 from layerloom.jobs.runner import RUN_DIR
-from layerloom.jobs.supervisor import ARTIFACT_FILES, job_dir
-from layerloom.settings import Settings
-from layerloom.store import migrate
+from layerloom.jobs.supervisor import job_dir
 from layerloom.store.datasets import load_dataset_file
-from layerloom.store.models import Artifact, Dataset, DatasetKind, Job, JobState
+from layerloom.store.models import Dataset, DatasetKind
 from layerloom.train import train
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -51,17 +41,9 @@ def example(name: str) -> dict[str, Any]:
     return json.loads((EXAMPLES / f"{name}.json").read_text())
 
 
-class Served:
+class Served(TwoUserApp):
     def __init__(self, tmp: Path) -> None:
-        url = f"sqlite:///{tmp / 'predict.db'}"
-        migrate(url)
-        self.data_dir = tmp / "data"
-        self.app = create_app(Settings(database_url=url, data_dir=self.data_dir, auth_mode="token"))
-        self.app.state.dispatch = lambda *_: None  # no worker: the test trains the job itself
-        with self.app.state.sessionmaker() as session:
-            tokens = {name: create_token(session, get_or_create_user(session, name)) for name in ("alice", "bob")}
-        self.alice = TestClient(self.app, headers={"Authorization": f"Bearer {tokens['alice']}"})
-        self.bob = TestClient(self.app, headers={"Authorization": f"Bearer {tokens['bob']}"})
+        super().__init__(tmp, "predict.db")
 
     def upload(self, name: str, data: bytes, options: dict[str, Any]) -> str:
         response = self.alice.post("/api/datasets", files={"file": (name, data)}, data={"options": json.dumps(options)})
@@ -80,14 +62,7 @@ class Served:
                                         name=row.name, max_bytes=1 << 30)
             result = train(graph, dataset, config, out_dir=run_dir)
             assert result.status == "succeeded"
-            session.execute(update(Job).where(Job.id == job_id).values(state=JobState.SUCCEEDED))
-            for kind, name in ARTIFACT_FILES.items():
-                path = run_dir / name
-                if path.is_file():
-                    session.add(Artifact(job_id=job_id, kind=kind, path=str(path.relative_to(self.data_dir)),
-                                         size_bytes=path.stat().st_size,
-                                         sha256=hashlib.sha256(path.read_bytes()).hexdigest()))
-            session.commit()
+            self.record_success(session, job_id, run_dir)
         return job_id
 
     def local_model(self, job_id: str, graph: dict[str, Any]) -> torch.nn.Module:
