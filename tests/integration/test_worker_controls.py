@@ -5,7 +5,9 @@ through CUDA_VISIBLE_DEVICES, so this runs on a machine without a GPU: the runne
 
 - a job asking for a GPU while no worker takes the ``gpu`` queue waits, queued, and says why;
 - a job on ``gpu`` is taken only by the worker listening on ``gpu``, one on ``cpu`` only by the other;
-- two ``gpu`` jobs run at the same time on the concurrency-2 worker, each runner seeing another device.
+- two ``gpu`` jobs run at the same time on the concurrency-2 worker, each runner seeing another device;
+- a distributed job with two ranks takes both devices (its runner sees ``0,1``), so a one-device job
+  waits for it rather than share one; a job with more ranks than the worker has devices fails, saying so.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from datetime import datetime
 
 import pytest
 
-from layerloom.jobs.devices import DevicePool, runner_env
+from layerloom.jobs.devices import DevicePool, runner_env, slots_needed
 from layerloom.jobs.queues import job_queue
 from layerloom.jobs.runner import SPEC_FILE
 from layerloom.jobs.supervisor import write_spec
@@ -94,6 +96,21 @@ def test_queues_concurrency_and_devices(tmp_path) -> None:
                       for j in on_gpu)
         assert seen == ["0", "1"], seen  # one device each, never the same one
         assert "CUDA_VISIBLE_DEVICES" not in (data_dir / "jobs" / on_cpu / "runner.log").read_text()
+
+        # A two-rank job takes both devices; the one-device job sent right after it waits until it ends.
+        ddp = submit(server, graph, "iris", epochs=3, batch_size=8, queue="gpu", distributed={"nproc_per_node": 2})
+        server.wait_for(ddp, lambda j: j["state"] == "running", timeout=60)
+        single = submit(server, graph, "iris", epochs=1, queue="gpu")
+        too_wide = submit(server, graph, "iris", epochs=1, queue="gpu", distributed={"nproc_per_node": 3})
+        ddp_job, single_job, wide_job = (server.wait_for(j, lambda j: j["state"] in TERMINAL, timeout=180)
+                                         for j in (ddp, single, too_wide))
+        assert ddp_job["state"] == "succeeded" and single_job["state"] == "succeeded", (ddp_job, single_job)
+        assert when(single_job["started_at"]) >= when(ddp_job["finished_at"]), "a device was shared"
+        ddp_log = (data_dir / "jobs" / ddp / "runner.log").read_text()
+        assert "CUDA_VISIBLE_DEVICES=0,1," in ddp_log, ddp_log[-2000:]
+        assert wide_job["state"] == "failed"
+        assert "runs 3 processes, one per device, but this worker has 2" in wide_job["error"]
+        assert "config.distributed.nproc_per_node to at most 2" in wide_job["error"]
     finally:
         if gpu_worker is not None and gpu_worker.poll() is None:
             os.killpg(gpu_worker.pid, signal.SIGTERM)
@@ -131,15 +148,51 @@ def test_a_device_slot_is_the_runners_only_device_and_never_shared(tmp_path) -> 
     for asked, slot, seen in (("cuda:1", "cuda:1", "cuda:0"), ("cuda", "cuda:0", "cuda:0"), ("cpu", "cuda:1", "cpu"),
                               ("cuda:1", None, "cuda:1")):
         job = Job(id="j", graph={}, config={"device": asked}, mapping={}, builtin_dataset="iris")
-        write_spec(tmp_path, job, settings, None, 0, device=slot)
+        write_spec(tmp_path, job, settings, None, 0, devices=[slot] if slot else None)
         assert json.loads((tmp_path / SPEC_FILE).read_text())["config"]["device"] == seen, (asked, slot)
-    assert runner_env("cuda:1") == {"CUDA_VISIBLE_DEVICES": "1"} and runner_env(None) == {}
+    assert runner_env(["cuda:1"]) == {"CUDA_VISIBLE_DEVICES": "1"} and runner_env(None) == {}
+    assert runner_env(["cuda:2", "cuda:GPU-1a2b"]) == {"CUDA_VISIBLE_DEVICES": "2,GPU-1a2b"}
 
     pool, taken, third = DevicePool(["cuda:0", "cuda:1"]), [], threading.Event()
-    with pool.take() as a, pool.take() as b:
+    with pool.take() as [a], pool.take() as [b]:
         taken += [a, b]
         waiter = threading.Thread(target=lambda: pool.take().__enter__() and third.set())
         waiter.start()
         assert not third.wait(0.3)  # a third runner waits for a free device rather than share one
     assert sorted(taken) == ["cuda:0", "cuda:1"] and third.wait(5)
     waiter.join()
+
+
+def test_a_distributed_job_takes_one_device_per_rank_all_at_once() -> None:
+    assert slots_needed({}) == 1 and slots_needed({"distributed": None}) == 1
+    assert slots_needed({"distributed": {}}) == 2  # the config's default nproc_per_node
+    assert slots_needed({"distributed": {"nproc_per_node": 4, "nnodes": 2}}) == 4  # per node
+
+    pool = DevicePool(["cuda:0", "cuda:1", "cuda:2"])
+    assert pool.shortfall(3) is None and DevicePool([]).shortfall(8) is None
+    assert "lower config.distributed.nproc_per_node to at most 3" in pool.shortfall(4)
+    with pytest.raises(ValueError, match="this worker has 3 device"):
+        pool.take(4).__enter__()
+
+    pair_taken, released = threading.Event(), threading.Event()
+    got: list[list[str]] = []
+
+    def wants_two() -> None:
+        with pool.take(2) as devices:
+            got.append(devices)
+            pair_taken.set()
+            released.wait(5)
+
+    with pool.take(2) as first:
+        assert first == ["cuda:0", "cuda:1"]
+        waiter = threading.Thread(target=wants_two)
+        waiter.start()
+        assert not pair_taken.wait(0.3)  # one device free: a two-rank job waits, holding none of it
+        with pool.take() as [single]:  # ...so a one-device job still gets the free one
+            assert single == "cuda:2"
+        assert not pair_taken.wait(0.2)
+    assert pair_taken.wait(5) and got == [["cuda:0", "cuda:1"]]
+    released.set()
+    waiter.join(5)
+    with pool.take(3) as every:  # all returned, lowest first
+        assert every == ["cuda:0", "cuda:1", "cuda:2"]

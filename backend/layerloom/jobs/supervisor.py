@@ -80,12 +80,12 @@ def job_key(job_id: str, *names: str) -> str:
 
 
 def run_job(job_id: str, token: str, settings: Settings, sessions: sessionmaker[Session], dispatch: Dispatch,
-            worker_id: str | None = None, device: str | None = None,
+            worker_id: str | None = None, devices: list[str] | None = None,
             runner: RunnerArgv | None = None, warm: WarmRunner | None = None) -> str | None:
     """Run one delivery of a job; returns the final state, or None when the delivery was stale.
 
-    ``device``: the worker's device slot for this runner (``cuda:1``): the runner sees only it, as
-    ``cuda:0`` (``jobs/devices.py``); None leaves the runner's devices as the worker's.
+    ``devices``: the worker's device slots for this runner (``["cuda:1"]``, one per rank): the runner
+    sees only those, as ``cuda:0``... (``jobs/devices.py``); None leaves the runner's devices as the worker's.
     ``runner`` gives the training process's argv (tests pass a small stand-in that prints events).
     With ``warm``, the job goes to its waiting runner (when there is one), and a new one is started
     for the next job once this one is training (its first step or epoch event: earlier, it would
@@ -110,7 +110,7 @@ def run_job(job_id: str, token: str, settings: Settings, sessions: sessionmaker[
         try:
             # Everything the runner reads comes from storage into this machine's folders: the
             # dataset, the initial weights, and the last checkpoint (of whichever machine ran it).
-            write_spec(directory, job, settings, session, lifecycle.last_logged_epoch(session, job_id), device)
+            write_spec(directory, job, settings, session, lifecycle.last_logged_epoch(session, job_id), devices)
             restore_checkpoint(settings, job_id, directory / RUN_DIR)
         except StorageError as exc:
             log.warning("job %s: %s", job_id, exc)
@@ -120,14 +120,27 @@ def run_job(job_id: str, token: str, settings: Settings, sessions: sessionmaker[
                 dispatch(job_id, new_token, queue)
             return JobState.QUEUED if new_token else None
         session.commit()
-    if device is not None or runner is not None:
+    if devices is not None or runner is not None:
         warm = None
     try:
-        return _Supervision(job_id, token, settings, sessions, dispatch, directory, queue, device_env(device),
+        return _Supervision(job_id, token, settings, sessions, dispatch, directory, queue, device_env(devices),
                             runner or runner_argv, warm, limits.get("max_job_seconds", 0)).run()
     finally:
         if warm is not None:
             warm.refill()
+
+
+def refuse(job_id: str, token: str, settings: Settings, sessions: sessionmaker[Session], worker_id: str,
+           reason: str) -> str | None:
+    """A delivery no waiting can make runnable here (it needs more devices than the worker has):
+    the job fails, saying why and what to change. None when the delivery was stale."""
+    with sessions() as session:
+        if not lifecycle.claim(session, job_id, token, worker_id, settings.lease_seconds):
+            return None
+        if lifecycle.finish(session, job_id, token, JobState.FAILED, error=reason):
+            lifecycle.append_event(session, job_id, "status", {"status": "failed", "message": reason})
+            session.commit()
+    return JobState.FAILED.value
 
 
 def make_warm_runner(settings: Settings) -> WarmRunner:
@@ -186,7 +199,7 @@ def restore_checkpoint(settings: Settings, job_id: str, run_dir: Path) -> None:
 
 
 def write_spec(directory: Path, job: Job, settings: Settings, session: Session, last_epoch_logged: int,
-               device: str | None = None) -> None:
+               devices: list[str] | None = None) -> None:
     if job.builtin_dataset:
         dataset: dict[str, Any] = {"kind": "builtin", "name": job.builtin_dataset}
     else:
@@ -197,8 +210,8 @@ def write_spec(directory: Path, job: Job, settings: Settings, session: Session, 
         dataset = {"kind": row.kind, "name": row.name, "path": str(path),
                    "options": row.options, "max_bytes": settings.max_upload_bytes}
     config = {**job.config, "mapping": job.mapping}
-    if device and str(config.get("device", "")).startswith("cuda"):
-        config["device"] = "cuda:0"  # the one device the runner sees
+    if devices and str(config.get("device", "")).startswith("cuda"):
+        config["device"] = "cuda:0"  # the first device the runner sees (rank r of a distributed job uses cuda:r)
     spec = {"graph": job.graph, "dataset": dataset, "config": config,
             "last_epoch_logged": last_epoch_logged}
     if job.config.get("init_weights"):

@@ -12,6 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from ..jobs.devices import DEFAULT_NPROC_PER_NODE
 from ..jobs.queues import QUEUE_PATTERN
 
 OptimizerName = Literal["sgd", "adam", "adamw", "rmsprop", "adagrad"]
@@ -87,7 +88,8 @@ class EarlyStoppingConfig(_Strict):
 
 
 class DistributedConfig(_Strict):
-    nproc_per_node: int = Field(2, ge=1, le=64, description="Processes on each node (one per GPU on CUDA).")
+    nproc_per_node: int = Field(DEFAULT_NPROC_PER_NODE, ge=1, le=64,
+                                description="Processes on each node (one per GPU on CUDA).")
     nnodes: int = Field(1, ge=1, le=1024, description="Nodes; more than 1 needs the operator's rendezvous "
                                                        "address (LAYERLOOM_RDZV_ENDPOINT, docs/deploy.md).")
 

@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from ..jobs import lifecycle, supervisor
 from ..jobs.notify import publisher_for
-from ..jobs.devices import DevicePool
+from ..jobs.devices import DevicePool, slots_needed
 from ..jobs.dispatch import TASK_NAME, CeleryDispatcher
 from ..jobs.process import WarmRunner
 from ..jobs.queues import job_queue
@@ -52,13 +52,19 @@ _jobs_lock = threading.Lock()
 
 @app.task(name=TASK_NAME, ignore_result=True)
 def run_job(job_id: str, token: str) -> str | None:
-    with _devices.take() as device:  # with concurrency K, K of these run at once, one device each
+    needed = 1
+    if _devices.devices:  # one device per rank
+        with _sessions()() as session:
+            needed = slots_needed(session.scalar(select(Job.config).where(Job.id == job_id)) or {})
+    if reason := _devices.shortfall(needed):
+        return supervisor.refuse(job_id, token, get_settings(), _sessions(), _me.id, reason)
+    with _devices.take(needed) as devices:  # with concurrency K, up to K of these run at once
         with _jobs_lock:
             _me.jobs.append(job_id)
             _me.job = _me.jobs[0]
         try:
             return supervisor.run_job(job_id, token, get_settings(), _sessions(), _dispatcher(), worker_id=_me.id,
-                                      device=device, warm=_warm)
+                                      devices=devices, warm=_warm)
         finally:
             with _jobs_lock:
                 _me.jobs.remove(job_id)
