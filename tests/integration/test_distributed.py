@@ -189,3 +189,46 @@ def test_cancel_ends_every_rank_within_5_seconds(tmp_path):
     elapsed = time.monotonic() - started
     print(f"cancel: every rank ended {elapsed:.2f} s after SIGTERM")
     assert code == 3 and elapsed < 5
+
+
+GATHER_WORKER = """
+import json, os, sys
+import torch
+import torch.distributed as dist
+from layerloom.train.distributed import across_ranks
+from layerloom.train.metrics import ROCAUC, OnProbabilities, R2Score
+
+dist.init_process_group("gloo")
+rank = dist.get_rank()
+torch.manual_seed(0)
+y, pred = torch.randn(37, 2) * 3 + 5, torch.randn(37, 2) * 3 + 5
+scores, labels = torch.randn(53), (torch.rand(53) > 0.4).float()
+mine = slice(0, 30) if rank == 0 else slice(30, None)  # uneven shares; rank 1 gets 7 and 23 samples
+r2, auc = R2Score(), OnProbabilities(ROCAUC(), "sigmoid")
+for start in range(mine.start, mine.stop or 37, 4):  # several updates per rank
+    stop = min(start + 4, mine.stop or 37)
+    r2.update(pred[start:stop], y[start:stop])
+auc.update(scores[mine.start:(mine.stop or 53)], labels[mine.start:(mine.stop or 53)])
+whole_r2, whole_auc = R2Score(), ROCAUC()
+whole_r2.update(pred, y)
+whole_auc.update(torch.sigmoid(scores), labels)
+print(json.dumps({"rank": rank, "r2": float(across_ranks(r2, torch.device("cpu")).result()),
+                  "auc": float(across_ranks(auc, torch.device("cpu")).result()), "mine_r2": float(r2.result()),
+                  "whole_r2": float(whole_r2.result()), "whole_auc": float(whole_auc.result())}))
+dist.destroy_process_group()
+"""
+
+
+def test_r2_and_auc_are_those_of_every_ranks_samples_together(tmp_path):
+    script = tmp_path / "gather.py"
+    script.write_text(GATHER_WORKER)
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2", str(script)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=ROOT,
+                            env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT / "backend"), "OMP_NUM_THREADS": "1"})
+    assert result.returncode == 0, result.stderr[-4000:]
+    reports = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    assert sorted(r["rank"] for r in reports) == [0, 1]
+    for report in reports:
+        assert abs(report["r2"] - report["whole_r2"]) < 1e-12, report
+        assert abs(report["auc"] - report["whole_auc"]) < 1e-12, report
+        assert abs(report["mine_r2"] - report["whole_r2"]) > 1e-6  # a single shard would not have passed

@@ -11,7 +11,8 @@ batch does not split evenly.
 
 Metrics are reduced across ranks before every summary: the per-step loss sums and sample counts,
 and the totals and counts of counting metrics (accuracy, top-k, mae, mse, rmse), so they are those
-of the whole batch. r2 and auc are not reduced: they are the shard of rank 0 (said in a log line).
+of the whole batch; r2 merges every rank's target mean and variance (Chan's formula), and auc ranks
+the scores of every rank together, so both are those of one process over the same samples.
 Validation and test run on every rank over the whole split (identical weights, identical
 values). Only rank 0 emits events and writes checkpoints and artifacts; every rank resumes from
 the same checkpoint. Gloo on the CPU, NCCL on CUDA (rank r uses cuda:LOCAL_RANK).
@@ -29,7 +30,7 @@ from typing import Any
 import torch
 
 from .accumulate import PassAccumulator
-from .metrics import OnProbabilities, _CountingMetric
+from .metrics import ROCAUC, OnProbabilities, R2Score, _CountingMetric
 
 
 @dataclass
@@ -114,7 +115,7 @@ class Distributed:
         at = heads + 2
         for (name, metric), (_, found) in zip(metrics, counting):
             if found is None:
-                summary[name] = float(metric.result())  # r2, auc: rank 0's shard (see the module docstring)
+                summary[name] = float(across_ranks(metric, sums.device).result())  # r2, auc
                 continue
             inner, outer = found
             reduced = copy.copy(inner)
@@ -128,6 +129,40 @@ class Distributed:
 
         if self.active and dist.is_initialized():
             dist.destroy_process_group()
+
+
+def across_ranks(metric: Any, device: torch.device) -> Any:
+    """A metric that is not a sum (r2, auc), over the samples of every rank (a collective)."""
+    inner = metric.inner if isinstance(metric, OnProbabilities) else metric
+    if isinstance(inner, R2Score):
+        merged = R2Score()
+        for packed in gather_rows(inner.packed().to(device), device):
+            merged.merge_packed(packed.cpu())
+        return merged
+    if isinstance(inner, ROCAUC):
+        merged = ROCAUC()
+        for stored in ("scores", "targets"):
+            held = getattr(inner, stored)
+            mine = torch.cat(held).double() if held else torch.zeros(0, dtype=torch.float64)
+            getattr(merged, stored).extend(part.cpu() for part in gather_rows(mine.to(device), device))
+        return merged
+    return metric
+
+
+def gather_rows(vector: torch.Tensor, device: torch.device) -> list[torch.Tensor]:
+    """Every rank's 1-D ``vector`` (lengths may differ), in rank order."""
+    import torch.distributed as dist
+
+    world = dist.get_world_size()
+    length = torch.tensor([vector.numel()], dtype=torch.int64, device=device)
+    lengths = [torch.zeros_like(length) for _ in range(world)]
+    dist.all_gather(lengths, length)
+    longest = max(int(n.item()) for n in lengths)
+    padded = torch.zeros(longest, dtype=vector.dtype, device=device)
+    padded[:vector.numel()] = vector
+    parts = [torch.empty_like(padded) for _ in range(world)]
+    dist.all_gather(parts, padded)
+    return [part[:int(n.item())] for part, n in zip(parts, lengths)]
 
 
 def _counting(metric: Any) -> tuple[_CountingMetric, Any] | None:

@@ -128,16 +128,33 @@ class R2Score(Metric):
         y = target.reshape(n, -1).double()
         residual_sq = (y - pred.reshape(n, -1).double()).square().sum(dim=0)
         batch_mean = y.mean(dim=0)
-        batch_dev = (y - batch_mean).square().sum(dim=0)
+        self.merge(n, batch_mean, (y - batch_mean).square().sum(dim=0), residual_sq)
+
+    def merge(self, n: int, mean: torch.Tensor, sum_sq_dev: torch.Tensor, sum_sq_res: torch.Tensor) -> None:
+        """Fold in the statistics of ``n`` more samples (a batch, or another rank's whole share)."""
+        if n == 0:
+            return
         if self.mean is None:
-            self.mean, self.sum_sq_dev, self.sum_sq_res, self.count = batch_mean, batch_dev, residual_sq, n
+            self.mean, self.sum_sq_dev, self.sum_sq_res, self.count = mean, sum_sq_dev, sum_sq_res, n
             return
         total = self.count + n
-        delta = batch_mean - self.mean
+        delta = mean - self.mean
         self.mean = self.mean + delta * (n / total)
-        self.sum_sq_dev = self.sum_sq_dev + batch_dev + delta.square() * (self.count * n / total)
-        self.sum_sq_res = self.sum_sq_res + residual_sq
+        self.sum_sq_dev = self.sum_sq_dev + sum_sq_dev + delta.square() * (self.count * n / total)
+        self.sum_sq_res = self.sum_sq_res + sum_sq_res
         self.count = total
+
+    def packed(self) -> torch.Tensor:
+        """The state as one float64 vector (empty before any update), to send to other ranks."""
+        if self.mean is None:
+            return torch.zeros(0, dtype=torch.float64)
+        return torch.cat([torch.tensor([float(self.count)], dtype=torch.float64, device=self.mean.device),
+                          self.mean, self.sum_sq_dev, self.sum_sq_res])
+
+    def merge_packed(self, packed: torch.Tensor) -> None:
+        if packed.numel():
+            mean, sum_sq_dev, sum_sq_res = packed[1:].reshape(3, -1)
+            self.merge(int(packed[0].item()), mean, sum_sq_dev, sum_sq_res)
 
     def result(self):
         if self.mean is None:
