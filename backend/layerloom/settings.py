@@ -22,6 +22,8 @@ from typing import Annotated, Literal, Self
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from .runner_settings import DEFAULT_DATA_MEMORY_BUDGET_MB
+
 MB = 1024 * 1024
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # SQLAlchemy's URL shape, dialect[+driver]://[user[:password]@]host[:port][/database][?query]. Read here
@@ -84,8 +86,9 @@ class Settings(BaseSettings):
     data_roots: str = Field("", description="Comma-separated directories an admin may register dataset folders "
                                             "from (train|valid|test/<class>/<image>); the runner checks reads "
                                             "against them too, so workers need the same setting.")
-    data_memory_budget_mb: float = Field(2048, gt=0, description="The runner streams a job's data (data_loading "
-                                                                 "auto) when its decoded splits exceed this.")
+    data_memory_budget_mb: float = Field(
+        DEFAULT_DATA_MEMORY_BUDGET_MB, gt=0,
+        description="The runner streams a job's data (data_loading auto) when its decoded splits exceed this.")
     admin_users: str = Field("", description="Comma-separated user names that may use /api/admin (token mode); "
                                              "in local mode the local user is the admin.")
     session_days: float = Field(14, gt=0, le=366, description="How long a browser login (token mode) lasts.")

@@ -54,6 +54,36 @@ def test_a_registered_folder_trains_for_another_user_without_upload(make_app, to
     assert result.status == "succeeded" and result.history[0]["val_loss"] > 0
 
 
+def test_a_worker_hands_its_runner_the_roots_and_the_memory_budget(make_app, token_for, client_for, roots,
+                                                                   monkeypatch, data_dir: Path) -> None:
+    """Through the supervisor and a real runner process, with the roots and the budget only in the
+    worker's settings: the runner, which gets an allow-listed environment, must still see both."""
+    from sqlalchemy import select
+
+    from layerloom.jobs.supervisor import run_job
+    from layerloom.store.models import JobEvent
+
+    root, _ = roots
+    monkeypatch.delenv("LAYERLOOM_DATA_ROOTS", raising=False)
+    monkeypatch.delenv("LAYERLOOM_DATA_MEMORY_BUDGET_MB", raising=False)
+    app = make_app(admin_users="admin", data_roots=str(root), data_memory_budget_mb=1)
+    sent: list[tuple[str, str]] = []
+    app.state.dispatch = lambda job_id, token, queue="default": sent.append((job_id, token))
+    admin, bob = client_for(app, token_for(app, "admin")), client_for(app, token_for(app, "bob"))
+    dataset = register(admin, "shapes").json()
+    submitted = bob.post("/api/jobs", json={"graph": GRAPH, "dataset": dataset["id"],
+                                            "config": {"epochs": 1, "batch_size": 16, "data_workers": 0}})
+    assert submitted.status_code == 201, submitted.text
+    [(job_id, token)] = sent
+    state = run_job(job_id, token, app.state.settings, app.state.sessionmaker, lambda *_: None)
+    with app.state.sessionmaker() as session:
+        logs = [e.payload.get("message", "") for e in session.scalars(
+            select(JobEvent).where(JobEvent.job_id == job_id, JobEvent.type == "log"))]
+    assert state == "succeeded", logs
+    # 40 + 10 images of 3×64×64 float32 take 2.3 MiB decoded: over the worker's 1 MiB, so auto streams.
+    assert any("over the runner's memory budget of 1 MiB" in message for message in logs), logs
+
+
 @pytest.mark.parametrize("path, code, says", [
     ("../elsewhere/secret", "parent_path", "contains '..'"),
     ("shapes/../../elsewhere/secret", "parent_path", "contains '..'"),

@@ -12,11 +12,11 @@ import os
 from pathlib import Path
 from typing import Any
 
+from ..runner_settings import DATA_ROOTS_ENV
 from .dataset import DatasetError, Problems
 from .image_stream import INDEX_VERSION, _decode_one, check_image_header
 from .image_zip import IMAGE_MAX_PIXELS, SPLIT_FOLDERS, SPLIT_ORDER, ZIP_MAX_MEMBERS, _check_options
 
-DATA_ROOTS_ENV = "LAYERLOOM_DATA_ROOTS"
 
 
 def data_roots(value: str | None = None) -> list[Path]:

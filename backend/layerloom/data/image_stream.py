@@ -25,9 +25,6 @@ from .image_zip import (COLOR_MODES, IMAGE_MAX_PIXELS, SPLIT_ORDER, ZIP_MAX_BYTE
                         ZIP_MAX_TOTAL_BYTES, _check_members, _check_options, _find_images, decode_image)
 
 INDEX_VERSION = 1
-# The runner streams a job's data when its decoded splits would take more than this (data_loading auto).
-MEMORY_BUDGET_ENV = "LAYERLOOM_DATA_MEMORY_BUDGET_MB"
-DEFAULT_MEMORY_BUDGET_MB = 2048
 
 
 def index_image_zip(path: str | os.PathLike[str], *, image_size: tuple[int, int] = (32, 32), color_mode: str = "rgb",

@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from ..runner_settings import DATA_MEMORY_BUDGET_ENV, DATA_ROOTS_ENV
 from ..settings import Settings
 from ..storage import Storage, StorageError, StorageNotFound, cache_from_settings, storage_from_settings
 from ..train import artifacts as train_artifacts
@@ -473,7 +474,8 @@ RUNNER_ENV_PREFIXES = ("LC_",)
 
 def runner_env(settings: Settings, environ: Mapping[str, str] | None = None) -> dict[str, str]:
     """The runner's environment: the allow-listed variables, plus the graph limits of these settings
-    (the runner re-checks the graph with the same limits the API did)."""
+    (the runner re-checks the graph with the same limits the API did) and the data settings the
+    runner reads (the roots registered folders are read under, the memory budget for data_loading auto)."""
     environ = os.environ if environ is None else environ
     env = {k: v for k, v in environ.items() if k in RUNNER_ENV_NAMES or k.startswith(RUNNER_ENV_PREFIXES)}
     env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 2))))
@@ -482,5 +484,7 @@ def runner_env(settings: Settings, environ: Mapping[str, str] | None = None) -> 
         "LAYERLOOM_MAX_GRAPH_NODES": str(settings.max_graph_nodes),
         "LAYERLOOM_MAX_GRAPH_EDGES": str(settings.max_graph_edges),
         "LAYERLOOM_MAX_TENSOR_ELEMENTS": str(settings.max_tensor_elements),
+        DATA_ROOTS_ENV: settings.data_roots,
+        DATA_MEMORY_BUDGET_ENV: str(settings.data_memory_budget_mb),
     })
     return env

@@ -184,13 +184,15 @@ def open_arrays(directory: Path) -> data.Dataset | None:
 
 
 def open_stored_dataset(kind: DatasetKind, path: str | os.PathLike[str], options: dict[str, Any], *, name: str,
-                        max_bytes: int) -> data.Dataset:
+                        max_bytes: int, roots: list[Path] | None = None) -> data.Dataset:
     """A stored upload's arrays (memory-mapped), built from its file the first time when missing.
+    A registered folder is read only inside ``roots`` (the service passes its settings' data roots;
+    None: LAYERLOOM_DATA_ROOTS, which is how a runner gets them).
     Raises ``layerloom.data.DatasetError`` when the file can no longer be parsed."""
     directory = Path(path).parent
     if Path(path).name == FOLDER_INDEX:  # a registered server folder: checked against the roots again now
         index = json.loads(Path(path).read_text(encoding="utf-8"))
-        folder = resolve_in_roots(index["path"], data_roots())
+        folder = resolve_in_roots(index["path"], data_roots() if roots is None else roots)
         return open_image_index(folder, index, name=name, check_path=RootGuard(str(folder)))
     if kind == DatasetKind.IMAGES and not (directory / ARRAYS_DIR / ARRAYS_INDEX).is_file():
         # Image zips are read in place through their index (built once for a zip stored before it).

@@ -22,18 +22,18 @@ from torch.utils.data import DataLoader
 from torch.utils.data import Dataset as TorchDataset
 
 from ..data import Dataset
-from ..data.image_stream import DEFAULT_MEMORY_BUDGET_MB, MEMORY_BUDGET_ENV
+from ..runner_settings import DATA_MEMORY_BUDGET_ENV, DEFAULT_DATA_MEMORY_BUDGET_MB
 from .batching import batch_bounds
 from .mapping import DataPlan
 
 
 def memory_budget_bytes() -> int:
     """The runner's budget for decoded splits held in memory (LAYERLOOM_DATA_MEMORY_BUDGET_MB)."""
-    raw = os.environ.get(MEMORY_BUDGET_ENV, "")
+    raw = os.environ.get(DATA_MEMORY_BUDGET_ENV, "")
     try:
-        megabytes = float(raw) if raw else DEFAULT_MEMORY_BUDGET_MB
+        megabytes = float(raw) if raw else DEFAULT_DATA_MEMORY_BUDGET_MB
     except ValueError:
-        megabytes = DEFAULT_MEMORY_BUDGET_MB
+        megabytes = DEFAULT_DATA_MEMORY_BUDGET_MB
     return int(megabytes * 1024 * 1024)
 
 
@@ -59,7 +59,7 @@ def should_stream(mode: str, dataset: Dataset, splits: list[str], plan: DataPlan
     if needed <= budget:
         return False, None
     return True, (f"Streaming the data from storage: decoded it would take {needed / 2**20:.0f} MiB, over the "
-                  f"runner's memory budget of {budget / 2**20:.0f} MiB ({MEMORY_BUDGET_ENV}).")
+                  f"runner's memory budget of {budget / 2**20:.0f} MiB ({DATA_MEMORY_BUDGET_ENV}).")
 
 
 class _BatchReader(TorchDataset):

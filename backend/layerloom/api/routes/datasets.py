@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from ...data import BUILTIN_DATASETS, DatasetError, load_builtin
+from ...data.folders import data_roots
 from ...settings import Settings
 from ...storage import StorageError, StorageNotFound, cache_from_settings, storage_from_settings
 from ...store import datasets as files
@@ -116,7 +117,8 @@ def get_samples(dataset_id: str, user: CurrentUser, session: SessionDep, setting
         row = load_visible_dataset(session, dataset_id, user)
         try:
             data = files.open_stored_dataset(DatasetKind(row.kind), stored_dataset_file(settings, row), row.options,
-                                             name=row.name, max_bytes=settings.max_upload_bytes)
+                                             name=row.name, max_bytes=settings.max_upload_bytes,
+                                             roots=data_roots(settings.data_roots))
         except DatasetError as err:
             raise Unprocessable("The dataset can no longer be read.", err.problems) from None
     if data.num_samples(split) == 0:

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from ...data import BUILTIN_DATASETS, DatasetError, load_builtin
+from ...data.folders import data_roots
 from ...graph import Limits, analyze
 from ...jobs import lifecycle
 from ...jobs.queues import GPU_QUEUE, job_queue
@@ -231,7 +232,8 @@ def _dataset_to_train(session: Session, settings: Settings, user: User, name_or_
                        "or the id of one of your uploads.")
     try:
         dataset = open_stored_dataset(DatasetKind(row.kind), stored_dataset_file(settings, row), row.options,
-                                      name=row.name, max_bytes=settings.max_upload_bytes)
+                                      name=row.name, max_bytes=settings.max_upload_bytes,
+                                      roots=data_roots(settings.data_roots))
     except DatasetError as err:
         raise Unprocessable(f"The dataset {row.name!r} can no longer be read.",
                             [problem(p["code"], p["message"], field=p.get("field")) for p in err.problems]) from None
