@@ -200,6 +200,46 @@ def test_an_admin_disables_a_user_on_the_settings_page(context: Any, token_serve
     assert api_login(token_server, "bob").get("/api/me").json()["name"] == "bob"
 
 
+def test_an_admin_gives_a_user_their_own_quotas_and_the_user_sees_them(browser: Any, context: Any,
+                                                                       token_server: Server, artifacts: Path) -> None:
+    bob_api = api_login(token_server, "bob")
+    limits = lambda: {q["name"]: q["limit"] for q in bob_api.get("/api/quotas").json()}  # noqa: E731
+    page = log_in(context, token_server.url, "root")
+    page.get_by_test_id("account").click()
+    users = page.get_by_test_id("admin-users")
+    users.get_by_test_id("user-quotas-bob").click()
+    editor = users.get_by_test_id("quota-editor-bob")
+    editor.get_by_test_id("quota-input-max_running_jobs").fill("2.5")
+    editor.get_by_test_id("quota-save").click()
+    expect(editor.get_by_test_id("quota-error")).to_have_text("jobs running at once: give a whole number of jobs.")
+    assert limits()["max_running_jobs"] == 0  # nothing was sent
+
+    editor.get_by_test_id("quota-input-max_running_jobs").fill("2")
+    editor.get_by_test_id("quota-input-max_stored_bytes").fill("5")
+    editor.get_by_test_id("quota-save").click()
+    expect(users.get_by_test_id("user-quotas-bob")).to_have_text("Quotas (2 set)")
+    expect(editor.get_by_test_id("quota-now-max_running_jobs")).to_have_text("now 0 of 2 jobs")
+    expect(editor.get_by_test_id("quota-input-max_stored_bytes")).to_have_value("5")
+    page.get_by_test_id("settings").screenshot(path=str(artifacts / "settings-admin-quotas.png"))
+    assert limits()["max_running_jobs"] == 2 and limits()["max_stored_bytes"] == 5 * 1024 * 1024
+
+    bobs = browser.new_context(viewport={"width": 1440, "height": 900})  # bob's own cookies
+    bobs.set_default_timeout(15_000)
+    try:
+        bob_page = log_in(bobs, token_server.url, "bob")  # the user sees the limit set for them
+        bob_page.get_by_test_id("account").click()
+        expect(bob_page.get_by_test_id("quota-max_running_jobs")).to_contain_text("0 of 2 jobs")
+        expect(bob_page.get_by_test_id("quota-max_stored_bytes")).to_contain_text("of 5.0 MB")
+    finally:
+        bobs.close()
+
+    editor.get_by_test_id("quota-input-max_running_jobs").fill("")  # empty: the server's setting again
+    editor.get_by_test_id("quota-input-max_stored_bytes").fill("")
+    editor.get_by_test_id("quota-save").click()
+    expect(users.get_by_test_id("user-quotas-bob")).to_have_text("Quotas")
+    assert limits()["max_running_jobs"] == 0 and limits()["max_stored_bytes"] == 0
+
+
 def test_a_user_who_is_not_an_admin_has_no_admin_section(context: Any, token_server: Server) -> None:
     page = log_in(context, token_server.url, "bob")
     page.get_by_test_id("account").click()

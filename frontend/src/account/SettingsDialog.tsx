@@ -1,12 +1,13 @@
 /**
  * Settings: who you are, your quotas with their current use, your API tokens (made here, shown
- * once, revoked here), and for admins the users, who can be disabled. Log out is here too.
+ * once, revoked here), and for admins the users, who can be disabled and given their own quotas.
+ * Log out is here too.
  */
 
 import { useCallback, useEffect, useState } from "react";
 import {
-  createToken, listTokens, listUsers, quotaText, revokeToken, setUserDisabled,
-  type AdminUser, type Quota, type TokenInfo,
+  createToken, inputUnit, listTokens, listUsers, overrideText, parseOverride, quotaText, revokeToken,
+  setUserDisabled, setUserQuotas, type AdminUser, type Quota, type TokenInfo,
 } from "../api/account";
 import { Modal } from "../panels/dialogs";
 import { useAccount } from "./account";
@@ -105,9 +106,68 @@ function Tokens() {
   );
 }
 
+/** One user's quota overrides: an empty field is the server's setting, 0 is no limit. */
+function QuotaEditor({ user, onSaved }: { user: AdminUser; onSaved: () => void }) {
+  const [texts, setTexts] = useState<Record<string, string>>(() =>
+    Object.fromEntries(user.quotas.map((q) => [q.name, overrideText(q, user.quota_overrides)])));
+  const [error, setError] = useState<string | null>(null);
+  const [saving, setSaving] = useState(false);
+  const save = async () => {
+    const quotas: Record<string, number | null> = {};
+    for (const q of user.quotas) {
+      const parsed = parseOverride(q, texts[q.name] ?? "");
+      if ("error" in parsed) {
+        setError(parsed.error);
+        return;
+      }
+      quotas[q.name] = parsed.value;
+    }
+    setError(null);
+    setSaving(true);
+    try {
+      await setUserQuotas(user.id, quotas);
+      onSaved();
+    } catch (e) {
+      setError((e as Error).message);
+    } finally {
+      setSaving(false);
+    }
+  };
+  return (
+    <div className="ll-quota-editor" data-testid={`quota-editor-${user.name}`}>
+      <div className="ll-field-hint">
+        Leave a field empty for the server's setting; 0 means no limit. Changes apply to {user.name}'s next job or upload.
+      </div>
+      <table className="ll-table">
+        <tbody>
+          {user.quotas.map((q) => (
+            <tr key={q.name}>
+              <td><label htmlFor={`quota-${user.id}-${q.name}`}>{q.description}</label></td>
+              <td className="ll-nowrap">
+                <input id={`quota-${user.id}-${q.name}`} className="ll-input ll-input-quota" inputMode="decimal"
+                  placeholder="setting" value={texts[q.name] ?? ""} data-testid={`quota-input-${q.name}`}
+                  onChange={(e) => setTexts({ ...texts, [q.name]: e.target.value })} /> {inputUnit(q)}
+              </td>
+              <td className="ll-muted" data-testid={`quota-now-${q.name}`}>now {quotaText(q)}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      {error && <div className="ll-field-msg" role="alert" data-testid="quota-error">{error}</div>}
+      <div className="ll-row">
+        <span className="ll-spacer" />
+        <button type="button" className="ll-btn ll-btn-primary" disabled={saving} onClick={save} data-testid="quota-save">
+          Save quotas
+        </button>
+      </div>
+    </div>
+  );
+}
+
 function Users({ selfId }: { selfId: string }) {
   const [users, setUsers] = useState<AdminUser[] | null>(null);
   const [error, setError] = useState<string | null>(null);
+  const [editing, setEditing] = useState<string | null>(null);
   const load = useCallback(() => {
     listUsers().then(setUsers, (e) => setError((e as Error).message));
   }, []);
@@ -131,14 +191,19 @@ function Users({ selfId }: { selfId: string }) {
             {users.map((u) => {
               const running = u.quotas.find((q) => q.name === "max_running_jobs");
               const stored = u.quotas.find((q) => q.name === "max_stored_bytes");
-              return (
+              const overridden = Object.keys(u.quota_overrides).length;
+              return [
                 <tr key={u.id} data-testid={`user-${u.name}`}>
                   <td>
                     <b>{u.name}</b> {u.is_admin && <span className="ll-chip">admin</span>} {u.disabled && <span className="ll-chip">disabled</span>}
                   </td>
                   <td className="ll-muted">{running && `running ${quotaText(running)}`}</td>
                   <td className="ll-muted">{stored && `stored ${quotaText(stored)}`}</td>
-                  <td>
+                  <td className="ll-nowrap">
+                    <button type="button" className="ll-btn ll-btn-small" aria-expanded={editing === u.id}
+                      onClick={() => setEditing(editing === u.id ? null : u.id)} data-testid={`user-quotas-${u.name}`}>
+                      Quotas{overridden ? ` (${overridden} set)` : ""}
+                    </button>{" "}
                     {u.id !== selfId && (
                       <button type="button" className={`ll-btn ll-btn-small ${u.disabled ? "" : "ll-btn-danger"}`} onClick={() => toggle(u)}
                         data-testid={`user-toggle-${u.name}`}>
@@ -146,8 +211,15 @@ function Users({ selfId }: { selfId: string }) {
                       </button>
                     )}
                   </td>
-                </tr>
-              );
+                </tr>,
+                editing === u.id && (
+                  <tr key={`${u.id}-quotas`}>
+                    <td colSpan={4}>
+                      <QuotaEditor key={JSON.stringify(u.quota_overrides)} user={u} onSaved={load} />
+                    </td>
+                  </tr>
+                ),
+              ];
             })}
           </tbody>
         </table>
@@ -181,7 +253,7 @@ export function SettingsDialog({ onClose }: { onClose: () => void }) {
       <div className="ll-section">
         <div className="ll-section-title">Quotas</div>
         <div className="ll-field-hint">
-          Set by the server's operator. Over the running-jobs quota a new job {me.running_policy === "queue" ? "waits in the queue" : "is refused"}.
+          Set by the server's operator, or by an admin for you alone. Over the running-jobs quota a new job {me.running_policy === "queue" ? "waits in the queue" : "is refused"}.
         </div>
         <QuotaTable quotas={me.quotas} />
       </div>

@@ -51,6 +51,33 @@ export const revokeToken = (id: string): Promise<void> => request("DELETE", `/to
 export const listUsers = (): Promise<AdminUser[]> => request("GET", "/admin/users");
 export const setUserDisabled = (id: string, disabled: boolean): Promise<AdminUser> =>
   request("PATCH", `/admin/users/${encodeURIComponent(id)}`, { disabled });
+/** Set (a number; 0 = no limit) or clear (null: the server's setting applies again) quota overrides. */
+export const setUserQuotas = (id: string, quotas: Record<string, number | null>): Promise<AdminUser> =>
+  request("PATCH", `/admin/users/${encodeURIComponent(id)}`, { quotas });
+
+const MB = 1024 * 1024;
+
+/** The unit an admin types a quota in: bytes are typed in MB (the unit quotaText shows them in). */
+export const inputUnit = (q: Quota): string => (q.unit === "bytes" ? "MB" : q.unit);
+
+/** What the quota editor's field shows for a user's override: "" when there is none. */
+export function overrideText(q: Quota, overrides: Record<string, number>): string {
+  const value = overrides[q.name];
+  if (value === undefined) return "";
+  return q.unit === "bytes" ? `${Number((value / MB).toFixed(3))}` : `${value}`;
+}
+
+/** A typed override: null for an empty field (no override), else a whole count or an error to show. */
+export function parseOverride(q: Quota, text: string): { value: number | null } | { error: string } {
+  const trimmed = text.trim();
+  if (trimmed === "") return { value: null };
+  const n = Number(trimmed);
+  if (!Number.isFinite(n) || n < 0) return { error: `${q.description}: give 0 (no limit) or a positive number of ${inputUnit(q)}.` };
+  if (q.unit !== "bytes" && !Number.isInteger(n)) return { error: `${q.description}: give a whole number of ${q.unit}.` };
+  const value = q.unit === "bytes" ? Math.round(n * MB) : n;
+  if (value > 2 ** 62) return { error: `${q.description}: at most ${q.unit === "bytes" ? humanBytes(2 ** 62) : 2 ** 62}.` };
+  return { value };
+}
 
 /** "3 of 10 jobs", "1.2 MB of 5.0 GB", "no limit". */
 export function quotaText(q: Quota): string {
