@@ -95,6 +95,38 @@ def test_a_job_on_an_uploaded_csv_never_imports_sklearn_nor_the_service(tmp_path
     assert (job / "run" / "results.json").is_file()
 
 
+def test_a_job_on_a_built_in_imports_sklearn_only_the_first_time_on_a_machine(tmp_path: Path) -> None:
+    """The first job makes the machine's copy (.npy per array and split); later ones map it."""
+    cache = tmp_path / "cache" / "builtins"
+    seed = json.loads((REPO / "examples" / "seed_mlp.json").read_text())
+    runs = []
+    for attempt in (1, 2):
+        job = tmp_path / f"job{attempt}"
+        job.mkdir()
+        (job / "spec.json").write_text(json.dumps({
+            "graph": seed, "dataset": {"kind": "builtin", "name": "random_classification", "cache": str(cache)},
+            "config": {"epochs": 1, "batch_size": 32}, "last_epoch_logged": 0}))
+        code = ("import contextlib, io, sys; from layerloom.jobs.runner import main\n"
+                "out = io.StringIO()\n"
+                "with contextlib.redirect_stdout(out): code = main([sys.argv[1]])\n"
+                "assert code == 0, out.getvalue()")
+        runs.append(imported_after(code, HEAVY_FOR_RUNNER, str(job)))
+        assert (job / "run" / "results.json").is_file()
+    assert "sklearn" in runs[0] and runs[1] == [], runs  # the second job maps the first one's copy
+    [copy] = cache.iterdir()
+    assert copy.name.startswith("random_classification-") and sorted(p.name for p in (copy / "arrays").glob("*.npy"))
+
+    from layerloom.data import load_builtin
+    from layerloom.store.datasets import open_builtin
+
+    mapped, made = open_builtin("random_classification", cache), load_builtin("random_classification")
+    assert isinstance(mapped.splits["train"]["x"], np.memmap)
+    for split, arrays in made.splits.items():
+        for name, values in arrays.items():
+            np.testing.assert_array_equal(mapped.splits[split][name], values)
+    assert mapped.describe() == made.describe()
+
+
 def test_the_runner_sends_a_step_event_as_soon_as_the_first_loss_is_known(tmp_path: Path) -> None:
     job = tmp_path / "job"
     write_csv_job(job)

@@ -10,7 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import hashlib
 import importlib
+import importlib.metadata
+from pathlib import Path
 from types import ModuleType
 
 import numpy as np
@@ -41,6 +44,15 @@ def _builtin(name: str, description: str, task: str):
         return fn
 
     return register
+
+
+def builtin_fingerprint() -> str:
+    """Changes whenever the built-ins could come out different: this module's code or scikit-learn's
+    version (read from its metadata, without importing it). Names a cached copy (store/datasets.py)."""
+    digest = hashlib.sha256(Path(__file__).read_bytes())
+    digest.update(importlib.metadata.version("scikit-learn").encode())
+    digest.update(np.__version__.encode())
+    return digest.hexdigest()[:16]
 
 
 def load_builtin(name: str, seed: int = 0) -> Dataset:

@@ -61,12 +61,11 @@ def checkpoint_copy_name(epoch: int) -> str:
 
 def load_dataset(reference: dict[str, Any]):
     """The dataset a job names: a built-in by name, or an upload the service stored and checked."""
-    from ..data import load_builtin
-    from ..store.datasets import open_stored_dataset
+    from ..store.datasets import open_builtin, open_stored_dataset
     from ..store.kinds import DatasetKind
 
-    if reference["kind"] == "builtin":
-        return load_builtin(reference["name"])
+    if reference["kind"] == "builtin":  # "cache": the worker's copies (older specs have none)
+        return open_builtin(reference["name"], Path(reference["cache"]) if reference.get("cache") else None)
     return open_stored_dataset(DatasetKind(reference["kind"]), reference["path"], reference.get("options") or {},
                                name=reference.get("name", "upload"), max_bytes=reference["max_bytes"])
 

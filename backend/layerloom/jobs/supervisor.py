@@ -27,6 +27,7 @@ from ..storage import Storage, StorageError, StorageNotFound, cache_from_setting
 from ..train import artifacts as train_artifacts
 from ..train.checkpoint import CHECKPOINT_FILE, CHECKPOINT_INFO_SUFFIX, checkpoint_epoch
 from ..store.dataset_storage import local_dataset_file
+from ..store.datasets import builtin_cache_dir
 from ..store.imported_weights import weights_file as imported_weights_file
 from ..train.results import RESULTS_FILE
 from ..store import quotas
@@ -202,7 +203,8 @@ def restore_checkpoint(settings: Settings, job_id: str, run_dir: Path) -> None:
 def write_spec(directory: Path, job: Job, settings: Settings, session: Session, last_epoch_logged: int,
                devices: list[str] | None = None) -> None:
     if job.builtin_dataset:
-        dataset: dict[str, Any] = {"kind": "builtin", "name": job.builtin_dataset}
+        dataset: dict[str, Any] = {"kind": "builtin", "name": job.builtin_dataset,
+                                   "cache": str(builtin_cache_dir(settings.storage_cache_dir))}
     else:
         row = session.get(Dataset, job.dataset_id)
         if row is None:

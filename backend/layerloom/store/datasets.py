@@ -26,6 +26,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from .. import data
+from ..data.builtins import builtin_fingerprint
 from ..data.folders import RootGuard, data_roots, index_image_folder, resolve_in_roots
 from ..data.image_stream import index_image_zip, open_image_index
 from .kinds import DatasetKind
@@ -181,6 +182,27 @@ def open_arrays(directory: Path) -> data.Dataset | None:
               for split, files in index["files"].items()}
     return data.Dataset(index["name"], splits, index["class_names"], index["kinds"], index["notes"],
                         index.get("targets", {}))
+
+
+def builtin_cache_dir(storage_cache_dir: Path) -> Path:
+    """Where this machine keeps its copies of the built-in datasets (beside its copies of uploads)."""
+    return Path(storage_cache_dir) / "builtins"
+
+
+def open_builtin(name: str, cache_dir: Path | None) -> data.Dataset:
+    """A built-in dataset, memory-mapped from this machine's copy under ``cache_dir`` (written by the
+    first reader, and again when the built-ins' code or scikit-learn changes): later jobs and API
+    calls on it neither import scikit-learn nor hold the arrays. ``cache_dir`` None: made in memory."""
+    if cache_dir is None or name not in data.BUILTIN_DATASETS:
+        return data.load_builtin(name)  # an unknown name gets load_builtin's message
+    directory = Path(cache_dir) / f"{name}-{builtin_fingerprint()}"
+    dataset = open_arrays(directory)
+    if dataset is None:
+        directory.mkdir(parents=True, exist_ok=True)
+        save_arrays(data.load_builtin(name), directory)  # atomic: concurrent first readers both succeed
+        dataset = open_arrays(directory)
+        assert dataset is not None
+    return dataset
 
 
 def open_stored_dataset(kind: DatasetKind, path: str | os.PathLike[str], options: dict[str, Any], *, name: str,

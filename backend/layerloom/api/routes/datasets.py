@@ -12,7 +12,7 @@ import json
 import os
 import shutil
 from functools import cache
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from typing import Annotated, Any, Literal
 
 from fastapi import Query, Request
@@ -21,7 +21,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from ...data import BUILTIN_DATASETS, DatasetError, load_builtin
+from ...data import BUILTIN_DATASETS, DatasetError
 from ...data.folders import data_roots
 from ...settings import Settings
 from ...storage import StorageError, StorageNotFound, cache_from_settings, storage_from_settings
@@ -63,9 +63,9 @@ UPLOAD_FORM_SCHEMA = {
 
 
 @router.get("/datasets", response_model=Page[DatasetPublic])
-def list_datasets(user: CurrentUser, session: SessionDep, paging: Paging) -> Page[DatasetPublic]:
+def list_datasets(user: CurrentUser, session: SessionDep, settings: SettingsDep, paging: Paging) -> Page[DatasetPublic]:
     """The built-in datasets first, then the user's uploads, newest first."""
-    builtins = [_builtin(name) for name in BUILTIN_DATASETS]
+    builtins = [_builtin(name, settings.storage_cache_dir) for name in BUILTIN_DATASETS]
     page = builtins[paging.offset:paging.offset + paging.limit]
     uploads = visible_datasets(user)
     wanted = paging.limit - len(page)
@@ -94,10 +94,10 @@ async def upload_dataset(request: Request, user: CurrentUser, session: SessionDe
 
 
 @router.get("/datasets/{dataset_id}", response_model=DatasetPublic)
-def get_dataset(dataset_id: str, user: CurrentUser, session: SessionDep) -> DatasetPublic:
+def get_dataset(dataset_id: str, user: CurrentUser, session: SessionDep, settings: SettingsDep) -> DatasetPublic:
     """A dataset's arrays (names, kinds, shapes, classes) and split sizes."""
     if dataset_id in BUILTIN_DATASETS:
-        return _builtin(dataset_id)
+        return _builtin(dataset_id, settings.storage_cache_dir)
     return DatasetPublic.model_validate(load_visible_dataset(session, dataset_id, user))
 
 
@@ -112,7 +112,7 @@ def get_samples(dataset_id: str, user: CurrentUser, session: SessionDep, setting
     from ...train.results import sample_view
 
     if dataset_id in BUILTIN_DATASETS:
-        data = load_builtin(dataset_id)
+        data = files.open_builtin(dataset_id, files.builtin_cache_dir(settings.storage_cache_dir))
     else:
         row = load_visible_dataset(session, dataset_id, user)
         try:
@@ -239,11 +239,12 @@ def stored_dataset_file(settings: Settings, row: Dataset):
 
 
 @cache
-def _builtin(name: str) -> DatasetPublic:
-    """Built-ins never change while the process runs; describing one loads it (up to ~50 ms)."""
+def _builtin(name: str, storage_cache_dir: Path) -> DatasetPublic:
+    """Built-ins never change while the process runs; describing one maps this machine's copy."""
     info = BUILTIN_DATASETS[name]
+    described = files.open_builtin(name, files.builtin_cache_dir(storage_cache_dir)).describe()
     return DatasetPublic(id=name, name=name, kind=DatasetKind.BUILTIN, summary=info.description, task=info.task,
-                         description=load_builtin(name).describe())
+                         description=described)
 
 
 def _read_form(upload: Upload) -> tuple[DatasetKind, str, dict[str, Any]]:

@@ -25,7 +25,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from ...data import BUILTIN_DATASETS, DatasetError, load_builtin
+from ...data import BUILTIN_DATASETS, DatasetError
 from ...data.folders import data_roots
 from ...graph import Limits, analyze
 from ...jobs import lifecycle
@@ -37,7 +37,7 @@ from ...storage import Storage, StorageError, StorageNotFound, cache_from_settin
 from ...train.results import RESULTS_FILE
 from ...settings import Settings
 from ...store.canonical import NotStorable, canonical_json
-from ...store.datasets import open_stored_dataset
+from ...store.datasets import builtin_cache_dir, open_builtin, open_stored_dataset
 from ...store.imported_weights import weights_file
 from ...train.init_weights import file_shapes, weight_mismatches
 from ...store.models import (
@@ -225,7 +225,7 @@ def _graph_to_train(session: Session, user: User, body: JobCreate) -> tuple[dict
 
 def _dataset_to_train(session: Session, settings: Settings, user: User, name_or_id: str):
     if name_or_id in BUILTIN_DATASETS:
-        return None, load_builtin(name_or_id)
+        return None, open_builtin(name_or_id, builtin_cache_dir(settings.storage_cache_dir))
     row = session.scalar(visible_datasets(user).where(Dataset.id == name_or_id))
     if row is None:
         raise NotFound(f"There is no dataset {name_or_id!r}: use a built-in ({', '.join(BUILTIN_DATASETS)}) "
