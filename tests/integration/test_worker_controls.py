@@ -196,3 +196,29 @@ def test_a_distributed_job_takes_one_device_per_rank_all_at_once() -> None:
     waiter.join(5)
     with pool.take(3) as every:  # all returned, lowest first
         assert every == ["cuda:0", "cuda:1", "cuda:2"]
+
+
+@pytest.mark.slow
+def test_a_running_quota_of_two_holds_the_third_job_on_a_live_worker(tmp_path) -> None:
+    """The queue policy end to end: a worker with room for three jobs, a user allowed two at once.
+    The third waits, queued and saying why, through the reaper's re-dispatches, and runs once one ends."""
+    server = Server(tmp_path / "data", LAYERLOOM_WORKER_CONCURRENCY="3", LAYERLOOM_QUOTA_MAX_RUNNING_JOBS="2")
+    try:
+        server.wait_ready()
+        graph = load_example("iris_mlp")
+        ids = [submit(server, graph, "iris", epochs=epochs, batch_size=8) for epochs in (60, 60, 5)]
+        most_running, deadline = 0, time.monotonic() + 180
+        while True:
+            jobs = [server.job(job_id) for job_id in ids]
+            most_running = max(most_running, sum(j["state"] in ("running", "cancelling") for j in jobs))
+            if all(j["state"] in TERMINAL for j in jobs) or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        assert [j["state"] for j in jobs] == ["succeeded"] * 3, jobs
+        assert most_running == 2
+        first_end = min(when(j["finished_at"]) for j in jobs[:2])
+        assert when(jobs[2]["started_at"]) >= first_end, jobs  # it started only once a slot was free
+        messages = [e["payload"].get("message", "") for e in server.http.get(f"/api/jobs/{ids[2]}/events").json()]
+        assert any(m.startswith("Waits for the quota max_running_jobs: 2 of your jobs") for m in messages), messages
+    finally:
+        server.stop()
