@@ -147,6 +147,30 @@ def test_train_mlp_live_chart_and_download_weights(page: Any, train_server: Serv
     page.screenshot(path=str(ARTIFACTS / "training-run-dark.png"), full_page=False)
 
 
+def test_hardware_and_data_loading_from_the_setup_page(page: Any, train_server: Server) -> None:
+    """Two data-parallel processes (gloo on this CPU), bfloat16 autocast and streamed batches, all
+    chosen in the form: the job gets them in its config and trains."""
+    from playwright.sync_api import expect
+
+    open_template(page, "seed-mlp")
+    setup_run(page, "random_classification", epochs=2, batch=32)
+    page.get_by_test_id("cfg-hardware").locator("summary").click()
+    page.get_by_test_id("cfg-processes").fill("1.5")
+    expect(page.get_by_test_id("cfg-hardware")).to_contain_text("A whole number.")
+    page.get_by_test_id("cfg-processes").fill("2")
+    page.get_by_test_id("cfg-precision").select_option("bfloat16")
+    page.get_by_test_id("cfg-data-loading").select_option("stream")
+    start_training(page)
+    assert wait_state(page, ("succeeded", "failed", "cancelled")) == "succeeded"
+    job = latest_job(train_server)
+    config = train_server.api("GET", f"/jobs/{job['id']}")["effective_config"]  # with the defaults filled in
+    assert config["distributed"]["nproc_per_node"] == 2 and config["data_loading"] == "stream"
+    assert config["amp"] is True and config["amp_dtype"] == "bfloat16"
+    logs = [e["payload"].get("message", "") for e in train_server.api("GET", f"/jobs/{job['id']}/events?limit=10000")
+            if e["type"] == "log"]
+    assert any("Streaming the data" in m for m in logs), logs
+
+
 def test_digits_cnn_reaches_95_percent(page: Any, train_server: Server) -> None:
     from playwright.sync_api import expect
 

@@ -248,6 +248,36 @@ export function SetupPage() {
             <label className="lt-check"><input type="checkbox" checked={form.esRestore} onChange={(e) => setForm({ esRestore: e.target.checked })} />Restore best weights</label>
           </>)}
         </div>
+        <details className="lt-advanced" data-testid="cfg-hardware">
+          <summary>Hardware and data loading</summary>
+          <div className="lt-grid">
+            <label title="auto: a GPU when the worker has one. cuda sends the job to a worker taking the gpu queue.">Device
+              <select {...f("device")} data-testid="cfg-device">
+                <option value="auto">auto</option>
+                <option value="cpu">CPU</option>
+                <option value="cuda">GPU (CUDA)</option>
+              </select>
+            </label>
+            <label title="Automatic mixed precision. float16 scales the loss and runs on CUDA only (ignored, with a log line, on the CPU); bfloat16 runs on both.">Precision
+              <select {...f("precision")} data-testid="cfg-precision">
+                <option value="float32">float32</option>
+                <option value="bfloat16">bfloat16 (mixed)</option>
+                <option value="float16">float16 (mixed, CUDA)</option>
+              </select>
+            </label>
+            <label title="memory: decode the data once and slice batches; stream: worker processes read each batch from storage, in flat memory; auto: memory when the data fits the server's budget.">Data loading
+              <select {...f("dataLoading")} data-testid="cfg-data-loading">
+                <option value="auto">auto</option>
+                <option value="memory">in memory</option>
+                <option value="stream">stream</option>
+              </select>
+            </label>
+            <label title="Data-parallel training (DistributedDataParallel): each process takes its share of every batch, the batch size stays the global one. On a GPU worker each process takes one GPU.">Processes
+              <input {...f("processes")} placeholder="1" data-testid="cfg-processes" />{fieldError("distributed.nproc_per_node")}
+            </label>
+            <label className="lt-check" title="torch.compile the model on the first step; if compiling fails the run goes on uncompiled and says so in its log."><input type="checkbox" checked={form.compile} onChange={(e) => setForm({ compile: e.target.checked })} data-testid="cfg-compile" />torch.compile</label>
+          </div>
+        </details>
         {heads.length > 0 && (
           <div className="lt-weights">
             <span className="lt-muted">Loss weights</span>

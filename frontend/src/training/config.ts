@@ -87,5 +87,14 @@ export function buildConfig(f: SetupForm, heads: string[]): { config: Record<str
   if (every) config.log_every_steps = every;
   if (f.tensorboard) config.tensorboard = true;
   if (f.standardize) config.standardize = true;
+  if (f.device !== "auto") config.device = f.device;
+  if (f.precision !== "float32") {
+    config.amp = true;
+    config.amp_dtype = f.precision;
+  }
+  if (f.compile) config.compile = true;
+  if (f.dataLoading !== "auto") config.data_loading = f.dataLoading;
+  const processes = num("distributed.nproc_per_node", f.processes, { int: true, min: 1, max: 64, optional: true });
+  if (processes !== undefined && processes > 1) config.distributed = { nproc_per_node: processes, nnodes: 1 };
   return { config, problems };
 }

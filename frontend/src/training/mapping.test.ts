@@ -108,6 +108,23 @@ describe("config", () => {
   });
 });
 
+describe("hardware and data loading", () => {
+  it("sends only what differs from the server's defaults", () => {
+    const { config } = buildConfig(DEFAULT_FORM, []);
+    for (const key of ["device", "amp", "amp_dtype", "compile", "data_loading", "distributed"]) expect(config[key]).toBeUndefined();
+    expect(buildConfig({ ...DEFAULT_FORM, processes: "1" }, []).config.distributed).toBeUndefined();
+  });
+  it("maps precision to autocast, processes to DDP, and names a bad process count", () => {
+    const { config, problems } = buildConfig({ ...DEFAULT_FORM, device: "cuda", precision: "bfloat16", compile: true,
+                                               dataLoading: "stream", processes: "2" }, []);
+    expect(problems).toEqual({});
+    expect(config).toMatchObject({ device: "cuda", amp: true, amp_dtype: "bfloat16", compile: true, data_loading: "stream",
+                                   distributed: { nproc_per_node: 2, nnodes: 1 } });
+    expect(buildConfig({ ...DEFAULT_FORM, processes: "1.5" }, []).problems).toEqual({ "distributed.nproc_per_node": "A whole number." });
+    expect(buildConfig({ ...DEFAULT_FORM, processes: "65" }, []).problems).toEqual({ "distributed.nproc_per_node": "At most 64." });
+  });
+});
+
 describe("standardization by default", () => {
   it("is on for CSV uploads only, and sent as config.standardize", () => {
     expect(defaultStandardize("csv")).toBe(true);

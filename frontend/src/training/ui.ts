@@ -37,6 +37,13 @@ export interface SetupForm {
   tensorboard: boolean;
   /** config.standardize: the training split's mean/std per feature (on by default for CSV uploads). */
   standardize: boolean;
+  /** Hardware and data loading (config.device, amp + amp_dtype, compile, data_loading, distributed). */
+  device: "auto" | "cpu" | "cuda";
+  precision: "float32" | "bfloat16" | "float16";
+  compile: boolean;
+  dataLoading: "auto" | "memory" | "stream";
+  /** Data-parallel processes (config.distributed.nproc_per_node); empty or 1: one process. */
+  processes: string;
 }
 
 export const DEFAULT_FORM: SetupForm = {
@@ -68,6 +75,11 @@ export const DEFAULT_FORM: SetupForm = {
   logEverySteps: "",
   tensorboard: false,
   standardize: false,
+  device: "auto",
+  precision: "float32",
+  compile: false,
+  dataLoading: "auto",
+  processes: "",
 };
 
 interface TrainingUi {
