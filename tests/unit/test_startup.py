@@ -127,6 +127,16 @@ def test_a_job_on_a_built_in_imports_sklearn_only_the_first_time_on_a_machine(tm
     assert mapped.describe() == made.describe()
 
 
+def test_a_built_in_is_still_served_when_its_copy_cannot_be_written(tmp_path: Path) -> None:
+    from layerloom.data import load_builtin
+    from layerloom.store.datasets import open_builtin
+
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the cache folder should be")
+    dataset = open_builtin("iris", blocked / "builtins")
+    np.testing.assert_array_equal(dataset.splits["train"]["x"], load_builtin("iris").splits["train"]["x"])
+
+
 def test_the_runner_sends_a_step_event_as_soon_as_the_first_loss_is_known(tmp_path: Path) -> None:
     job = tmp_path / "job"
     write_csv_job(job)

@@ -15,6 +15,7 @@ of a dataset is read relative to its folder, so the folder can move (e.g. to a w
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -30,6 +31,8 @@ from ..data.builtins import builtin_fingerprint
 from ..data.folders import RootGuard, data_roots, index_image_folder, resolve_in_roots
 from ..data.image_stream import index_image_zip, open_image_index
 from .kinds import DatasetKind
+
+logger = logging.getLogger(__name__)
 
 DATASETS_DIR = "datasets"
 ARRAYS_DIR = "arrays"
@@ -197,12 +200,16 @@ def open_builtin(name: str, cache_dir: Path | None) -> data.Dataset:
         return data.load_builtin(name)  # an unknown name gets load_builtin's message
     directory = Path(cache_dir) / f"{name}-{builtin_fingerprint()}"
     dataset = open_arrays(directory)
-    if dataset is None:
+    if dataset is not None:
+        return dataset
+    made = data.load_builtin(name)
+    try:
         directory.mkdir(parents=True, exist_ok=True)
-        save_arrays(data.load_builtin(name), directory)  # atomic: concurrent first readers both succeed
-        dataset = open_arrays(directory)
-        assert dataset is not None
-    return dataset
+        save_arrays(made, directory)  # atomic: concurrent first readers both succeed
+    except OSError as exc:  # a full or read-only disk: this job or request still gets its data
+        logger.warning("could not keep built-in dataset %r under %s (%s); using it from memory", name, directory, exc)
+        return made
+    return open_arrays(directory) or made
 
 
 def open_stored_dataset(kind: DatasetKind, path: str | os.PathLike[str], options: dict[str, Any], *, name: str,
