@@ -203,6 +203,56 @@ def test_a_cancel_storm_on_fifty_running_jobs_ends_them_all_cancelled(app: FastA
     engine.dispose()
 
 
+@pytest.fixture
+def locked_sqlite(app: FastAPI, migrated_url: str, monkeypatch: pytest.MonkeyPatch):
+    """(sessions whose busy timeout is 100 ms, a connection that can hold the database's write lock)."""
+    import sqlite3
+
+    from layerloom.store import db
+
+    monkeypatch.setattr(db, "BUSY_TIMEOUT_MS", 100)
+    engine = make_engine(migrated_url)
+    holder = sqlite3.connect(migrated_url.removeprefix("sqlite:///"), isolation_level=None, check_same_thread=False)
+    yield make_sessionmaker(engine), holder
+    holder.close()
+    engine.dispose()
+
+
+def event_seqs(app: FastAPI, job_id: str) -> list[int]:
+    with app.state.sessionmaker() as session:
+        return list(session.scalars(select(JobEvent.seq).where(JobEvent.job_id == job_id).order_by(JobEvent.seq)))
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # the lock that outlasts a busy timeout is SQLite's
+def test_relayed_events_outlast_a_lock_held_past_the_busy_timeout(app: FastAPI, locked_sqlite, caplog) -> None:
+    """50 runners relaying at once on a loaded machine held SQLite's lock past its busy timeout:
+    the relay gave up and the job was stopped. A moment of contention is retried instead."""
+    sessions, holder = locked_sqlite
+    [(job_id, _)] = make_jobs(app, "alice", 1)
+    holder.execute("BEGIN IMMEDIATE")  # another writer holds the lock for 0.8 s, 8 busy timeouts
+    releaser = threading.Timer(0.8, lambda: holder.execute("ROLLBACK"))
+    releaser.start()
+    with sessions() as session:
+        lifecycle.append_events_retrying(session, job_id, [("log", {"message": "a"}), ("log", {"message": "b"})],
+                                         pauses=(0.5, 0.5, 0.5))
+    releaser.join()
+    assert event_seqs(app, job_id) == [1, 2, 3]  # the queued status, then both events, once each
+    assert "retrying in 0.5 s" in caplog.text
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_lock_that_never_ends_still_fails_the_relay_and_logs_nothing(app: FastAPI, locked_sqlite) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    sessions, holder = locked_sqlite
+    [(job_id, _)] = make_jobs(app, "alice", 1)
+    holder.execute("BEGIN IMMEDIATE")
+    with sessions() as session, pytest.raises(OperationalError, match="database is locked"):
+        lifecycle.append_events_retrying(session, job_id, [("log", {"message": "a"})], pauses=(0.1, 0.1))
+    holder.execute("ROLLBACK")
+    assert event_seqs(app, job_id) == [1]
+
+
 def test_the_runner_is_stopped_when_its_events_cannot_be_relayed(app: FastAPI) -> None:
     """The job's row vanishes mid-run (its events can no longer be numbered or stored): the
     supervisor must stop the runner instead of letting it train unobserved."""

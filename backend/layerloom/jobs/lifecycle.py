@@ -13,17 +13,22 @@ re-dispatches it after that.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+import logging
+import time
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from ..store.models import Job, JobEvent, JobState, User, new_id, utcnow
 from . import notify
 from .best_epoch import best_epoch
+
+log = logging.getLogger(__name__)
 
 RUNNING_STATES = (JobState.RUNNING, JobState.CANCELLING)
 TERMINAL_STATES = (JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED)
@@ -194,6 +199,32 @@ def append_event(session: Session, job_id: str, type_: str, payload: dict[str, A
     session.flush()
     notify.notify_after_commit(session, job_id, seq, type_, payload)  # watchers hear of it once committed
     return seq
+
+
+# Pauses before retrying a batch of relayed events the database refused for now (seconds).
+RELAY_RETRY_PAUSES = (1.0, 2.0, 4.0)
+
+
+def append_events_retrying(session: Session, job_id: str, events: Sequence[tuple[str, dict[str, Any]]],
+                           pauses: Sequence[float] = RELAY_RETRY_PAUSES) -> None:
+    """Append ``(type, payload)`` events and commit them together, retrying the whole batch after a
+    transient refusal (SQLite locked past its busy timeout by many writers, a dropped connection):
+    a moment of contention must not end a training job's relay. The batch is rolled back before
+    each retry (its numbers and notifications with it), so nothing is logged twice. Raises the
+    last OperationalError when every try failed."""
+    for attempt, pause in enumerate([*pauses, None]):
+        try:
+            for type_, payload in events:
+                append_event(session, job_id, type_, payload)
+            session.commit()
+            return
+        except OperationalError as exc:
+            session.rollback()
+            if pause is None:
+                raise
+            log.warning("job %s: could not log %d event(s) (try %d: %s); retrying in %.1f s",
+                        job_id, len(events), attempt + 1, str(exc.orig).strip() or type(exc.orig).__name__, pause)
+            time.sleep(pause)
 
 
 def last_logged_epoch(session: Session, job_id: str) -> int:

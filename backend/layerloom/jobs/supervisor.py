@@ -302,11 +302,10 @@ class _Supervision:
                             self.job_id, len(held))
 
     def _log_events(self, session: Session, events: list[dict[str, Any]]) -> None:
-        for event in events:
-            payload = {k: v for k, v in event.items() if k not in ("seq", "type", "replayed")}
-            lifecycle.append_event(session, self.job_id, event.get("type", "log"), payload)
         if events:
-            session.commit()
+            lifecycle.append_events_retrying(session, self.job_id, [
+                (event.get("type", "log"), {k: v for k, v in event.items() if k not in ("seq", "type", "replayed")})
+                for event in events])
 
     def _store_checkpoint(self, event: dict[str, Any]) -> bool:
         """Store the checkpoint the runner just saved (its hard link ``checkpoint-<epoch>.pt``, which
