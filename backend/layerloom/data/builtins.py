@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
 
 import hashlib
 import importlib
@@ -46,6 +47,7 @@ def _builtin(name: str, description: str, task: str):
     return register
 
 
+@cache  # of the code this process runs: hashed once, not on every request for a built-in
 def builtin_fingerprint() -> str:
     """Changes whenever the built-ins could come out different: this module's code or scikit-learn's
     version (read from its metadata, without importing it). Names a cached copy (store/datasets.py)."""

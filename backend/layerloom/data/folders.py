@@ -18,7 +18,6 @@ from .image_stream import INDEX_VERSION, _decode_one, check_image_header
 from .image_zip import IMAGE_MAX_PIXELS, SPLIT_FOLDERS, SPLIT_ORDER, ZIP_MAX_MEMBERS, _check_options
 
 
-
 def data_roots(value: str | None = None) -> list[Path]:
     """The configured roots (comma- or os.pathsep-separated), resolved; [] when none is set."""
     raw = os.environ.get(DATA_ROOTS_ENV, "") if value is None else value

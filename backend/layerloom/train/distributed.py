@@ -133,7 +133,7 @@ class Distributed:
 
 def across_ranks(metric: Any, device: torch.device) -> Any:
     """A metric that is not a sum (r2, auc), over the samples of every rank (a collective)."""
-    inner = metric.inner if isinstance(metric, OnProbabilities) else metric
+    inner = _unwrapped(metric)
     if isinstance(inner, R2Score):
         merged = R2Score()
         for packed in gather_rows(inner.packed().to(device), device):
@@ -165,8 +165,13 @@ def gather_rows(vector: torch.Tensor, device: torch.device) -> list[torch.Tensor
     return [part[:int(n.item())] for part, n in zip(parts, lengths)]
 
 
+def _unwrapped(metric: Any) -> Any:
+    """The metric itself, under the probabilities wrapper a logits head puts around it."""
+    return metric.inner if isinstance(metric, OnProbabilities) else metric
+
+
 def _counting(metric: Any) -> tuple[_CountingMetric, Any] | None:
-    inner = metric.inner if isinstance(metric, OnProbabilities) else metric
+    inner = _unwrapped(metric)
     return (inner, metric) if isinstance(inner, _CountingMetric) else None
 
 
