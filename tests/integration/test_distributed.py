@@ -212,9 +212,12 @@ auc.update(scores[mine.start:(mine.stop or 53)], labels[mine.start:(mine.stop or
 whole_r2, whole_auc = R2Score(), ROCAUC()
 whole_r2.update(pred, y)
 whole_auc.update(torch.sigmoid(scores), labels)
-print(json.dumps({"rank": rank, "r2": float(across_ranks(r2, torch.device("cpu")).result()),
-                  "auc": float(across_ranks(auc, torch.device("cpu")).result()), "mine_r2": float(r2.result()),
-                  "whole_r2": float(whole_r2.result()), "whole_auc": float(whole_auc.result())}))
+report = {"rank": rank, "r2": float(across_ranks(r2, torch.device("cpu")).result()),
+          "auc": float(across_ranks(auc, torch.device("cpu")).result()), "mine_r2": float(r2.result()),
+          "whole_r2": float(whole_r2.result()), "whole_auc": float(whole_auc.result())}
+# A file per rank: the ranks share one stdout, where their lines can interleave.
+with open(os.path.join(sys.argv[1], f"rank{rank}.json"), "w") as out:
+    json.dump(report, out)
 dist.destroy_process_group()
 """
 
@@ -222,11 +225,12 @@ dist.destroy_process_group()
 def test_r2_and_auc_are_those_of_every_ranks_samples_together(tmp_path):
     script = tmp_path / "gather.py"
     script.write_text(GATHER_WORKER)
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2", str(script)]
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2", str(script),
+               str(tmp_path)]
     result = subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=ROOT,
                             env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT / "backend"), "OMP_NUM_THREADS": "1"})
     assert result.returncode == 0, result.stderr[-4000:]
-    reports = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    reports = [json.loads(path.read_text()) for path in sorted(tmp_path.glob("rank*.json"))]
     assert sorted(r["rank"] for r in reports) == [0, 1]
     for report in reports:
         assert abs(report["r2"] - report["whole_r2"]) < 1e-12, report
